@@ -1,0 +1,65 @@
+"""Shared fixtures: real MNIST from the project's data directory, and the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """Real MNIST, found the way users find it: ZOO_DATA_DIR (CI points it at ../shared/data),
+    else Keras's cache, else Keras's download."""
+    from zoo import data
+    from zoo.errors import ZooError
+    from zoo.plugins import get_zoo
+
+    try:
+        return data.load(get_zoo().dataset("mnist"))
+    except ZooError as exc:
+        pytest.fail(f"the tests need real MNIST: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mnist_npz(mnist, tmp_path_factory):
+    """A data directory holding mnist.npz written from the real arrays (for CLI runs)."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("mnist-data")
+    np.savez_compressed(folder / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
+                        x_test=mnist.x_test, y_test=mnist.y_test)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def zoo_registry():
+    from zoo.plugins import get_zoo
+
+    return get_zoo()
+
+
+@pytest.fixture
+def cli():
+    """Run the real `zoo` command in-process; returns click's Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    runner = CliRunner()
+
+    def run(*args, env=None):
+        return runner.invoke(app, [str(a) for a in args], env=env, catch_exceptions=False)
+
+    return run
+
+
+def run_zoo(*args, env=None, cwd=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run `python -m zoo` in a fresh process (for plugin discovery and exit codes)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)

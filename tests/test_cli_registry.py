@@ -1,0 +1,67 @@
+"""`zoo list`, `zoo info`, `zoo plugins` through the real CLI."""
+
+import json
+
+SEEDS = {"mlp", "keras1-cnn", "baseline-cnn", "keras-docs-cnn", "deep-bn-cnn", "deep-bn-cnn-fixed"}
+
+
+def test_list_json_has_every_seed_with_counts(cli):
+    result = cli("list", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert SEEDS <= set(rows)
+    assert rows["deep-bn-cnn"]["params"] == 1_886_250
+    assert rows["baseline-cnn"]["macs"] == 1_051_904
+    assert rows["baseline-cnn"]["published_accuracy"] == 0.9911
+
+
+def test_list_patterns_and_tags(cli):
+    rows = json.loads(cli("list", "*cnn*", "--json").stdout)
+    assert "mlp" not in {r["name"] for r in rows} and len(rows) == 5
+    rows = json.loads(cli("list", "--tag", "batchnorm", "--json").stdout)
+    assert {r["name"] for r in rows} == {"deep-bn-cnn", "deep-bn-cnn-fixed"}
+
+
+def test_list_table(cli):
+    result = cli("list")
+    assert result.exit_code == 0
+    assert "1,886,250" in result.stdout and "baseline-cnn" in result.stdout
+
+
+def test_info_explains_the_axis(cli):
+    result = cli("info", "deep-bn-cnn")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "1,886,250" in text
+    assert "axis=1" in text and "52" in text and "28" in text
+    data = json.loads(cli("info", "deep-bn-cnn", "--json").stdout)
+    assert data["params"] == 1_886_250 and data["non_trainable_params"] == 40
+    bn = [layer for layer in data["layers"] if layer["type"] == "BatchNormalization"]
+    assert [layer["params"] for layer in bn] == [52, 28]
+    assert any("rows" in note for note in data["notes"])
+
+
+def test_info_layer_arithmetic(cli):
+    data = json.loads(cli("info", "baseline-cnn", "--json").stdout)
+    assert "32 × (5×5×1) + 32 = 832" in [layer["arithmetic"] for layer in data["layers"]]
+    assert data["recipes"][0]["optimizer"]["class_name"] == "Adam"
+
+
+def test_unknown_model_is_one_line_exit_2(cli):
+    result = cli("info", "mlpp")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mlpp" in lines[0] and "mlp" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert cli("list", "no-such-model").exit_code == 2
+
+
+def test_plugins_json(cli):
+    data = json.loads(cli("plugins", "--json").stdout)
+    by_name = {p["name"]: p for p in data["plugins"]}
+    assert by_name["deep-bn-cnn"]["architectures"] == ["deep-bn-cnn", "deep-bn-cnn-fixed"]
+    assert by_name["mlp"]["distribution"] == "mnist-zoo"
+    assert "zoo_register_architectures" in by_name["mlp"]["hooks"]
+    assert set(by_name["mnist"]["datasets"]) == {"mnist", "fashion-mnist"}
+    assert data["failures"] == []

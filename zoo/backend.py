@@ -1,0 +1,70 @@
+"""Importing the Keras backend once, quietly, and saying which one runs.
+
+TensorFlow's C++ core writes start-up notices (oneDNN, CPU features) straight to
+file descriptor 2 before its logging is configured, so no environment variable
+silences them. We point fd 2 at /dev/null for the import alone; Python errors
+raised by the import still surface normally afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_imported = False
+
+
+def import_backend_quietly() -> None:
+    global _imported
+    if _imported or "keras" in sys.modules:
+        _imported = True
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:  # no real fd 2 (some test runners, notebooks): just import
+        saved = None
+    try:
+        import keras  # noqa: F401  (imports the backend, TensorFlow by default)
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow  # noqa: F401
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+    _imported = True
+
+
+def describe() -> dict:
+    """Backend, versions and device, as recorded in every run."""
+    import platform
+
+    import keras
+
+    info = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+    if info["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+        gpus = tf.config.list_physical_devices("GPU")
+        info["device"] = f"GPU: {gpus[0].name}" if gpus else "CPU"
+    else:
+        import importlib
+
+        module = importlib.import_module(info["backend"])
+        info[info["backend"]] = getattr(module, "__version__", "?")
+        info["device"] = "CPU"
+    return info

@@ -1,0 +1,145 @@
+"""Rich rendering of listings and model cards. Functions take plain data (the dicts
+``zoo.cards`` makes) so what is shown and what ``--json`` prints cannot drift apart."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+out = Console()
+err = Console(stderr=True)
+
+
+def n(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def shape(value) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in value) + ")"
+
+
+def models_table(rows: list[dict]) -> Table:
+    wide = out.width >= 110  # on a narrow terminal the title would squeeze every column
+    table = Table(title="Architectures in the zoo", title_justify="left")
+    table.add_column("name", style="bold cyan", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("MACs", justify="right", no_wrap=True)
+    table.add_column("input", no_wrap=True)
+    table.add_column("published", justify="right", no_wrap=True)
+    table.add_column("article", no_wrap=True)
+    if wide:
+        table.add_column("title", ratio=1)
+    for row in rows:
+        article = f"seed {row['seed'][:3]}" if row.get("seed") else escape(row["source"])
+        cells = [escape(row["name"]), n(row["params"]), n(row["macs"]), row["input_kind"],
+                 pct(row["published_accuracy"]), article]
+        table.add_row(*cells, *([escape(row["title"])] if wide else []))
+    table.caption = "MACs: multiply-accumulates per image, forward pass. `zoo info NAME` explains a model."
+    return table
+
+
+def model_card(card: dict) -> Group:
+    src = card["source"]
+    head = Text.assemble((card["title"], "bold"), "\n\n", card["summary"], "\n\n",
+                         ("Teaches: ", "bold"), card["teaches"], "\n",
+                         ("Source: ", "bold"), src["title"], f" — {src['site']}",
+                         f", {src['year']}" if src.get("year") else "",
+                         f" (seed {src['seed']})" if src.get("seed") else "",
+                         f"\n{src['url']}" if src.get("url") else "")
+    layers = Table(title="Layers", title_justify="left")
+    for col, just in (("layer", "left"), ("type", "left"), ("output shape", "left"),
+                      ("params", "right"), ("arithmetic", "left"), ("MACs", "right")):
+        layers.add_column(col, justify=just)
+    for row in card["layers"]:
+        layers.add_row(row["name"], row["type"], shape(row["output_shape"]), n(row["params"]),
+                       row["arithmetic"], n(row["macs"]) if row["macs"] else "")
+    layers.add_section()
+    layers.add_row("total", "", shape(card["output_shape"]), n(card["params"]),
+                   f"{n(card['trainable_params'])} trainable, {n(card['non_trainable_params'])} non-trainable",
+                   n(card["macs"]), style="bold")
+    recipes = Table(title="Recipes", title_justify="left")
+    for col in ("recipe", "optimizer", "loss / labels", "batch", "epochs", "validated on", "published", "from"):
+        recipes.add_column(col)
+    for r in card["recipes"]:
+        pub = r["published"]
+        published = "—" if not pub else pct(pub["test_accuracy"]) + (
+            f", loss {pub['test_loss']}" if pub.get("test_loss") is not None else "")
+        recipes.add_row(r["name"], r["optimizer_text"], f"{r['loss']} / {r['labels']}", str(r["batch_size"]),
+                        str(r["epochs"]), _validation_text(r["validation"]), published, r["source"]["title"])
+    parts = [Panel(head, title=f"[bold cyan]{escape(card['name'])}[/]", title_align="left"), layers, recipes]
+    prep = "\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items())
+    parts.append(Panel(prep, title="Data the zoo feeds it", title_align="left"))
+    if card["notes"]:
+        parts.append(Panel("\n".join(f"• {x}" for x in card["notes"]), title="Teaching notes", title_align="left"))
+    if card["pitfalls"]:
+        parts.append(Panel("\n".join(f"• {x}" for x in card["pitfalls"]), title="Known pitfalls",
+                           title_align="left", border_style="yellow"))
+    return Group(*parts)
+
+
+def _validation_text(validation: str) -> str:
+    if validation == "test":
+        return "the test set (leaks)"
+    if validation.startswith("split:"):
+        return f"last {float(validation[6:]) * 100:.0f}% of train"
+    return "nothing"
+
+
+def plugins_table(plugins: list[dict]) -> Table:
+    table = Table(title="Plugins", title_justify="left")
+    for col in ("plugin", "distribution", "version", "hooks", "registers"):
+        table.add_column(col)
+    for p in plugins:
+        table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]),
+                      ", ".join(p["architectures"] + p["datasets"]))
+    return table
+
+
+def failures_table(failures: list[dict]) -> Table:
+    table = Table(title="Failures", title_justify="left", border_style="red")
+    for col in ("plugin", "distribution", "stage", "error", "hint"):
+        table.add_column(col)
+    for f in failures:
+        table.add_row(f["plugin"], f"{f['distribution']} {f['version']}", f["stage"], escape(f["error"]),
+                      escape(f["hint"]))
+    return table
+
+
+def datasets_table(rows: list[dict]) -> Table:
+    table = Table(title="Datasets", title_justify="left")
+    for col in ("name", "description", "classes", "license", "found at"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["description"], str(r["classes"]), r["license"],
+                      escape(r["found"]) if r["found"] else "[yellow]not found locally (download on first use)[/]")
+    return table
+
+
+def data_table(info: dict) -> Group:
+    head = Table.grid(padding=(0, 2))
+    head.add_row("[bold]source[/]", escape(info["source"]))
+    head.add_row("[bold]license[/]", info["license"])
+    head.add_row("[bold]sizes[/]", f"{n(info['train'])} training, {n(info['test'])} test images, "
+                                   f"{'×'.join(map(str, info['image_shape']))}")
+    head.add_row("[bold]pixels[/]", f"mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} "
+                                    "(training set, after /255)")
+    if "grid" in info:
+        head.add_row("[bold]samples[/]", escape(info["grid"]))
+    if "verified" in info:
+        marks = {True: "[green]ok[/]", False: "[red]MISMATCH[/]", None: "[yellow]no known checksum[/]"}
+        head.add_row("[bold]checksums[/]", ", ".join(f"{k} {marks[v]}" for k, v in info["verified"].items()))
+    counts = Table(title="Images per class", title_justify="left")
+    counts.add_column("class")
+    counts.add_column("train", justify="right")
+    counts.add_column("test", justify="right")
+    for label, tr, te in zip(info["classes"], info["train_class_counts"], info["test_class_counts"]):
+        counts.add_row(escape(label), n(tr), n(te))
+    return Group(Panel(head, title=f"[bold cyan]{info['name']}[/]: {escape(info['description'])}",
+                       title_align="left"), counts)

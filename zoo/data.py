@@ -1,0 +1,385 @@
+"""Datasets: find them, check them, split them honestly, shape them for each model.
+
+Every source article loads, reshapes, scales and one-hot encodes MNIST by hand, each
+a little differently. Here it happens once, for every model, decided by the model's
+metadata (flat or image input) and its recipe's loss (integer or one-hot labels).
+
+Where the arrays come from, in order (the first that exists wins):
+
+1. the data directory: ``--data-dir`` or ``ZOO_DATA_DIR``; an ``.npz`` in Keras's
+   layout (``mnist.npz``) or the four IDX files, gzipped or not;
+2. Keras's cache (``~/.keras/datasets``, or ``$KERAS_HOME/datasets``);
+3. system copies, e.g. Debian's ``dataset-fashion-mnist`` package — a local file
+   beats a download;
+4. Keras's own download (``keras.datasets.mnist.load_data()``), unless
+   ``ZOO_NO_DOWNLOAD=1``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zoo.errors import ZooError
+
+DATA_DIR_ENV = "ZOO_DATA_DIR"
+NO_DOWNLOAD_ENV = "ZOO_NO_DOWNLOAD"
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_SEED = 42
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What the zoo knows about a dataset and where to look for it."""
+
+    name: str
+    description: str
+    class_names: tuple[str, ...]
+    source: str
+    license: str
+    image_shape: tuple[int, ...] = (28, 28, 1)
+    npz_names: tuple[str, ...] = ()        # file names in the data dir or Keras's cache
+    idx_dirs: tuple[str, ...] = ()         # sub-folders of the data dir that may hold IDX files ("." = itself)
+    keras_cache_idx_dir: str = ""          # sub-folder of Keras's cache holding IDX files
+    system_dirs: tuple[str, ...] = ()      # e.g. a Debian package's folder
+    system_hint: str = ""                  # how to get the system copy
+    keras_loader: str = ""                 # module in keras.datasets with load_data()
+    sizes: tuple[int, int] | None = None   # expected (train, test) counts
+    checksums: dict[str, str] = field(default_factory=dict)  # sha256 of each array's bytes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass
+class Arrays:
+    """The raw uint8 images and integer labels of one dataset, and where they came from."""
+
+    dataset: Dataset
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str  # e.g. "data dir: /data/mnist.npz"
+
+
+# -- finding the files -----------------------------------------------------------
+def keras_cache_dir() -> Path:
+    home = os.environ.get("KERAS_HOME") or str(Path.home() / ".keras")
+    return Path(home) / "datasets"
+
+
+def _idx_files(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in ``folder``, gzipped or not, or None if any is missing."""
+    found = {}
+    for key, stem in IDX_NAMES.items():
+        for candidate in (folder / stem, folder / f"{stem}.gz", folder / stem.replace("-idx", ".idx")):
+            if candidate.is_file():
+                found[key] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def candidates(dataset: Dataset, data_dir: str | None):
+    """Every place to look, in order: (label, kind, path). kind is "npz" or "idx"."""
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
+    places = []
+    if data_dir:
+        root = Path(data_dir).expanduser()
+        places += [("data dir", "npz", root / n) for n in dataset.npz_names]
+        places += [("data dir", "idx", (root / d) if d != "." else root) for d in dataset.idx_dirs]
+    cache = keras_cache_dir()
+    places += [("Keras cache", "npz", cache / n) for n in dataset.npz_names]
+    if dataset.keras_cache_idx_dir:
+        places.append(("Keras cache", "idx", cache / dataset.keras_cache_idx_dir))
+    places += [("system", "idx", Path(d)) for d in dataset.system_dirs]
+    return places
+
+
+def locate(dataset: Dataset, data_dir: str | None = None):
+    """The first existing source as (label, kind, path-or-files), or None."""
+    for label, kind, path in candidates(dataset, data_dir):
+        if kind == "npz" and path.is_file():
+            return label, kind, path
+        if kind == "idx" and path.is_dir():
+            files = _idx_files(path)
+            if files:
+                return label, kind, files
+    return None
+
+
+# -- reading and checking --------------------------------------------------------
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in IDX_NAMES if k not in npz.files]
+            if missing:
+                raise ZooError(f"{path}: not a dataset .npz in Keras's layout (missing {', '.join(missing)})")
+            return {k: npz[k] for k in IDX_NAMES}
+    except ZooError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ZooError(f"{path}: corrupt or truncated .npz file ({type(exc).__name__}: {exc})") from None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the format MNIST was published in): magic, dims, then raw bytes."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as exc:
+        raise ZooError(f"{path}: cannot read IDX file ({type(exc).__name__}: {exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ZooError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ZooError(f"{path}: truncated IDX header")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise ZooError(f"{path}: truncated or padded IDX file: header promises {dims} = {expected:,} bytes, "
+                       f"file holds {len(raw) - header:,}")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def validate(dataset: Dataset, arrays: dict[str, np.ndarray], where: str) -> None:
+    """Shapes, dtype, label range and counts; one clear line naming the file if wrong."""
+    h, w = dataset.image_shape[:2]
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8 or y.dtype.kind not in "iu":
+            raise ZooError(f"{where}: x_{split} must be uint8 and y_{split} integers, got {x.dtype} and {y.dtype}")
+        if x.ndim != 3 or x.shape[1:] != (h, w):
+            raise ZooError(f"{where}: x_{split} has shape {x.shape}, expected (N, {h}, {w})")
+        if y.ndim != 1 or len(y) != len(x):
+            raise ZooError(f"{where}: y_{split} has shape {y.shape} for {len(x)} images")
+        if len(y) and (y.min() < 0 or y.max() >= dataset.num_classes):
+            raise ZooError(f"{where}: y_{split} labels must lie in 0..{dataset.num_classes - 1}, "
+                           f"found {y.min()}..{y.max()}")
+    if dataset.sizes and (len(arrays["x_train"]), len(arrays["x_test"])) != dataset.sizes:
+        raise ZooError(f"{where}: expected {dataset.sizes[0]:,} training and {dataset.sizes[1]:,} test images, "
+                       f"found {len(arrays['x_train']):,} and {len(arrays['x_test']):,}")
+
+
+def checksums(arrays: Arrays) -> dict[str, str]:
+    return {k: hashlib.sha256(np.ascontiguousarray(getattr(arrays, k)).tobytes()).hexdigest() for k in IDX_NAMES}
+
+
+def verify(arrays: Arrays) -> dict[str, bool | None]:
+    """Per array: True if its checksum matches the known one, False if not, None if unknown."""
+    got = checksums(arrays)
+    return {k: (got[k] == arrays.dataset.checksums[k]) if k in arrays.dataset.checksums else None for k in got}
+
+
+def _download(dataset: Dataset) -> dict[str, np.ndarray]:
+    import importlib
+
+    loader = importlib.import_module(f"keras.datasets.{dataset.keras_loader}")
+    (x_train, y_train), (x_test, y_test) = loader.load_data()
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+_cache: dict[tuple, Arrays] = {}
+
+
+def load(dataset: Dataset, data_dir: str | None = None) -> Arrays:
+    """Find, read and check a dataset; the result is cached for this process."""
+    key = (dataset.name, data_dir or os.environ.get(DATA_DIR_ENV), os.environ.get("KERAS_HOME"))
+    if key in _cache:
+        return _cache[key]
+    found = locate(dataset, data_dir)
+    if found:
+        label, kind, where = found
+        if kind == "npz":
+            arrays, described = read_npz(where), f"{label}: {where}"
+        else:
+            arrays = {k: read_idx(p) for k, p in where.items()}
+            described = f"{label}: {where['x_train'].parent} (IDX)"
+        validate(dataset, arrays, str(where if kind == "npz" else where["x_train"].parent))
+    else:
+        arrays, described = _load_by_download(dataset, data_dir)
+    result = Arrays(dataset, source=described, **{k: arrays[k] for k in IDX_NAMES})
+    _cache[key] = result
+    return result
+
+
+def _load_by_download(dataset: Dataset, data_dir: str | None):
+    looked = "; ".join(f"{label} {path}" for label, _, path in candidates(dataset, data_dir))
+    looked = looked or "(no data dir set)"
+    how = (f"put {dataset.npz_names[0] if dataset.npz_names else 'the .npz'} or the four IDX files in a folder "
+           f"and pass --data-dir DIR or set {DATA_DIR_ENV}=DIR")
+    if dataset.system_hint:
+        how += f", or {dataset.system_hint}"
+    if not dataset.keras_loader or os.environ.get(NO_DOWNLOAD_ENV, "") not in ("", "0"):
+        raise ZooError(f"{dataset.name} not found (looked in: {looked}); {how}")
+    try:
+        arrays = _download(dataset)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZooError(f"{dataset.name} not found (looked in: {looked}) and Keras could not download it "
+                       f"({reason[:160]}); {how}") from None
+    validate(dataset, arrays, "Keras download")
+    return arrays, f"Keras download: {keras_cache_dir()}"
+
+
+# -- splitting -------------------------------------------------------------------
+def stratified_subset(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of about ``n`` items with every class in its original proportion."""
+    if n >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(y, return_counts=True)
+    quota = np.floor(counts / counts.sum() * n).astype(int)
+    # hand the rounding leftovers to the classes with the largest remainders
+    remainder = counts / counts.sum() * n - quota
+    for i in np.argsort(-remainder)[: n - quota.sum()]:
+        quota[i] += 1
+    chosen = [rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota)]
+    return np.sort(np.concatenate(chosen))
+
+
+@dataclass
+class Split:
+    """Indices into the training arrays, plus what validation means for this run."""
+
+    train: np.ndarray
+    val: np.ndarray | None  # None when validating on the test set
+    validate_on: str        # "val" or "test"
+    seed: int
+    limit: int | None
+
+    def describe(self, test_size: int) -> str:
+        if self.validate_on == "test":
+            return f"train {len(self.train):,}, validate on the test set ({test_size:,}), test {test_size:,}"
+        return f"train {len(self.train):,}, validation {len(self.val):,} (held out of train), test {test_size:,}"
+
+
+def make_split(y_train: np.ndarray, validate_on: str = "val", seed: int = DEFAULT_SEED,
+               limit: int | None = None, val_fraction: float = DEFAULT_VAL_FRACTION) -> Split:
+    """The same split for every model given the same arguments.
+
+    ``limit`` takes a stratified subset of the training set first; then, unless
+    validating on the test set, a stratified ``val_fraction`` of it is held out.
+    """
+    if validate_on not in ("val", "test"):
+        raise ZooError(f"--validate-on must be 'val' or 'test', not {validate_on!r}")
+    if limit is not None and limit < 20:
+        raise ZooError(f"--limit {limit} is too small: use at least 20 images")
+    pool = stratified_subset(y_train, limit, seed) if limit else np.arange(len(y_train))
+    if validate_on == "test":
+        return Split(pool, None, "test", seed, limit)
+    held = stratified_subset(y_train[pool], int(round(len(pool) * val_fraction)), seed + 1)
+    val = pool[held]
+    train = np.setdiff1d(pool, val, assume_unique=True)
+    return Split(train, val, "val", seed, limit)
+
+
+def test_set_warning() -> str:
+    return ("validating on the test set, as the articles do: every number you look at while training "
+            "(and any epoch or model you pick by it) has seen the test set, so the final test accuracy "
+            "is no longer an unbiased estimate.")
+
+
+# -- shaping for a model ---------------------------------------------------------
+def prepare_x(x: np.ndarray, input_kind: str, layout: str = "channels_last",
+              standardize: tuple[float, float] | None = None) -> np.ndarray:
+    """uint8 images → float32 in the layout a model wants, scaled to [0, 1].
+
+    ``standardize=(mean, std)`` subtracts the mean and divides by the std after scaling.
+    """
+    x = x.astype("float32") / 255.0
+    if standardize:
+        mean, std = standardize
+        x = (x - mean) / std
+    if input_kind == "flat":
+        return x.reshape(len(x), -1)
+    if x.ndim == 3:
+        x = x[..., None]
+    if layout == "channels_first":
+        x = np.moveaxis(x, -1, 1)
+    return np.ascontiguousarray(x)
+
+
+def prepare_y(y: np.ndarray, labels: str, num_classes: int) -> np.ndarray:
+    """Integer labels as the loss wants them: int32 for sparse losses, one-hot float32 otherwise."""
+    y = y.astype("int32")
+    if labels == "integer":
+        return y
+    return np.eye(num_classes, dtype="float32")[y]
+
+
+def describe_preparation(arch, recipe, layout="channels_last") -> str:
+    shape = "flat 784-vector" if arch.input_kind == "flat" else (
+        "28×28×1 image (channels-last)" if layout == "channels_last" else "1×28×28 image (channels-first)")
+    labels = "one-hot labels" if recipe.labels == "onehot" else "integer labels"
+    return f"{shape}, pixels /255 → [0, 1], {labels} for {recipe.loss}"
+
+
+def summary(arrays: Arrays) -> dict:
+    """Sizes, class counts and pixel statistics (of the training set, after /255)."""
+    d = arrays.dataset
+    x = arrays.x_train.astype("float64") / 255.0
+    return {
+        "name": d.name,
+        "description": d.description,
+        "source": arrays.source,
+        "license": d.license,
+        "image_shape": list(d.image_shape),
+        "classes": list(d.class_names),
+        "train": int(len(arrays.x_train)),
+        "test": int(len(arrays.x_test)),
+        "train_class_counts": np.bincount(arrays.y_train, minlength=d.num_classes).tolist(),
+        "test_class_counts": np.bincount(arrays.y_test, minlength=d.num_classes).tolist(),
+        "pixel_mean": round(float(x.mean()), 4),
+        "pixel_std": round(float(x.std()), 4),
+    }
+
+
+def save_grid(arrays: Arrays, n: int, path: Path, seed: int = 0) -> Path:
+    """A PNG grid of ``n`` training images with their labels, as articles 002 and 004 plot them."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if n < 1:
+        raise ZooError("--show needs a positive number of images")
+    idx = np.random.default_rng(seed).choice(len(arrays.x_train), size=min(n, len(arrays.x_train)), replace=False)
+    cols = min(10, len(idx))
+    rows = math.ceil(len(idx) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, idx):
+        ax.imshow(arrays.x_train[i], cmap="gray_r", interpolation="none")
+        label = int(arrays.y_train[i])
+        ax.set_title(f"{label}: {arrays.dataset.class_names[label]}" if arrays.dataset.class_names[label] != str(label)
+                     else str(label), fontsize=8)
+    fig.suptitle(f"{arrays.dataset.name}: {len(idx)} training images", fontsize=10)
+    fig.tight_layout()
+    from zoo.files import atomic_savefig
+
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+

@@ -1,0 +1,215 @@
+"""The one plugin manager: finds plugins, calls their hooks, records what failed.
+
+Built-in plugins and third-party ones load the same way: through the entry-point
+groups below, one entry point at a time, so one broken plugin is recorded and
+skipped instead of taking the zoo down. ``.py`` files in ``ZOO_PLUGINS_DIR`` (or
+``--plugins-dir``) load too, like datasette's ``--plugins-dir``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pluggy
+
+from zoo import hookspecs
+from zoo.errors import ZooError
+from zoo.registry import Architecture, unknown_name_error
+
+GROUPS = ("mnist_zoo.architectures", "mnist_zoo.datasets")
+PLUGINS_DIR_ENV = "ZOO_PLUGINS_DIR"
+DISABLE_ENV = "ZOO_DISABLE_PLUGINS"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    distribution: str
+    version: str
+    module: str
+    hooks: list[str] = field(default_factory=list)
+    architectures: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PluginFailure:
+    plugin: str
+    distribution: str
+    version: str
+    stage: str  # "import", "hook", "register", "api"
+    error: str
+    hint: str = ""
+
+    def line(self) -> str:
+        return f"plugin {self.plugin!r} ({self.distribution} {self.version}) failed at {self.stage}: {self.error}"
+
+
+class Zoo:
+    """Everything the plugins registered, plus what went wrong loading them."""
+
+    def __init__(self):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: list[PluginInfo] = []
+        self.failures: list[PluginFailure] = []
+        self.disabled: list[str] = []
+        self.architectures: dict[str, Architecture] = {}
+        self.datasets: dict = {}
+        self._info_for: dict[int, PluginInfo] = {}
+
+    # -- loading -------------------------------------------------------------
+    def load(self, plugins_dir: str | None = None) -> "Zoo":
+        disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        seen_modules = set()
+        for group in GROUPS:
+            for ep in entry_points(group=group):
+                dist = ep.dist.name if ep.dist else "?"
+                version = ep.dist.version if ep.dist else "?"
+                if ep.name in disabled:
+                    self.disabled.append(ep.name)
+                    continue
+                if ep.value in seen_modules:
+                    continue
+                seen_modules.add(ep.value)
+                try:
+                    module = ep.load()
+                except Exception as exc:  # a broken plugin must not break the zoo
+                    self._fail(ep.name, dist, version, "import", exc,
+                               f"set {DISABLE_ENV}={ep.name} to skip it, or reinstall {dist}")
+                    continue
+                self._register(module, PluginInfo(ep.name, dist, version, ep.value))
+        plugins_dir = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
+        if plugins_dir:
+            self._load_dir(Path(plugins_dir), disabled)
+        self._call("zoo_register_architectures", self._add_architecture)
+        self._call("zoo_register_datasets", self._add_dataset)
+        # the articles' order (seed file name), then third-party models as registered
+        ordered = sorted(self.architectures.values(), key=lambda a: (a.source.seed or "~", a.source.title))
+        self.architectures = {a.name: a for a in ordered}
+        return self
+
+    def _load_dir(self, directory: Path, disabled: set[str]):
+        if not directory.is_dir():
+            raise ZooError(f"plugins directory {str(directory)!r} does not exist")
+        for path in sorted(directory.glob("*.py")):
+            if path.stem in disabled:
+                self.disabled.append(path.stem)
+                continue
+            module_name = f"zoo_local_plugin_{path.stem}"
+            try:
+                spec = importlib.util.spec_from_file_location(module_name, path)
+                module = importlib.util.module_from_spec(spec)
+                sys.modules[module_name] = module
+                spec.loader.exec_module(module)
+            except Exception as exc:
+                sys.modules.pop(module_name, None)
+                self._fail(path.stem, str(path), "local", "import", exc,
+                           f"fix {path.name} or set {DISABLE_ENV}={path.stem}")
+                continue
+            self._register(module, PluginInfo(path.stem, str(path), "local", path.name))
+
+    def _register(self, module, info: PluginInfo):
+        declared = getattr(module, "ZOO_API_VERSION", hookspecs.API_VERSION)
+        if declared != hookspecs.API_VERSION:
+            self._fail(info.name, info.distribution, info.version, "api",
+                       f"written for plugin API {declared}, this mnist-zoo speaks {hookspecs.API_VERSION}",
+                       "upgrade the plugin or mnist-zoo so they agree")
+            return
+        unknown = [name for name in dir(module)
+                   if getattr(getattr(module, name), f"{hookspecs.PROJECT}_impl", None) is not None
+                   and not hasattr(hookspecs, name)]
+        if unknown:
+            self._fail(info.name, info.distribution, info.version, "api",
+                       f"implements hooks this mnist-zoo does not know: {', '.join(unknown)}",
+                       f"this mnist-zoo (plugin API {hookspecs.API_VERSION}) ignores them")
+        try:
+            self.pm.register(module, name=info.name)
+        except Exception as exc:
+            self._fail(info.name, info.distribution, info.version, "register", exc)
+            return
+        info.hooks = sorted(impl.name for impl in self.pm.get_hookcallers(module) or [])
+        self.plugins.append(info)
+        self._info_for[id(module)] = info
+
+    def _call(self, hook_name: str, add):
+        """Call each plugin's implementation on its own, so one that raises is isolated."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in caller.get_hookimpls():  # in registration order
+            info = self._info_for[id(impl.plugin)]
+            kwargs = {"register": functools.partial(add, info=info)}
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception as exc:
+                self._fail(info.name, info.distribution, info.version, "hook", exc,
+                           f"{hook_name} raised; set {DISABLE_ENV}={info.name} to skip it")
+
+    def _add_architecture(self, arch, info: PluginInfo):
+        if not isinstance(arch, Architecture):
+            raise TypeError(f"register() wants an zoo.registry.Architecture, got {type(arch).__name__}")
+        if arch.name in self.architectures:
+            owner = self.architectures[arch.name].plugin
+            self._fail(info.name, info.distribution, info.version, "register",
+                       f"architecture name {arch.name!r} is already registered by {owner!r}",
+                       "the first one registered is kept")
+            return
+        self.architectures[arch.name] = dataclasses.replace(arch, plugin=info.name)
+        info.architectures.append(arch.name)
+
+    def _add_dataset(self, dataset, info: PluginInfo):
+        from zoo.data import Dataset
+
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"register() wants a zoo.data.Dataset, got {type(dataset).__name__}")
+        if dataset.name in self.datasets:
+            self._fail(info.name, info.distribution, info.version, "register",
+                       f"dataset name {dataset.name!r} is already registered", "the first one is kept")
+            return
+        self.datasets[dataset.name] = dataset
+        info.datasets.append(dataset.name)
+
+    def _fail(self, plugin, dist, version, stage, error, hint=""):
+        if isinstance(error, BaseException):
+            where = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
+            at = f" ({Path(where[0].filename).name}:{where[0].lineno})" if where else ""
+            error = f"{type(error).__name__}: {error}{at}"
+        self.failures.append(PluginFailure(plugin, dist, version, stage, str(error), hint))
+
+    # -- lookup --------------------------------------------------------------
+    def architecture(self, name: str) -> Architecture:
+        try:
+            return self.architectures[name]
+        except KeyError:
+            raise unknown_name_error("model", name, self.architectures) from None
+
+    def dataset(self, name: str):
+        try:
+            return self.datasets[name]
+        except KeyError:
+            raise unknown_name_error("dataset", name, self.datasets) from None
+
+
+_zoo: Zoo | None = None
+
+
+def get_zoo(plugins_dir: str | None = None) -> Zoo:
+    """The loaded zoo, loading plugins on first use."""
+    global _zoo
+    if _zoo is None:
+        _zoo = Zoo().load(plugins_dir)
+    return _zoo
+
+
+def reset():
+    """Forget loaded plugins (tests, or after installing one in-process)."""
+    global _zoo
+    _zoo = None

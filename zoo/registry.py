@@ -1,0 +1,172 @@
+"""What the zoo knows about each architecture and each way of training it.
+
+Plugins describe a model with these plain dataclasses; nothing here imports Keras.
+Numbers a user could get wrong by typing them in (parameter counts, multiply-
+accumulates) are not fields: they are computed from the built model (``zoo.stats``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from zoo.errors import ZooError
+
+INPUT_KINDS = ("flat", "image")
+LABELS_FOR_LOSS = {
+    "categorical_crossentropy": "onehot",
+    "sparse_categorical_crossentropy": "integer",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model or recipe comes from."""
+
+    title: str
+    site: str
+    year: int | None
+    seed: str = ""  # file name under shared/seeds, for the project's own articles
+    url: str = ""
+
+    def short(self) -> str:
+        when = f", {self.year}" if self.year else ""
+        return f"{self.title} ({self.site}{when})"
+
+
+@dataclass(frozen=True)
+class Published:
+    """The result an article reports for a recipe (on the MNIST test set)."""
+
+    test_accuracy: float
+    test_loss: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One complete way of training an architecture, as an article did it.
+
+    ``optimizer`` names a Keras optimizer class and gives *every* parameter, so a
+    change of library defaults (Keras 2 → 3) cannot silently change the recipe.
+    ``validation`` says how the article validated: "test" (it passed the test set
+    as validation data), "split:0.2" (``validation_split``) or "none".
+    """
+
+    name: str
+    optimizer: dict[str, Any]
+    loss: str
+    batch_size: int
+    epochs: int
+    validation: str
+    source: Source
+    published: Published | None = None
+    seed: int | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.loss not in LABELS_FOR_LOSS:
+            raise ValueError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
+        if "class_name" not in self.optimizer:
+            raise ValueError(f"recipe {self.name!r}: optimizer needs a 'class_name'")
+
+    @property
+    def labels(self) -> str:
+        """Label encoding the loss needs: "onehot" or "integer"."""
+        return LABELS_FOR_LOSS[self.loss]
+
+    def optimizer_text(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.optimizer.items() if k != "class_name")
+        return f"{self.optimizer['class_name']}({params})"
+
+    def build_optimizer(self):
+        import keras
+
+        config = {k: v for k, v in self.optimizer.items() if k != "class_name"}
+        return keras.optimizers.get({"class_name": self.optimizer["class_name"], "config": config})
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A model family: how to build it, what it teaches, and its recipes."""
+
+    name: str
+    title: str
+    summary: str
+    teaches: str
+    source: Source
+    input_kind: str
+    build: Callable[..., Any]  # build(input_shape, num_classes) -> uncompiled keras.Model
+    recipes: tuple[Recipe, ...]
+    tags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    pitfalls: tuple[str, ...] = ()
+    output: str = "probabilities"  # or "logits"
+    plugin: str = field(default="", compare=False)  # filled in by the plugin manager
+
+    def __post_init__(self):
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"architecture {self.name!r}: input_kind must be one of {INPUT_KINDS}")
+        if not self.recipes:
+            raise ValueError(f"architecture {self.name!r}: needs at least one recipe")
+        if self.output not in ("probabilities", "logits"):
+            raise ValueError(f"architecture {self.name!r}: output must be 'probabilities' or 'logits'")
+
+    def recipe(self, name: str | None = None) -> Recipe:
+        """The named recipe, or the first (the default) when ``name`` is None."""
+        if name is None:
+            return self.recipes[0]
+        for recipe in self.recipes:
+            if recipe.name == name:
+                return recipe
+        known = ", ".join(r.name for r in self.recipes)
+        raise ZooError(f"{self.name} has no recipe {name!r} (it has: {known})")
+
+    def input_shape(self, image_shape=(28, 28, 1)) -> tuple[int, ...]:
+        if self.input_kind == "flat":
+            size = 1
+            for n in image_shape:
+                size *= n
+            return (size,)
+        return tuple(image_shape)
+
+
+def unknown_name_error(kind: str, name: str, known) -> ZooError:
+    """A one-line error naming close matches, e.g. 'unknown model mlpp (did you mean: mlp?)'."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(sorted(known))})"
+    return ZooError(f"unknown {kind} {name!r}{hint}")
+
+
+def select(architectures: dict[str, Architecture], patterns=(), tag: str | None = None) -> list[Architecture]:
+    """Filter by fnmatch patterns (any may match) and tag, like timm's ``list_models``.
+
+    A plain name that matches nothing is an error with close matches; a wildcard
+    pattern that matches nothing just selects nothing.
+    """
+    chosen = []
+    for pattern in patterns:
+        if not any(ch in pattern for ch in "*?[") and pattern not in architectures:
+            raise unknown_name_error("model", pattern, architectures)
+    for arch in architectures.values():
+        if patterns and not any(fnmatch.fnmatchcase(arch.name, p) for p in patterns):
+            continue
+        if tag and tag not in arch.tags:
+            continue
+        chosen.append(arch)
+    if patterns:
+        order = {name: i for i, name in enumerate(_expand(architectures, patterns))}
+        chosen.sort(key=lambda a: order[a.name])
+    return chosen
+
+
+def _expand(architectures, patterns):
+    """Names in the order the patterns asked for them, each once."""
+    seen = []
+    for pattern in patterns:
+        for name in architectures:
+            if fnmatch.fnmatchcase(name, pattern) and name not in seen:
+                seen.append(name)
+    return seen
