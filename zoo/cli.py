@@ -186,6 +186,280 @@ def data(
         raise ZooError(f"{name}: checksum mismatch for {bad} ({arrays.source})", exit_code=1)
 
 
+# -- training --------------------------------------------------------------------
+EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="Override the recipe's epochs.")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch-size", help="Override the recipe's batch size.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the split, weight init and shuffling.")]
+LimitOpt = Annotated[Optional[int], typer.Option(
+    "--limit", help="Train on a stratified subset of N training images (quick runs).")]
+ValidateOpt = Annotated[str, typer.Option(
+    "--validate-on", help="'val': a held-out part of the training set (honest). 'test': the test set, as "
+                          "the articles did (leaks: you pick on the numbers you report).")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset name (zoo data lists them).")]
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="ZOO_RUNS_DIR", help="Where run directories go.")]
+
+
+def _options(**kw):
+    from zoo.training import TrainOptions
+
+    if kw["validate_on"] not in ("val", "test"):
+        raise ZooError(f"--validate-on must be 'val' or 'test', not {kw['validate_on']!r}")
+    for key in ("epochs", "batch_size", "limit"):
+        if kw.get(key) is not None and kw[key] < 1:
+            raise ZooError(f"--{key.replace('_', '-')} must be at least 1")
+    return TrainOptions(**kw)
+
+
+def _announce_split(prepared, options):
+    from zoo import data as datamod
+    from zoo.console import err
+
+    err.print(f"[bold]Data:[/] {options.dataset} from {prepared.arrays.source}; "
+              f"{prepared.split.describe(len(prepared.arrays.x_test))}; seed {options.seed}", highlight=False)
+    if options.validate_on == "test":
+        err.print(f"[yellow]Warning:[/] {datamod.test_set_warning()}", highlight=False)
+
+
+def _train_one(zoo, arch, options, prepared, run_dir, display):
+    """Train, turning anything a broken model raises into a one-line ZooError."""
+    from zoo.training import Interrupted, train as train_run
+
+    try:
+        return train_run(zoo, arch, options, prepared, run_dir, display)
+    except (Interrupted, ZooError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a plugin's model that cannot train fails alone
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ZooError(f"{arch.name}: training failed ({type(exc).__name__}: {message})") from None
+
+
+def _remove_if_empty(path: Path):
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+@app.command()
+def train(
+    name: Annotated[str, typer.Argument(help="Model name, as `zoo list` shows it.")],
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="Recipe name (default: the first).")] = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = 42,
+    limit: LimitOpt = None,
+    validate_on: ValidateOpt = "val",
+    dataset: DatasetOpt = "mnist",
+    data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    as_json: JsonOpt = False,
+):
+    """Train one model with its article's recipe; save the model, history, metadata and figures."""
+    from zoo.console import err, out, pct
+    from zoo.progress import TrainingDisplay
+    from zoo.training import Interrupted, new_run_dir, prepare, timestamp
+
+    options = _options(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
+    zoo = _zoo()
+    arch = zoo.architecture(name)
+    chosen = arch.recipe(recipe)
+    prepared = prepare(zoo, options)
+    _announce_split(prepared, options)
+    err.print(f"[bold]Recipe:[/] {arch.name}/{chosen.name}: {chosen.optimizer_text()}, {chosen.loss}, "
+              f"batch {batch_size or chosen.batch_size}, {epochs or chosen.epochs} epochs "
+              f"(from {chosen.source.short()})", highlight=False)
+    run_dir = new_run_dir(runs_dir, f"{timestamp()}-{arch.name}")
+    try:
+        with TrainingDisplay() as display:
+            result = _train_one(zoo, arch, options, prepared, run_dir, display)
+    except Interrupted as stop:
+        raise ZooError(f"interrupted after {stop.result.record['epochs_completed']} epoch(s); "
+                       f"the partial run is kept in {run_dir}", exit_code=130) from None
+    except ZooError:
+        _remove_if_empty(run_dir)
+        raise
+    r = result.record
+    if as_json:
+        _print_json({**r, "run_dir": str(run_dir)})
+        return
+    published = r.get("published") or {}
+    line = f"[bold]Test:[/] accuracy {pct(r['test_accuracy'])}, loss {r['test_loss']:.4f}"
+    if published.get("test_accuracy") is not None:
+        line += (f" — the article reports {pct(published['test_accuracy'])} "
+                 f"({(r['test_accuracy'] - published['test_accuracy']) * 100:+.2f} pt)")
+    out.print(line, highlight=False)
+    out.print(f"{r['epochs_completed']} epochs, {r['seconds_per_epoch']:.1f} s/epoch, "
+              f"{r['training_seconds']:.1f} s training. Saved in [bold]{run_dir}[/]: model.keras, run.json, "
+              "history.json/.csv, curves.png, confusion.png, mistakes.png", highlight=False)
+
+
+@app.command()
+def compare(
+    patterns: Annotated[Optional[list[str]], typer.Argument(
+        help="Model names or patterns (default: every registered model).", show_default=False)] = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    seed: SeedOpt = 42,
+    limit: LimitOpt = None,
+    validate_on: ValidateOpt = "val",
+    dataset: DatasetOpt = "mnist",
+    data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+    quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
+    from_runs: Annotated[Optional[list[Path]], typer.Option(
+        "--from-runs", help="Compare saved runs (run directories or folders of them) without training.")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON to this file.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the rows as CSV to this file.")] = None,
+    md_path: Annotated[Optional[Path], typer.Option("--md", help="Also write the table as Markdown to this file.")] = None,
+):
+    """Train models on the same data, split and seed, then show them side by side."""
+    from zoo import compare as cmp
+    from zoo import figures
+    from zoo.console import err, out
+    from zoo.files import atomic_write_json
+    from zoo.progress import TrainingDisplay
+    from zoo.registry import select
+    from zoo.training import Interrupted, new_run_dir, prepare, timestamp
+
+    if from_runs:
+        records = cmp.records_from_dirs(from_runs)
+        rows = [cmp.row_from_record(r) for r in records]
+        cmp.export(rows, json_path, csv_path, md_path)
+        out.print(*cmp.tables(rows, f"{len(rows)} saved runs", out.width))
+        out.print(cmp.per_class_table(rows, records[0]["dataset"]["class_names"]))
+        return
+    if quick and epochs is None:
+        epochs = 1
+    options = _options(recipe=None, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
+    zoo = _zoo()
+    chosen = select(zoo.architectures, patterns or (), None)
+    if not chosen:
+        raise ZooError(f"no model matches {' '.join(patterns or [])}")
+    prepared = prepare(zoo, options)
+    _announce_split(prepared, options)
+    compare_dir = new_run_dir(runs_dir, f"compare-{timestamp()}")
+    rows, interrupted = [], False
+    with TrainingDisplay(models=len(chosen)) as display:
+        for arch in chosen:
+            run_dir = new_run_dir(compare_dir, arch.name)
+            try:
+                result = _train_one(zoo, arch, options, prepared, run_dir, display)
+                rows.append(cmp.row_from_record({**result.record, "run_dir": str(run_dir)}))
+            except Interrupted as stop:
+                rows.append(cmp.row_from_record({**stop.result.record, "run_dir": str(run_dir)}))
+                interrupted = True
+                break
+            except KeyboardInterrupt:
+                _remove_if_empty(run_dir)
+                interrupted = True
+                break
+            except ZooError as exc:
+                _remove_if_empty(run_dir)
+                display.note(f"[red]Error:[/] {exc}")
+                display.end_model()
+                rows.append({"model": arch.name, "status": "failed", "error": str(exc)})
+    finished = [r for r in rows if r.get("status") != "failed"]
+    atomic_write_json(compare_dir / "compare.json", rows)
+    cmp.export(rows, json_path, csv_path, md_path)
+    if finished:
+        try:
+            figures.compare_curves(cmp.histories(finished), compare_dir / "compare.png")
+        except Exception as exc:  # noqa: BLE001  (a figure must not lose the results)
+            err.print(f"[yellow]Warning:[/] could not draw compare.png: {exc}")
+    title = (f"{dataset}: {prepared.split.describe(len(prepared.arrays.x_test))}, seed {seed}"
+             + (", validated on TEST" if validate_on == "test" else ""))
+    out.print(*cmp.tables(rows, title, out.width))
+    out.print(cmp.per_class_table(finished, prepared.arrays.dataset.class_names))
+    out.print(f"Runs, compare.json and compare.png in [bold]{compare_dir}[/]", highlight=False)
+    if interrupted:
+        raise ZooError(f"interrupted: {sum(r.get('status') == 'completed' for r in rows)} of {len(chosen)} models "
+                       f"finished; their results are kept in {compare_dir}", exit_code=130)
+    failed = [r["model"] for r in rows if r.get("status") == "failed"]
+    if failed:
+        raise ZooError(f"{len(failed)} model(s) failed: {', '.join(failed)}", exit_code=1)
+
+
+@app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run directory (holding run.json and model.keras).")],
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Evaluate a saved run's model on its dataset's test set again."""
+    from zoo import data as datamod
+    from zoo.console import out, pct
+    from zoo.training import evaluate_predictions, load_model, load_run, predict_probabilities
+
+    record = load_run(run)
+    zoo = _zoo()
+    model = load_model(run)
+    arrays = datamod.load(zoo.dataset(record["dataset"]["name"]), data_dir)
+    x = datamod.prepare_x(arrays.x_test, record["input_kind"])
+    metrics = evaluate_predictions(predict_probabilities(model, x, record.get("output", "probabilities")),
+                                   arrays.y_test.astype("int64"), arrays.dataset.num_classes)
+    metrics.pop("predicted")
+    result = {"run_dir": str(run), "model": record["model"], **metrics,
+              "recorded_test_accuracy": record.get("test_accuracy"),
+              "published_accuracy": (record.get("published") or {}).get("test_accuracy")}
+    if as_json:
+        _print_json(result)
+        return
+    out.print(f"[bold]{record['model']}[/] ({run}): test accuracy {pct(metrics['test_accuracy'])}, "
+              f"loss {metrics['test_loss']:.4f} on {len(x):,} images; recorded at training time: "
+              f"{pct(record.get('test_accuracy'))}; article: {pct(result['published_accuracy'])}", highlight=False)
+
+
+@app.command()
+def predict(
+    run: Annotated[Path, typer.Argument(help="A run directory (holding run.json and model.keras).")],
+    images: Annotated[list[Path], typer.Argument(help="PNG/JPEG/BMP/… images of single digits.")],
+    save_preprocessed: Annotated[Optional[Path], typer.Option(
+        "--save-preprocessed", help="Write each image as the model sees it (28×28 PNG) into this folder.")] = None,
+    as_json: JsonOpt = False,
+):
+    """Read your own handwritten digits: grayscale, invert, crop, fit 20×20, centre in 28×28, predict."""
+    import numpy as np
+
+    from zoo import data as datamod
+    from zoo.console import err, out
+    from zoo.imaging import preprocess
+    from zoo.training import load_model, load_run, predict_probabilities
+
+    record = load_run(run)
+    classes = record["dataset"]["class_names"]
+    _zoo(warn=False)
+    model = load_model(run)
+    answers, failures = [], 0
+    for path in images:
+        try:
+            digit_image = preprocess(path)
+        except ZooError as exc:
+            failures += 1
+            err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            answers.append({"image": str(path), "error": str(exc), "digit": None, "probabilities": None})
+            continue
+        if save_preprocessed:
+            from PIL import Image
+
+            save_preprocessed.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(digit_image).save(save_preprocessed / f"{Path(path).stem}.png")
+        x = datamod.prepare_x(digit_image[None], record["input_kind"])
+        probs = predict_probabilities(model, x, record.get("output", "probabilities"))[0]
+        top = np.argsort(-probs)[:3]
+        answers.append({"image": str(path), "digit": int(top[0]), "label": classes[int(top[0])],
+                        "probabilities": [round(float(p), 6) for p in probs],
+                        "top3": [{"digit": int(i), "probability": round(float(probs[i]), 6)} for i in top]})
+        if not as_json:
+            guesses = ", ".join(f"{classes[i]} ({probs[i] * 100:.1f}%)" for i in top)
+            out.print(f"{path}: [bold]{classes[int(top[0])]}[/]   top 3: {guesses}", highlight=False)
+    if as_json:
+        _print_json(answers)
+    if failures:
+        raise typer.Exit(1)
+
+
 def main():
     app()
 

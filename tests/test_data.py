@@ -1,0 +1,182 @@
+"""The data module: sources, validation, splits, layouts, and the `zoo data` command."""
+
+import gzip
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from conftest import run_zoo
+from zoo import data
+from zoo.errors import ZooError
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No data dir, an empty Keras cache, no download: only what the test puts in place."""
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setenv("ZOO_NO_DOWNLOAD", "1")
+    data._cache.clear()
+    yield tmp_path
+    data._cache.clear()
+
+
+def write_idx(path, array, compress):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = (lambda p: gzip.open(p, "wb", compresslevel=1)) if compress else (lambda p: open(p, "wb"))
+    with opener(str(path) + (".gz" if compress else "")) as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_all_idx(folder, mnist, compress):
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, stem in data.IDX_NAMES.items():
+        write_idx(folder / stem, getattr(mnist, key), compress)
+
+
+def test_loads_npz_from_data_dir(isolated, mnist, zoo_registry):
+    folder = isolated / "d"
+    folder.mkdir()
+    np.savez(folder / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=mnist.x_test, y_test=mnist.y_test)
+    arrays = data.load(zoo_registry.dataset("mnist"), str(folder))
+    assert arrays.source == f"data dir: {folder / 'mnist.npz'}"
+    assert all(data.verify(arrays).values())
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
+def test_loads_idx_from_data_dir(isolated, mnist, zoo_registry, compress):
+    write_all_idx(isolated / "d" / "mnist", mnist, compress)
+    arrays = data.load(zoo_registry.dataset("mnist"), str(isolated / "d"))
+    assert "IDX" in arrays.source
+    assert np.bincount(arrays.y_train).tolist() == TRAIN_COUNTS
+    assert all(data.verify(arrays).values())
+
+
+def test_keras_cache_is_used(isolated, mnist, zoo_registry):
+    cache = isolated / "keras-home" / "datasets"
+    cache.mkdir(parents=True)
+    np.savez(cache / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=mnist.x_test, y_test=mnist.y_test)
+    assert data.load(zoo_registry.dataset("mnist")).source.startswith("Keras cache")
+
+
+def test_missing_source_names_every_place(isolated, zoo_registry):
+    with pytest.raises(ZooError) as info:
+        data.load(zoo_registry.dataset("mnist"), str(isolated / "empty"))
+    message = str(info.value)
+    assert "empty" in message and "keras-home" in message and "ZOO_DATA_DIR" in message
+
+
+def test_missing_source_cli_is_one_line_exit_2(tmp_path):
+    env = {"ZOO_DATA_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "kh"), "ZOO_NO_DOWNLOAD": "1"}
+    result = run_zoo("data", "mnist", env=env)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "mnist not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_truncated_npz_is_a_clean_error(isolated, mnist, zoo_registry):
+    folder = isolated / "d"
+    folder.mkdir()
+    np.savez(folder / "whole.npz", x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=mnist.x_test, y_test=mnist.y_test)
+    whole = (folder / "whole.npz").read_bytes()
+    (folder / "mnist.npz").write_bytes(whole[: len(whole) // 3])
+    with pytest.raises(ZooError, match="mnist.npz: corrupt or truncated"):
+        data.load(zoo_registry.dataset("mnist"), str(folder))
+
+
+def test_truncated_idx_cli_is_one_line_exit_2(tmp_path, mnist):
+    folder = tmp_path / "d" / "mnist"
+    write_all_idx(folder, mnist, compress=False)
+    images = folder / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:100_000])
+    env = {"ZOO_DATA_DIR": str(tmp_path / "d"), "ZOO_NO_DOWNLOAD": "1"}
+    result = run_zoo("data", "mnist", env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "t10k-images-idx3-ubyte" in lines[0] and "truncated" in lines[0]
+
+
+def test_wrong_shape_is_rejected(isolated, zoo_registry):
+    folder = isolated / "d"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(folder / "mnist.npz", x_train=rng.integers(0, 255, (100, 32, 32), dtype=np.uint8),
+             y_train=np.zeros(100, np.uint8), x_test=np.zeros((10, 32, 32), np.uint8), y_test=np.zeros(10, np.uint8))
+    with pytest.raises(ZooError, match=r"x_train has shape \(100, 32, 32\)"):
+        data.load(zoo_registry.dataset("mnist"), str(folder))
+
+
+def test_split_is_stratified_disjoint_deterministic(mnist):
+    split = data.make_split(mnist.y_train, "val", seed=3)
+    again = data.make_split(mnist.y_train, "val", seed=3)
+    assert np.array_equal(split.train, again.train) and np.array_equal(split.val, again.val)
+    assert len(np.intersect1d(split.train, split.val)) == 0
+    assert len(split.train) + len(split.val) == 60_000 and len(split.val) == 6_000
+    val_share = np.bincount(mnist.y_train[split.val], minlength=10) / np.array(TRAIN_COUNTS)
+    assert np.allclose(val_share, 0.1, atol=0.002)
+    other = data.make_split(mnist.y_train, "val", seed=4)
+    assert not np.array_equal(split.val, other.val)
+
+
+def test_limit_is_stratified_and_test_validation_holds_nothing_out(mnist):
+    split = data.make_split(mnist.y_train, "test", seed=0, limit=2000)
+    assert split.val is None and len(split.train) == 2000
+    counts = np.bincount(mnist.y_train[split.train], minlength=10)
+    assert np.all(np.abs(counts - np.array(TRAIN_COUNTS) / 30) <= 1)
+    with pytest.raises(ZooError):
+        data.make_split(mnist.y_train, "train")
+
+
+@pytest.mark.parametrize("name, shape, labels", [
+    ("mlp", (784,), "onehot"),
+    ("baseline-cnn", (28, 28, 1), "onehot"),
+    ("keras-docs-cnn", (28, 28, 1), "integer"),
+])
+def test_each_model_gets_its_layout_and_encoding(mnist, zoo_registry, name, shape, labels):
+    arch = zoo_registry.architecture(name)
+    recipe = arch.recipe()
+    x = data.prepare_x(mnist.x_train[:5], arch.input_kind)
+    y = data.prepare_y(mnist.y_train[:5], recipe.labels, 10)
+    assert recipe.labels == labels
+    assert x.shape == (5, *shape) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    assert y.shape == ((5, 10) if labels == "onehot" else (5,))
+    assert data.prepare_x(mnist.x_train[:2], "image", "channels_first").shape == (2, 1, 28, 28)
+
+
+def test_zoo_data_json(cli):
+    result = cli("data", "mnist", "--json", "--verify")
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert (info["train"], info["test"]) == (60_000, 10_000)
+    assert info["train_class_counts"] == TRAIN_COUNTS
+    assert (info["pixel_mean"], info["pixel_std"]) == (0.1307, 0.3081)
+    assert all(info["verified"].values())
+
+
+def test_zoo_data_show_writes_a_png(cli, tmp_path):
+    out = tmp_path / "grid.png"
+    result = cli("data", "mnist", "--show", "12", "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["grid"] == str(out)
+    from PIL import Image
+
+    assert Image.open(out).size[0] > 200
+
+
+def test_fashion_mnist_from_debian(isolated, zoo_registry):
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        if os.environ.get("CI"):
+            pytest.fail(".ci/run installs dataset-fashion-mnist; it is missing")
+        pytest.skip("apt-get install dataset-fashion-mnist")
+    arrays = data.load(zoo_registry.dataset("fashion-mnist"))
+    assert arrays.source.startswith("system: /usr/share/datasets/fashion-mnist")
+    assert np.bincount(arrays.y_train).tolist() == [6000] * 10
+    assert all(data.verify(arrays).values())

@@ -1,0 +1,199 @@
+"""`zoo train`, `zoo compare`, `zoo evaluate`, `zoo predict` on small slices of real MNIST."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_zoo
+
+RUN_FILES = {"model.keras", "run.json", "history.json", "history.csv", "curves.png", "confusion.png", "mistakes.png"}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """baseline-cnn, one epoch on 2,000 images, through the real CLI."""
+    runs = tmp_path_factory.mktemp("runs")
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    result = CliRunner().invoke(app, ["train", "baseline-cnn", "--epochs", "1", "--limit", "2000",
+                                      "--runs-dir", str(runs), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    return Path(record["run_dir"]), record
+
+
+def test_train_writes_every_file_and_learns(trained_run):
+    run_dir, record = trained_run
+    assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
+    assert record["status"] == "completed"
+    assert record["test_accuracy"] > 0.7  # chance is 0.1
+    assert record["params"] == 592_074 and record["macs"] == 1_051_904
+    assert record["split"] == {"validate_on": "val", "train": 1800, "validation": 200, "test": 10_000,
+                               "limit": 2000, "seed": 42, "article_validated_on": "test"}
+    assert record["overrides"] == {"epochs": {"recipe": 10, "used": 1}}
+    assert record["hyperparameters"]["optimizer"]["class_name"] == "Adam"
+    assert len(record["per_class_accuracy"]) == 10
+    assert np.array(record["confusion_matrix"]).sum() == 10_000
+    assert record["environment"]["backend"] == "tensorflow" and record["environment"]["keras"].startswith("3")
+    history = json.loads((run_dir / "history.json").read_text())
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "seconds"}
+    assert (run_dir / "history.csv").read_text().startswith("epoch,")
+
+
+def test_evaluate_reproduces_the_recorded_accuracy(cli, trained_run):
+    run_dir, record = trained_run
+    result = cli("evaluate", run_dir, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
+
+
+def photo_of_digit(image28: np.ndarray, path: Path, rgb=False):
+    """A test digit as a person would photograph it: dark ink, light paper, large, off-centre."""
+    digit = Image.fromarray(255 - image28).resize((150, 150), Image.BILINEAR)
+    canvas = Image.new("L", (420, 320), 250)
+    canvas.paste(digit, (240, 20))
+    (canvas.convert("RGB") if rgb else canvas).save(path)
+    return path
+
+
+def test_predict_reads_a_photo_like_digit(cli, trained_run, mnist, tmp_path):
+    run_dir, _ = trained_run
+    from zoo.training import load_model
+
+    model = load_model(run_dir)
+    direct = model.predict(mnist.x_test[:50, ..., None] / 255.0, verbose=0).argmax(axis=1)
+    index = next(i for i in range(50) if direct[i] == mnist.y_test[i] and mnist.y_test[i] != 1)
+    gray = photo_of_digit(mnist.x_test[index], tmp_path / "digit.png")
+    rgb = photo_of_digit(mnist.x_test[index], tmp_path / "digit.jpg", rgb=True)
+    result = cli("predict", run_dir, gray, rgb, "--json", "--save-preprocessed", tmp_path / "seen")
+    assert result.exit_code == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert [a["image"] for a in answers] == [str(gray), str(rgb)]
+    for answer in answers:
+        assert answer["digit"] == mnist.y_test[index]
+        assert len(answer["probabilities"]) == 10 and sum(answer["probabilities"]) == pytest.approx(1, abs=1e-4)
+    seen = np.asarray(Image.open(tmp_path / "seen" / "digit.png"))
+    assert seen.shape == (28, 28) and seen[0].max() == 0  # white on black, border empty
+
+
+def test_predict_bad_images_fail_one_line_each(cli, trained_run, tmp_path, mnist):
+    run_dir, _ = trained_run
+    (tmp_path / "notes.png").write_text("not an image")
+    Image.new("L", (60, 60), 255).save(tmp_path / "blank.png")
+    good = photo_of_digit(mnist.x_test[0], tmp_path / "good.png")
+    result = cli("predict", run_dir, tmp_path / "notes.png", good, tmp_path / "blank.png")
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and "notes.png" in errors[0] and "blank" in errors[1]
+    assert "good.png" in result.stdout  # the other image is still answered
+
+
+def test_compare_two_models(cli, tmp_path):
+    out = tmp_path / "out.json"
+    result = cli("compare", "mlp", "baseline-cnn", "--epochs", "1", "--limit", "2000",
+                 "--runs-dir", tmp_path / "runs", "--json", out, "--csv", tmp_path / "out.csv",
+                 "--md", tmp_path / "out.md")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert [r["model"] for r in rows] == ["mlp", "baseline-cnn"]
+    for row in rows:
+        for key in ("test_accuracy", "test_loss", "params", "macs", "seconds_per_epoch", "training_seconds",
+                    "best_val_accuracy", "per_class_accuracy", "run_dir"):
+            assert row[key] is not None, key
+        assert row["test_accuracy"] > 0.5
+        assert RUN_FILES <= {p.name for p in Path(row["run_dir"]).iterdir()}
+    assert rows[1]["published_accuracy"] == 0.9911
+    compare_dir = Path(rows[0]["run_dir"]).parent
+    assert (compare_dir / "compare.png").is_file() and (compare_dir / "compare.json").is_file()
+    text = " ".join(result.stdout.split())
+    assert "baseline-cnn" in text and "592,074" in text and "per class" in text
+    assert (tmp_path / "out.csv").read_text().startswith("model,")
+    assert "| mlp |" in (tmp_path / "out.md").read_text()
+
+    again = cli("compare", "--from-runs", compare_dir, "--json", tmp_path / "again.json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads((tmp_path / "again.json").read_text())[0]["test_accuracy"] == rows[0]["test_accuracy"]
+
+
+def test_interrupt_inside_training_keeps_a_loadable_run(mnist, zoo_registry, tmp_path):
+    import keras
+
+    from zoo.training import Interrupted, TrainOptions, load_model, load_run, prepare, train
+
+    class StopAfterTwoEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    options = TrainOptions(epochs=5, limit=1000)
+    with pytest.raises(Interrupted):
+        train(zoo_registry, zoo_registry.architecture("mlp"), options, prepare(zoo_registry, options), tmp_path,
+              extra_callbacks=[StopAfterTwoEpochs()])
+    record = load_run(tmp_path)
+    assert record["status"] == "interrupted" and record["epochs_completed"] == 2
+    assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 2
+    assert load_model(tmp_path).count_params() == 25_450
+    assert not list(tmp_path.glob(".*"))  # no half-written temporary files
+
+
+BROKEN = '''
+from zoo import hookimpl
+from zoo.registry import Architecture, Recipe, Source
+
+SRC = Source("broken", "tests", 2026)
+
+def build(input_shape, num_classes):
+    raise ValueError("this model cannot be built")
+
+@hookimpl
+def zoo_register_architectures(register):
+    register(Architecture(name="broken-net", title="Broken", summary="", teaches="", source=SRC,
+        input_kind="image", build=build, recipes=(Recipe(name="r", optimizer={"class_name": "SGD"},
+        loss="categorical_crossentropy", batch_size=32, epochs=1, validation="none", source=SRC),)))
+'''
+
+
+def test_broken_model_fails_alone_in_a_comparison(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text(BROKEN)
+    result = run_zoo("compare", "broken-net", "mlp", "--epochs", "1", "--limit", "500",
+                     "--runs-dir", tmp_path / "runs", "--json", tmp_path / "rows.json",
+                     env={"ZOO_PLUGINS_DIR": str(plugins)})
+    assert result.returncode == 1
+    assert "cannot be built" in result.stderr and "Traceback" not in result.stderr
+    rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
+    assert rows["broken-net"]["status"] == "failed"
+    assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.3
+
+
+def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo", "compare", "mlp", "keras-docs-cnn", "--epochs", "20", "--limit", "6000",
+         "--runs-dir", str(runs), "--json", str(tmp_path / "rows.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(runs.glob("compare-*/keras-docs-cnn")):
+        time.sleep(0.2)
+    time.sleep(4)  # well inside keras-docs-cnn's training
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
+    assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.5
+    assert rows["keras-docs-cnn"]["status"] == "interrupted"
+    assert "mlp" in stdout  # the table still shows the finished model
+    compare_dir = next(runs.glob("compare-*"))
+    assert (compare_dir / "mlp" / "model.keras").is_file()
+    assert json.loads((compare_dir / "keras-docs-cnn" / "run.json").read_text())["status"] == "interrupted"

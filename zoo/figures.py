@@ -1,0 +1,95 @@
+"""Figures for runs and comparisons, drawn with matplotlib (Agg, no screen needed)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from zoo.files import atomic_savefig  # noqa: E402
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    atomic_savefig(fig, path)
+    plt.close(fig)
+    return path
+
+
+def curves(history: dict, path, title: str):
+    """Loss and accuracy per epoch, training and validation, as article 004 plots them."""
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
+        ax.plot(epochs, history[key], marker="o", label=f"train {label}")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label=f"validation {label}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle(f"{title}: learning curves")
+    return _save(fig, path)
+
+
+def confusion(matrix: np.ndarray, class_names, path, title: str):
+    """Counts of true (rows) against predicted (columns) classes on the test set."""
+    fig, ax = plt.subplots(figsize=(7, 6))
+    shown = np.log1p(matrix)  # the diagonal dwarfs the mistakes; a log scale shows both
+    ax.imshow(shown, cmap="Blues")
+    k = len(class_names)
+    ticks = range(k)
+    ax.set_xticks(ticks, [str(c)[:10] for c in class_names], rotation=45 if k and len(str(class_names[0])) > 2 else 0)
+    ax.set_yticks(ticks, [str(c)[:10] for c in class_names])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = shown.max() * 0.6
+    for i in range(k):
+        for j in range(k):
+            if matrix[i, j]:
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if shown[i, j] > threshold else "black")
+    accuracy = matrix.trace() / max(matrix.sum(), 1)
+    ax.set_title(f"{title}: test confusion matrix ({accuracy * 100:.2f}% correct)")
+    return _save(fig, path)
+
+
+def mistakes(x_test, y_test, predicted, class_names, path, title: str, limit: int = 24):
+    """A grid of misclassified test images, titled 'Actual: 7 Pred: 2' as in article 003."""
+    wrong = np.flatnonzero(predicted != y_test)[:limit]
+    cols = 6
+    rows = max(1, math.ceil(len(wrong) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(x_test[i], cmap="Greys_r", interpolation="none")
+        ax.set_title(f"Actual: {class_names[y_test[i]]}\nPred: {class_names[predicted[i]]}", fontsize=8)
+    total = int((predicted != y_test).sum())
+    fig.suptitle(f"{title}: {total} of {len(y_test)} test images misclassified"
+                 + (f" (first {len(wrong)} shown)" if total > len(wrong) else ""), fontsize=10)
+    return _save(fig, path)
+
+
+def compare_curves(histories: dict[str, dict], path):
+    """Every model's validation accuracy and loss per epoch, on shared axes."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for name, history in histories.items():
+        if not history.get("val_accuracy"):
+            continue
+        epochs = np.arange(1, len(history["val_accuracy"]) + 1)
+        ax_acc.plot(epochs, history["val_accuracy"], marker="o", label=name)
+        ax_loss.plot(epochs, history["val_loss"], marker="o", label=name)
+    for ax, label in ((ax_acc, "validation accuracy"), (ax_loss, "validation loss")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    ax_acc.legend(fontsize=8)
+    fig.suptitle("Validation curves, same data, split and seed")
+    return _save(fig, path)

@@ -1,0 +1,82 @@
+"""The live training display (on stderr, so ``--json`` output stays clean).
+
+One bar for the models of a comparison, one for the current model's epochs, one for
+the steps of the current epoch with running loss and accuracy; a line per finished
+epoch stays above the bars, like Keras's own log but with seconds per epoch.
+"""
+
+from __future__ import annotations
+
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+from zoo.console import err
+
+
+def metrics_text(metrics: dict) -> str:
+    names = {"loss": "loss", "accuracy": "acc", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    return "  ".join(f"{names[k]} {metrics[k]:.4f}" for k in names if k in metrics)
+
+
+class TrainingDisplay:
+    def __init__(self, models: int = 1):
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            console=err,
+            transient=False,
+        )
+        self.models_task = (self.progress.add_task("models", total=models, metrics="") if models > 1 else None)
+        self.epochs_task = None
+        self.steps_task = None
+        self.name = ""
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        return False
+
+    def callback(self, name: str, epochs: int, steps: int):
+        from zoo.callbacks import RichProgress
+
+        return RichProgress(self, name, epochs, steps)
+
+    def start_model(self, name, epochs, steps):
+        self.name = name
+        for task in (self.epochs_task, self.steps_task):
+            if task is not None:
+                self.progress.remove_task(task)
+        self.epochs_task = self.progress.add_task(f"{name} epochs", total=epochs, metrics="")
+        self.steps_task = self.progress.add_task("  steps", total=steps, metrics="")
+
+    def start_epoch(self, epoch):
+        self.progress.reset(self.steps_task, description=f"  epoch {epoch} steps", metrics="")
+
+    def step(self, step, metrics=None):
+        if metrics:
+            self.progress.update(self.steps_task, completed=step, metrics=metrics_text(metrics))
+        else:
+            self.progress.update(self.steps_task, completed=step)
+
+    def end_epoch(self, epoch, logs, seconds):
+        self.progress.advance(self.epochs_task)
+        self.progress.update(self.steps_task, metrics=metrics_text(
+            {k: v for k, v in logs.items() if k in ("loss", "accuracy")}))
+        self.progress.console.print(
+            f"[cyan]{self.name}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
+
+    def end_model(self):
+        if self.models_task is not None:
+            self.progress.advance(self.models_task)
+
+    def note(self, text: str):
+        self.progress.console.print(text, highlight=False)
