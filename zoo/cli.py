@@ -95,9 +95,16 @@ def list_models(
     from zoo.registry import select
     from zoo.stats import architecture_stats
 
+    from zoo.console import err
+
     zoo = _zoo()
-    chosen = select(zoo.architectures, patterns or (), tag)
-    rows = [summary_row(arch, architecture_stats(arch)) for arch in chosen]
+    rows = []
+    for arch in select(zoo.architectures, patterns or (), tag):
+        try:
+            rows.append(summary_row(arch, architecture_stats(arch)))
+        except ZooError as exc:  # a plugin whose model cannot be built is left out, not fatal
+            err.print(f"[yellow]Warning:[/] {exc} (left out; `zoo check {arch.name}` says more)",
+                      highlight=False, soft_wrap=True)
     if as_json:
         _print_json(rows)
     else:
@@ -458,6 +465,54 @@ def predict(
         _print_json(answers)
     if failures:
         raise typer.Exit(1)
+
+
+# -- plugin authors ----------------------------------------------------------------
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="The new architecture's name, e.g. tiny-net.")],
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the project folder.")] = Path("."),
+):
+    """Create an installable plugin project with one documented architecture and its test."""
+    from zoo.console import out
+    from zoo.scaffold import create
+
+    root = create(name, directory)
+    out.print(f"Created [bold]{root}[/]. Next:\n"
+              f"  pip install -e {root}\n  zoo list\n  zoo check {name}\n  (cd {root} && pytest)\n"
+              f"  zoo train {name}", highlight=False)
+
+
+@app.command()
+def check(
+    names: Annotated[list[str], typer.Argument(help="Architectures to check (names or patterns).")],
+    dataset: DatasetOpt = "mnist",
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Check the plugin contract: metadata, build, output, recipes, overfitting a batch, save/load."""
+    import dataclasses
+
+    from zoo import data as datamod
+    from zoo.check import check as run_check
+    from zoo.console import out
+    from zoo.registry import select
+
+    zoo = _zoo()
+    chosen = select(zoo.architectures, names, None)
+    arrays = datamod.load(zoo.dataset(dataset), data_dir)
+    reports = [run_check(arch, arrays) for arch in chosen]
+    if as_json:
+        _print_json([{"model": r.model, "ok": r.ok, "checks": [dataclasses.asdict(c) for c in r.results]}
+                     for r in reports])
+    else:
+        for report in reports:
+            for c in report.results:
+                mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
+                out.print(f"{mark} {report.model}: {c.name}: {c.detail}", highlight=False)
+    failed = [r.model for r in reports if not r.ok]
+    if failed:
+        raise ZooError(f"contract not met by {', '.join(failed)}", exit_code=1)
 
 
 def main():
