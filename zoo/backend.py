@@ -34,6 +34,12 @@ def import_backend_quietly() -> None:
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow  # noqa: F401
+    except ImportError as exc:
+        from zoo.errors import ZooError
+
+        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+        raise ZooError(f"the Keras backend {wanted!r} cannot be imported ({exc}); install it, e.g. "
+                       f"pip install 'mnist-zoo[{wanted}]'") from None
     finally:
         if saved is not None:
             os.dup2(saved, 2)

@@ -36,6 +36,7 @@ def summary_row(arch: Architecture, stats) -> dict:
         "tags": list(arch.tags),
         "source": arch.source.short(),
         "seed": arch.source.seed,
+        "site": arch.source.site,
         "published_accuracy": published_accuracy(arch),
         "recipes": [r.name for r in arch.recipes],
         "plugin": arch.plugin,

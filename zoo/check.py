@@ -103,7 +103,7 @@ def check(arch, arrays) -> Report:
         try:
             loss = keras.losses.get({"class_name": recipe.loss, "config": {"from_logits": from_logits}})
             model_r = build_model(arch, dataset.image_shape, dataset.num_classes)
-            model_r.compile(optimizer=recipe.build_optimizer(), loss=loss, metrics=["accuracy"])
+            model_r.compile(optimizer=recipe.build_optimizer(OVERFIT_MAX_STEPS), loss=loss, metrics=["accuracy"])
             compiled.append((recipe, model_r))
         except Exception as exc:  # noqa: BLE001
             report.add(f"recipe {recipe.name} compiles", False, f"{type(exc).__name__}: {exc}")

@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
+from rich.markup import escape  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
 from zoo.errors import ZooError  # noqa: E402
@@ -31,7 +32,7 @@ class ZooGroup(TyperGroup):
         except ZooError as exc:
             from zoo.console import err
 
-            err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -53,13 +54,23 @@ DataDirOpt = Annotated[Optional[str], typer.Option(
     help="Folder holding mnist.npz (or the IDX files); default: Keras's cache, then its download.")]
 
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
 @app.callback()
 def _root(
     plugins_dir: Annotated[Optional[str], typer.Option(
         "--plugins-dir", envvar="ZOO_PLUGINS_DIR", show_envvar=True,
         help="Also load plugins from the .py files in this folder.")] = None,
+    backend: Annotated[Optional[str], typer.Option(
+        "--backend", envvar="KERAS_BACKEND", show_envvar=True,
+        help="Keras backend: tensorflow (default), jax (pip install 'mnist-zoo[jax]') or torch.")] = None,
 ):
     _settings["plugins_dir"] = plugins_dir
+    if backend:
+        if backend not in BACKENDS:
+            raise ZooError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        os.environ["KERAS_BACKEND"] = backend  # read by Keras when it is first imported
 
 
 def _zoo(warn: bool = True):
@@ -71,7 +82,7 @@ def _zoo(warn: bool = True):
     zoo = get_zoo(_settings.get("plugins_dir"))
     if warn:
         for failure in zoo.failures:
-            err.print(f"[yellow]Warning:[/] {failure.line()} (see `zoo plugins`)", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]Warning:[/] {escape(failure.line())} (see `zoo plugins`)", highlight=False, soft_wrap=True)
     return zoo
 
 
@@ -103,7 +114,7 @@ def list_models(
         try:
             rows.append(summary_row(arch, architecture_stats(arch)))
         except ZooError as exc:  # a plugin whose model cannot be built is left out, not fatal
-            err.print(f"[yellow]Warning:[/] {exc} (left out; `zoo check {arch.name}` says more)",
+            err.print(f"[yellow]Warning:[/] {escape(str(exc))} (left out; `zoo check {arch.name}` says more)",
                       highlight=False, soft_wrap=True)
     if as_json:
         _print_json(rows)
@@ -313,6 +324,7 @@ def compare(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'seed'.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
     from_runs: Annotated[Optional[list[Path]], typer.Option(
         "--from-runs", help="Compare saved runs (run directories or folders of them) without training.")] = None,
@@ -341,7 +353,7 @@ def compare(
     options = _options(recipe=None, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
                        validate_on=validate_on, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
     zoo = _zoo()
-    chosen = select(zoo.architectures, patterns or (), None)
+    chosen = select(zoo.architectures, patterns or (), tag)
     if not chosen:
         raise ZooError(f"no model matches {' '.join(patterns or [])}")
     prepared = prepare(zoo, options)
@@ -364,7 +376,7 @@ def compare(
                 break
             except ZooError as exc:
                 _remove_if_empty(run_dir)
-                display.note(f"[red]Error:[/] {exc}")
+                display.note(f"[red]Error:[/] {escape(str(exc))}")
                 display.end_model()
                 rows.append({"model": arch.name, "status": "failed", "error": str(exc)})
     finished = [r for r in rows if r.get("status") != "failed"]
@@ -374,7 +386,7 @@ def compare(
         try:
             figures.compare_curves(cmp.histories(finished), compare_dir / "compare.png")
         except Exception as exc:  # noqa: BLE001  (a figure must not lose the results)
-            err.print(f"[yellow]Warning:[/] could not draw compare.png: {exc}")
+            err.print(f"[yellow]Warning:[/] could not draw compare.png: {escape(str(exc))}")
     title = (f"{dataset}: {prepared.split.describe(len(prepared.arrays.x_test))}, seed {seed}"
              + (", validated on TEST" if validate_on == "test" else ""))
     out.print(*cmp.tables(rows, title, out.width))
@@ -444,7 +456,7 @@ def predict(
             digit_image = preprocess(path)
         except ZooError as exc:
             failures += 1
-            err.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             answers.append({"image": str(path), "error": str(exc), "digit": None, "probabilities": None})
             continue
         if save_preprocessed:

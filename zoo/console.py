@@ -3,14 +3,27 @@
 
 from __future__ import annotations
 
+import os
+
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+# Piped or redirected output has no terminal to wrap to: use a width that keeps tables whole.
+PIPE_WIDTH = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=PIPE_WIDTH)
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 def n(value) -> str:
@@ -33,11 +46,11 @@ def models_table(rows: list[dict]) -> Table:
     table.add_column("MACs", justify="right", no_wrap=True)
     table.add_column("input", no_wrap=True)
     table.add_column("published", justify="right", no_wrap=True)
-    table.add_column("article", no_wrap=True)
+    table.add_column("article", no_wrap=True, max_width=24, overflow="ellipsis")
     if wide:
         table.add_column("title", ratio=1)
     for row in rows:
-        article = f"seed {row['seed'][:3]}" if row.get("seed") else escape(row["source"])
+        article = f"seed {row['seed'][:3]}" if row.get("seed") else escape(row.get("site") or row["source"])
         cells = [escape(row["name"]), n(row["params"]), n(row["macs"]), row["input_kind"],
                  pct(row["published_accuracy"]), article]
         table.add_row(*cells, *([escape(row["title"])] if wide else []))

@@ -19,7 +19,7 @@ def metrics_text(metrics: dict) -> str:
 
 
 class TrainingDisplay:
-    def __init__(self, models: int = 1):
+    def __init__(self, models: int = 1, console=None):
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -29,7 +29,7 @@ class TrainingDisplay:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             TextColumn("{task.fields[metrics]}"),
-            console=err,
+            console=console or err,
             transient=False,
         )
         self.models_task = (self.progress.add_task("models", total=models, metrics="") if models > 1 else None)

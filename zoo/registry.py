@@ -65,6 +65,11 @@ class Recipe:
     published: Published | None = None
     seed: int | None = None
     notes: tuple[str, ...] = ()
+    # A learning-rate schedule over the whole run, in fractions of it, so it fits any
+    # --epochs, --limit or --batch-size: {"kind": "warmup_cosine", "warmup": 0.2,
+    # "start": 0.1, "alpha": 0.01} warms up linearly from start × the optimizer's
+    # learning_rate to it over the first 20% of steps, then follows a cosine to alpha × it.
+    schedule: dict[str, Any] | None = None
 
     def __post_init__(self):
         if self.loss not in LABELS_FOR_LOSS:
@@ -77,14 +82,35 @@ class Recipe:
         """Label encoding the loss needs: "onehot" or "integer"."""
         return LABELS_FOR_LOSS[self.loss]
 
+        if self.schedule and self.schedule.get("kind") != "warmup_cosine":
+            raise ValueError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
+
     def optimizer_text(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.optimizer.items() if k != "class_name")
-        return f"{self.optimizer['class_name']}({params})"
+        text = f"{self.optimizer['class_name']}({params})"
+        if self.schedule:
+            s = self.schedule
+            text += (f" with learning rate warming up from {s.get('start', 0.0)}× over the first "
+                     f"{s.get('warmup', 0.0) * 100:.0f}% of steps, then a cosine down to {s.get('alpha', 0.0)}×")
+        return text
 
-    def build_optimizer(self):
+    def build_optimizer(self, total_steps: int | None = None):
+        """The Keras optimizer; a recipe with a schedule needs the run's total number of steps."""
         import keras
 
         config = {k: v for k, v in self.optimizer.items() if k != "class_name"}
+        if self.schedule:
+            if not total_steps:
+                raise ValueError(f"recipe {self.name!r} has a schedule: build_optimizer needs total_steps")
+            peak = config["learning_rate"]
+            warmup = int(total_steps * self.schedule.get("warmup", 0.0))
+            config["learning_rate"] = keras.optimizers.schedules.CosineDecay(
+                initial_learning_rate=peak * self.schedule.get("start", 0.0),
+                decay_steps=max(1, total_steps - warmup),
+                alpha=self.schedule.get("alpha", 0.0),
+                warmup_target=peak if warmup else None,
+                warmup_steps=warmup,
+            )
         return keras.optimizers.get({"class_name": self.optimizer["class_name"], "config": config})
 
 

@@ -1,0 +1,157 @@
+"""Is the zoo as fast as the plain scripts, and how close to the CPU's limit?
+
+For each seed model and recipe, times N epochs of (a) the article's script in plain
+Keras (``plain_scripts.py``) and (b) the zoo's trainer, on the same images, in one
+process, interleaved (the order alternates every repetition, so drift in a noisy
+machine's speed hits both). Prints seconds per epoch for both, their ratio, the
+achieved GFLOP/s and the fraction of this CPU's fp32 peak, as a table and as JSON.
+
+    python benchmarks/bench.py --epochs 3 --repeats 2 --json bench.json
+    python benchmarks/bench.py 'baseline-cnn' --limit 20000
+
+Seconds per epoch are the median over epochs 2..N (epoch 1 also pays for tracing and
+XLA compilation) and then over repetitions. FLOPs per epoch are 6 × MACs per image
+for each training image (forward + backward) plus 2 × MACs for each validation image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import io
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def cpu_peak_gflops() -> tuple[float, str]:
+    """fp32 peak: cores × GHz × SIMD lanes × 2 (FMA) × 2 FMA units; and how it was derived."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    named = re.search(r"@\s*([\d.]+)GHz", text)
+    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
+    ghz = float(named.group(1)) if named else (float(mhz.group(1)) / 1000 if mhz else 2.0)
+    peak = cores * ghz * lanes * 2 * 2
+    isa = "AVX-512" if lanes == 16 else "AVX2" if lanes == 8 else "SSE"
+    return peak, f"{cores} cores × {ghz:.2f} GHz × {lanes} fp32 lanes ({isa}) × 2 (FMA) × 2 FMA units"
+
+
+def steady(seconds: list[float]) -> float:
+    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+def run_zoo(zoo, arch, recipe, prepared, epochs, seed) -> dict:
+    """The zoo's trainer, as `zoo train` runs it; returns the run record."""
+    from rich.console import Console
+
+    from zoo.progress import TrainingDisplay
+    from zoo.training import TrainOptions, train
+
+    options = TrainOptions(recipe=recipe, epochs=epochs, seed=seed)
+    # The display users see, drawn into a string: its cost is part of the zoo's cost.
+    display = TrainingDisplay(console=Console(file=io.StringIO(), width=120))
+    with tempfile.TemporaryDirectory() as tmp, display:
+        return train(zoo, arch, options, prepared, Path(tmp), display).record
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("patterns", nargs="*", help="model names or patterns (default: all seeds)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=None, help="train on a stratified subset")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--peak-gflops", type=float, default=None, help="override the estimated fp32 peak")
+    parser.add_argument("--json", dest="json_path", default=None)
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.backend import describe, import_backend_quietly
+    from zoo.plugins import get_zoo
+    from zoo.stats import architecture_stats
+    from zoo.training import TrainOptions, prepare
+
+    import_backend_quietly()
+    import plain_scripts
+
+    console = Console()
+    peak, derivation = cpu_peak_gflops()
+    if args.peak_gflops:
+        peak, derivation = args.peak_gflops, "given with --peak-gflops"
+    zoo = get_zoo()
+    prepared = prepare(zoo, TrainOptions(limit=args.limit, seed=args.seed, data_dir=args.data_dir))
+    split = prepared.split
+    arrays = prepared.arrays
+    x_train, y_train = arrays.x_train[split.train], arrays.y_train[split.train]
+    x_val, y_val = arrays.x_train[split.val], arrays.y_train[split.val]
+    env = describe()
+    console.print(f"{env['backend']} backend, Keras {env['keras']}, {env.get('tensorflow', '')} on {env['device']}; "
+                  f"{len(x_train):,} training + {len(x_val):,} validation images; {args.epochs} epochs × "
+                  f"{args.repeats} repetitions; fp32 peak {peak:.0f} GFLOP/s = {derivation}", highlight=False)
+
+    keys = [k for k in plain_scripts.SCRIPTS
+            if not args.patterns or any(fnmatch.fnmatchcase(k[0], p) for p in args.patterns)]
+    rows = []
+    for model_name, recipe in keys:
+        arch = zoo.architecture(model_name)
+        macs = architecture_stats(arch).macs
+        plain_runs, zoo_runs = [], []
+        for rep in range(args.repeats):
+            order = ("plain", "zoo") if rep % 2 == 0 else ("zoo", "plain")
+            for side in order:
+                if side == "plain":
+                    model, seconds = plain_scripts.run((model_name, recipe), x_train, y_train, x_val, y_val,
+                                                       args.epochs, args.seed)
+                    plain_params = model.count_params()
+                    plain_runs.append(steady(seconds))
+                else:
+                    record = run_zoo(zoo, arch, recipe, prepared, args.epochs, args.seed)
+                    zoo_runs.append(steady(record["epoch_seconds"]))
+                console.print(f"  {model_name}/{recipe} rep {rep + 1} {side}: "
+                              f"{(plain_runs if side == 'plain' else zoo_runs)[-1]:.2f} s/epoch", highlight=False)
+        if plain_params != record["params"]:
+            raise SystemExit(f"{model_name}: plain script has {plain_params:,} params, the plugin {record['params']:,}")
+        plain_s, zoo_s = statistics.median(plain_runs), statistics.median(zoo_runs)
+        flops = 6 * macs * len(x_train) + 2 * macs * len(x_val)
+        rows.append({
+            "model": model_name, "recipe": recipe, "macs": macs,
+            "plain_seconds_per_epoch": round(plain_s, 3), "zoo_seconds_per_epoch": round(zoo_s, 3),
+            "ratio": round(zoo_s / plain_s, 3),
+            "plain_gflops": round(flops / plain_s / 1e9, 1), "zoo_gflops": round(flops / zoo_s / 1e9, 1),
+            "zoo_peak_fraction": round(flops / zoo_s / 1e9 / peak, 3),
+            "plain_runs": [round(s, 3) for s in plain_runs], "zoo_runs": [round(s, 3) for s in zoo_runs],
+        })
+
+    table = Table(title=f"Seconds per epoch, plain Keras script vs the zoo ({platform.node()})", title_justify="left")
+    for col in ("model / recipe", "MACs", "plain s/epoch", "zoo s/epoch", "zoo ÷ plain", "zoo GFLOP/s",
+                "of fp32 peak"):
+        table.add_column(col, justify="left" if col.startswith("model") else "right")
+    for r in rows:
+        ratio = f"[green]{r['ratio']:.2f}[/]" if r["ratio"] <= 1.0 else f"[red]{r['ratio']:.2f}[/]"
+        table.add_row(f"{r['model']} / {r['recipe']}", f"{r['macs']:,}", f"{r['plain_seconds_per_epoch']:.2f}",
+                      f"{r['zoo_seconds_per_epoch']:.2f}", ratio, f"{r['zoo_gflops']:.0f}",
+                      f"{r['zoo_peak_fraction'] * 100:.0f}%")
+    console.print(table)
+    result = {"environment": env, "peak_gflops": peak, "peak_derivation": derivation, "epochs": args.epochs,
+              "repeats": args.repeats, "train_images": len(x_train), "validation_images": len(x_val), "rows": rows}
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(result, indent=2) + "\n")
+        console.print(f"JSON written to {args.json_path}")
+
+
+if __name__ == "__main__":
+    main()

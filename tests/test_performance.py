@@ -1,0 +1,63 @@
+"""The fast paths compute the same thing as the plain ones (no timings here: see benchmarks/)."""
+
+import numpy as np
+import pytest
+
+from zoo.training import CHEAP_STEP_FLOPS, execution_settings
+
+
+def test_steps_per_execution_only_for_cheap_steps(zoo_registry):
+    from zoo.stats import architecture_stats
+
+    mlp = architecture_stats(zoo_registry.architecture("mlp")).macs
+    cnn = architecture_stats(zoo_registry.architecture("baseline-cnn")).macs
+    assert 6 * mlp * 32 < CHEAP_STEP_FLOPS < 6 * cnn * 200
+    assert execution_settings(mlp, 32)["steps_per_execution"] > 1
+    assert execution_settings(cnn, 200)["steps_per_execution"] == 1
+
+
+def test_many_steps_per_call_train_the_same_weights(zoo_registry, mnist):
+    """64 steps per compiled call run the same optimizer updates in the same order as 1."""
+    import keras
+
+    from zoo import data
+    from zoo.stats import build_model
+
+    arch = zoo_registry.architecture("mlp")
+    recipe = arch.recipe()
+    x = data.prepare_x(mnist.x_train[:1280], "flat")
+    y = data.prepare_y(mnist.y_train[:1280], recipe.labels, 10)
+    weights = []
+    for steps in (1, 64):
+        keras.utils.set_random_seed(0)
+        model = build_model(arch)
+        model.compile(optimizer=recipe.build_optimizer(), loss=recipe.loss, steps_per_execution=steps)
+        model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_schedule_warms_up_then_decays(zoo_registry):
+    recipe = zoo_registry.architecture("speedrun").recipe()
+    optimizer = recipe.build_optimizer(total_steps=1000)
+    schedule = optimizer._learning_rate  # the schedule object Keras evaluates at each step
+    peak = recipe.optimizer["learning_rate"]
+    assert float(schedule(0)) == pytest.approx(peak * 0.1, rel=1e-3)
+    assert float(schedule(200)) == pytest.approx(peak, rel=1e-3)
+    assert float(schedule(1000)) == pytest.approx(peak * 0.01, rel=1e-2)
+    assert float(schedule(600)) < float(schedule(300)) < peak * 1.0001
+    with pytest.raises(ValueError, match="total_steps"):
+        recipe.build_optimizer()
+
+
+@pytest.mark.slow
+def test_speedrun_reaches_99_percent(cli, tmp_path):
+    """The race recipe, as `zoo train speedrun` runs it (benchmarks/speedrun.py times it)."""
+    import json
+
+    result = cli("train", "speedrun", "--seed", "2", "--runs-dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["test_accuracy"] >= 0.988
+    assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False}
