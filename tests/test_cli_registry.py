@@ -65,3 +65,9 @@ def test_plugins_json(cli):
     assert "zoo_register_architectures" in by_name["mlp"]["hooks"]
     assert set(by_name["mnist"]["datasets"]) == {"mnist", "fashion-mnist"}
     assert data["failures"] == []
+
+
+def test_compare_with_nothing_selected_is_one_line_exit_2(cli):
+    result = cli("compare", "--tag", "no-such-tag", "--epochs", "1")
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("Error: no model matches")

@@ -151,6 +151,11 @@ def test_each_model_gets_its_layout_and_encoding(mnist, zoo_registry, name, shap
     assert data.prepare_x(mnist.x_train[:2], "image", "channels_first").shape == (2, 1, 28, 28)
 
 
+def test_standardize_uses_the_given_statistics(mnist):
+    x = data.prepare_x(mnist.x_train[:2000], "image", standardize=(0.1307, 0.3081))
+    assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05
+
+
 def test_zoo_data_json(cli):
     result = cli("data", "mnist", "--json", "--verify")
     assert result.exit_code == 0, result.stderr
@@ -180,3 +185,11 @@ def test_fashion_mnist_from_debian(isolated, zoo_registry):
     assert arrays.source.startswith("system: /usr/share/datasets/fashion-mnist")
     assert np.bincount(arrays.y_train).tolist() == [6000] * 10
     assert all(data.verify(arrays).values())
+
+
+def test_zoo_data_without_a_name_lists_datasets_and_where_they_are(cli, mnist):
+    result = cli("data", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert set(rows) >= {"mnist", "fashion-mnist"}
+    assert rows["mnist"]["found"].endswith("mnist.npz") and rows["mnist"]["classes"] == 10

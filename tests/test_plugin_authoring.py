@@ -99,6 +99,10 @@ def test_check_reports_each_broken_contract_in_one_line(tmp_path):
     names = {r["name"] for r in json.loads(listed.stdout)}
     assert "mlp" in names and "not-a-model" not in names
     assert "not-a-model: build() returned str" in listed.stderr
+    failures = json.loads(run_zoo("plugins", "--json", env=env).stdout)["failures"]
+    build = [f for f in failures if f["stage"] == "build"]
+    assert len(build) == 1 and "not-a-model: build() returned str" in build[0]["error"]
+    assert build[0]["plugin"] == "bad" and "zoo check not-a-model" in build[0]["hint"]
     broken_train = run_zoo("train", "not-a-model", "--limit", "100", "--runs-dir", tmp_path / "runs", env=env)
     assert broken_train.returncode == 2
     assert broken_train.stderr.strip().splitlines()[-1].startswith("Error: not-a-model: build() returned str")

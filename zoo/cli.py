@@ -1,13 +1,12 @@
 """The ``zoo`` command.
 
 Nothing heavy is imported at module level: ``zoo --help`` and argument errors answer
-before TensorFlow loads. Every user-facing failure is a ``ZooError``, which ``main``
-turns into one line on stderr and a non-zero exit status.
+before TensorFlow loads. Every user-facing failure is a ``ZooError``, which
+``ZooGroup`` turns into one line on stderr and a non-zero exit status.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -87,9 +86,9 @@ def _zoo(warn: bool = True):
 
 
 def _print_json(data) -> None:
-    from zoo.files import _plain
+    from zoo.files import json_text
 
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
+    sys.stdout.write(json_text(data))
 
 
 # -- registry --------------------------------------------------------------------
@@ -102,11 +101,9 @@ def list_models(
 ):
     """List the architectures: params and MACs computed from the built model."""
     from zoo.cards import summary_row
-    from zoo.console import models_table, out
+    from zoo.console import err, models_table, out
     from zoo.registry import select
     from zoo.stats import architecture_stats
-
-    from zoo.console import err
 
     zoo = _zoo()
     rows = []
@@ -147,17 +144,29 @@ def plugins(as_json: JsonOpt = False):
 
     from zoo.console import failures_table, out, plugins_table
 
+    from zoo.plugins import PluginFailure
+    from zoo.stats import build_model
+
     zoo = _zoo(warn=False)
+    failures = list(zoo.failures)
+    owners = {name: p for p in zoo.plugins for name in p.architectures}
+    for arch in zoo.architectures.values():  # a model that cannot be built is a plugin failure too
+        try:
+            build_model(arch)
+        except ZooError as exc:
+            owner = owners[arch.name]
+            failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build",
+                                          str(exc), f"`zoo check {arch.name}` says more"))
     data = {
         "plugins": [dataclasses.asdict(p) for p in zoo.plugins],
-        "failures": [dataclasses.asdict(f) for f in zoo.failures],
+        "failures": [dataclasses.asdict(f) for f in failures],
         "disabled": zoo.disabled,
     }
     if as_json:
         _print_json(data)
         return
     out.print(plugins_table(data["plugins"]))
-    if zoo.failures:
+    if failures:
         out.print(failures_table(data["failures"]))
     if zoo.disabled:
         out.print(f"Disabled by ZOO_DISABLE_PLUGINS: {', '.join(zoo.disabled)}")
@@ -184,8 +193,7 @@ def data(
             found = datamod.locate(ds, data_dir)
             rows.append({"name": ds.name, "description": ds.description, "classes": len(ds.class_names),
                          "license": ds.license,
-                         "found": f"{found[0]}: {found[2] if found[1] == 'npz' else found[2]['x_train'].parent}"
-                         if found else None})
+                         "found": datamod.source_text(found) if found else None})
         _print_json(rows) if as_json else out.print(datasets_table(rows))
         return
     arrays = datamod.load(zoo.dataset(name), data_dir)
@@ -278,7 +286,7 @@ def train(
     from zoo.training import Interrupted, new_run_dir, prepare, timestamp
 
     options = _options(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
-                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir)
     zoo = _zoo()
     arch = zoo.architecture(name)
     chosen = arch.recipe(recipe)
@@ -351,7 +359,7 @@ def compare(
     if quick and epochs is None:
         epochs = 1
     options = _options(recipe=None, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
-                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir)
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir)
     zoo = _zoo()
     chosen = select(zoo.architectures, patterns or (), tag)
     if not chosen:

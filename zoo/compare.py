@@ -157,13 +157,14 @@ def per_class_table(rows: list[dict], class_names):
 
 
 def histories(rows: list[dict]) -> dict[str, dict]:
+    """Each run's history, labelled by model (and run folder when a model appears twice)."""
+    from collections import Counter
+
+    counts = Counter(r["model"] for r in rows)
     out = {}
     for row in rows:
-        if not row.get("run_dir"):
-            continue
-        path = Path(row["run_dir"]) / "history.json"
-        if path.is_file():
-            label = row["model"] if list(r["model"] for r in rows).count(row["model"]) == 1 else \
-                f"{row['model']} ({Path(row['run_dir']).name})"
+        path = Path(row.get("run_dir") or "") / "history.json"
+        if row.get("run_dir") and path.is_file():
+            label = row["model"] if counts[row["model"]] == 1 else f"{row['model']} ({Path(row['run_dir']).name})"
             out[label] = json.loads(path.read_text())
     return out

@@ -77,16 +77,8 @@ def model_card(card: dict) -> Group:
     layers.add_row("total", "", shape(card["output_shape"]), n(card["params"]),
                    f"{n(card['trainable_params'])} trainable, {n(card['non_trainable_params'])} non-trainable",
                    n(card["macs"]), style="bold")
-    recipes = Table(title="Recipes", title_justify="left")
-    for col in ("recipe", "optimizer", "loss / labels", "batch", "epochs", "validated on", "published", "from"):
-        recipes.add_column(col)
-    for r in card["recipes"]:
-        pub = r["published"]
-        published = "—" if not pub else pct(pub["test_accuracy"]) + (
-            f", loss {pub['test_loss']}" if pub.get("test_loss") is not None else "")
-        recipes.add_row(r["name"], r["optimizer_text"], f"{r['loss']} / {r['labels']}", str(r["batch_size"]),
-                        str(r["epochs"]), _validation_text(r["validation"]), published, r["source"]["title"])
-    parts = [Panel(head, title=f"[bold cyan]{escape(card['name'])}[/]", title_align="left"), layers, recipes]
+    recipes = [_recipe_panel(r) for r in card["recipes"]]
+    parts = [Panel(head, title=f"[bold cyan]{escape(card['name'])}[/]", title_align="left"), layers, *recipes]
     prep = "\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items())
     parts.append(Panel(prep, title="Data the zoo feeds it", title_align="left"))
     if card["notes"]:
@@ -95,6 +87,26 @@ def model_card(card: dict) -> Group:
         parts.append(Panel("\n".join(f"• {x}" for x in card["pitfalls"]), title="Known pitfalls",
                            title_align="left", border_style="yellow"))
     return Group(*parts)
+
+
+def _recipe_panel(r: dict) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    pub = r["published"]
+    published = "—" if not pub else f"{pct(pub['test_accuracy'])} test accuracy" + (
+        f", loss {pub['test_loss']}" if pub.get("test_loss") is not None else "")
+    src = r["source"]
+    rows = [
+        ("optimizer", r["optimizer_text"]),
+        ("loss", f"{r['loss']} ({'one-hot' if r['labels'] == 'onehot' else 'integer'} labels)"),
+        ("batch, epochs", f"{r['batch_size']}, {r['epochs']}" + (f"; seed {r['seed']}" if r.get("seed") is not None else "")),
+        ("validated on", _validation_text(r["validation"])),
+        ("published", published),
+        ("from", src["title"] + (f" (seed {src['seed'][:3]})" if src.get("seed") else "")),
+        *(("note", note) for note in r.get("notes", [])),
+    ]
+    for key, value in rows:
+        grid.add_row(f"[bold]{key}[/]", escape(str(value)))
+    return Panel(grid, title=f"Recipe [bold]{escape(r['name'])}[/]", title_align="left")
 
 
 def _validation_text(validation: str) -> str:

@@ -124,6 +124,12 @@ def locate(dataset: Dataset, data_dir: str | None = None):
     return None
 
 
+def source_text(found) -> str:
+    """How a located source is described to the user, e.g. 'data dir: /d/mnist.npz'."""
+    label, kind, where = found
+    return f"{label}: {where}" if kind == "npz" else f"{label}: {where['x_train'].parent} (IDX)"
+
+
 # -- reading and checking --------------------------------------------------------
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
@@ -207,13 +213,10 @@ def load(dataset: Dataset, data_dir: str | None = None) -> Arrays:
         return _cache[key]
     found = locate(dataset, data_dir)
     if found:
-        label, kind, where = found
-        if kind == "npz":
-            arrays, described = read_npz(where), f"{label}: {where}"
-        else:
-            arrays = {k: read_idx(p) for k, p in where.items()}
-            described = f"{label}: {where['x_train'].parent} (IDX)"
+        _, kind, where = found
+        arrays = read_npz(where) if kind == "npz" else {k: read_idx(p) for k, p in where.items()}
         validate(dataset, arrays, str(where if kind == "npz" else where["x_train"].parent))
+        described = source_text(found)
     else:
         arrays, described = _load_by_download(dataset, data_dir)
     result = Arrays(dataset, source=described, **{k: arrays[k] for k in IDX_NAMES})

@@ -27,8 +27,13 @@ def atomic_write_text(path, text: str) -> Path:
     return path
 
 
+def json_text(data) -> str:
+    """Indented JSON that also takes NumPy values and paths."""
+    return json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n"
+
+
 def atomic_write_json(path, data) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n")
+    return atomic_write_text(path, json_text(data))
 
 
 def atomic_savefig(fig, path) -> Path:

@@ -38,7 +38,6 @@ class TrainOptions:
     validate_on: str = "val"
     dataset: str = "mnist"
     data_dir: str | None = None
-    runs_dir: Path = Path("runs")
 
 
 @dataclass
@@ -80,10 +79,6 @@ class Interrupted(Exception):
 class RunResult:
     run_dir: Path
     record: dict = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        return self.record.get("status", "?")
 
 
 def new_run_dir(parent: Path, name: str) -> Path:
@@ -177,7 +172,7 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
         "recipe": recipe.name,
         "status": "running",
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["zoo", *sys.argv[1:]]) if sys.argv and "zoo" in Path(sys.argv[0]).name else None,
+        "command": " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("zoo", "__main__.py") else None,
         "execution": execution,
         "hyperparameters": {
             "optimizer": recipe.optimizer,
