@@ -51,6 +51,21 @@ def test_schedule_warms_up_then_decays(zoo_registry):
         recipe.build_optimizer()
 
 
+def test_schedule_without_warmup_starts_at_the_peak_and_unknown_kinds_are_refused():
+    from zoo.registry import Recipe, Source
+
+    src = Source("t", "tests", 2026)
+    recipe = Recipe(name="cos", optimizer={"class_name": "Adam", "learning_rate": 0.01},
+                    loss="sparse_categorical_crossentropy", batch_size=32, epochs=1, validation="none",
+                    source=src, schedule={"kind": "warmup_cosine", "warmup": 0.0, "alpha": 0.1})
+    schedule = recipe.build_optimizer(total_steps=100)._learning_rate
+    assert float(schedule(0)) == pytest.approx(0.01, rel=1e-3)
+    assert float(schedule(100)) == pytest.approx(0.001, rel=1e-2)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        Recipe(name="x", optimizer={"class_name": "Adam"}, loss="sparse_categorical_crossentropy",
+               batch_size=32, epochs=1, validation="none", source=src, schedule={"kind": "onecycle"})
+
+
 @pytest.mark.slow
 def test_speedrun_reaches_99_percent(cli, tmp_path):
     """The race recipe, as `zoo train speedrun` runs it (benchmarks/speedrun.py times it)."""

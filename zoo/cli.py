@@ -456,7 +456,7 @@ def predict(
 
     record = load_run(run)
     classes = record["dataset"]["class_names"]
-    _zoo(warn=False)
+    _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
     model = load_model(run)
     answers, failures = [], 0
     for path in images:

@@ -76,14 +76,13 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
         if "class_name" not in self.optimizer:
             raise ValueError(f"recipe {self.name!r}: optimizer needs a 'class_name'")
+        if self.schedule and self.schedule.get("kind") != "warmup_cosine":
+            raise ValueError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
 
     @property
     def labels(self) -> str:
         """Label encoding the loss needs: "onehot" or "integer"."""
         return LABELS_FOR_LOSS[self.loss]
-
-        if self.schedule and self.schedule.get("kind") != "warmup_cosine":
-            raise ValueError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
 
     def optimizer_text(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.optimizer.items() if k != "class_name")
@@ -105,7 +104,8 @@ class Recipe:
             peak = config["learning_rate"]
             warmup = int(total_steps * self.schedule.get("warmup", 0.0))
             config["learning_rate"] = keras.optimizers.schedules.CosineDecay(
-                initial_learning_rate=peak * self.schedule.get("start", 0.0),
+                # without a warm-up the cosine starts at the peak itself
+                initial_learning_rate=peak * self.schedule.get("start", 0.0) if warmup else peak,
                 decay_steps=max(1, total_steps - warmup),
                 alpha=self.schedule.get("alpha", 0.0),
                 warmup_target=peak if warmup else None,
