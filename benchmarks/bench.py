@@ -76,7 +76,11 @@ def main():
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--peak-gflops", type=float, default=None, help="override the estimated fp32 peak")
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument("--backend", default=None, choices=("tensorflow", "jax", "torch"),
+                        help="Keras backend for both sides (default: KERAS_BACKEND, else tensorflow)")
     args = parser.parse_args()
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend  # before anything imports Keras
 
     from rich.console import Console
     from rich.table import Table
@@ -100,7 +104,7 @@ def main():
     x_train, y_train = arrays.x_train[split.train], arrays.y_train[split.train]
     x_val, y_val = arrays.x_train[split.val], arrays.y_train[split.val]
     env = describe()
-    console.print(f"{env['backend']} backend, Keras {env['keras']}, {env.get('tensorflow', '')} on {env['device']}; "
+    console.print(f"{env['backend']} {env.get(env['backend'], '')} backend, Keras {env['keras']}, on {env['device']}; "
                   f"{len(x_train):,} training + {len(x_val):,} validation images; {args.epochs} epochs × "
                   f"{args.repeats} repetitions; fp32 peak {peak:.0f} GFLOP/s = {derivation}", highlight=False)
 

@@ -19,7 +19,7 @@ def test_list_patterns_and_tags(cli):
     rows = json.loads(cli("list", "*cnn*", "--json").stdout)
     assert "mlp" not in {r["name"] for r in rows} and len(rows) == 5
     rows = json.loads(cli("list", "--tag", "batchnorm", "--json").stdout)
-    assert {r["name"] for r in rows} == {"deep-bn-cnn", "deep-bn-cnn-fixed"}
+    assert {r["name"] for r in rows} == {"deep-bn-cnn", "deep-bn-cnn-fixed", "best"}
 
 
 def test_list_table(cli):

@@ -66,6 +66,36 @@ def test_schedule_without_warmup_starts_at_the_peak_and_unknown_kinds_are_refuse
                batch_size=32, epochs=1, validation="none", source=src, schedule={"kind": "onecycle"})
 
 
+def test_mixed_bfloat16_is_explicit_recorded_and_scoped_to_its_run(cli, tmp_path):
+    import json
+
+    import keras
+
+    from zoo.training import load_model
+
+    result = cli("train", "baseline-cnn", "--epochs", "1", "--limit", "2000", "--precision", "mixed_bfloat16",
+                 "--runs-dir", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["execution"]["precision"] == "mixed_bfloat16"
+    assert record["test_accuracy"] > 0.7  # chance is 0.1; the numbers differ from float32's, not the learning
+    conv = load_model(record["run_dir"]).layers[0]
+    assert (conv.compute_dtype, conv.variable_dtype) == ("bfloat16", "float32")
+    assert keras.mixed_precision.global_policy().name == "float32"  # the next model is not affected
+    plain = cli("train", "mlp", "--epochs", "1", "--limit", "1000", "--runs-dir", tmp_path, "--json")
+    assert plain.exit_code == 0, plain.stderr
+    both = cli("compare", "--from-runs", record["run_dir"], "--from-runs", json.loads(plain.stdout)["run_dir"])
+    assert both.exit_code == 0
+    assert "differ in precision (float32, mixed_bfloat16)" in " ".join(both.stderr.split())
+    stray = cli("compare", "--from-runs", record["run_dir"], json.loads(plain.stdout)["run_dir"])
+    assert stray.exit_code == 2 and "once per directory" in stray.stderr
+    only_mlp = cli("compare", "mlp", "--from-runs", record["run_dir"], "--from-runs", json.loads(plain.stdout)["run_dir"])
+    assert only_mlp.exit_code == 0 and "baseline-cnn" not in only_mlp.stdout
+    bad = cli("train", "mlp", "--precision", "fp8", "--runs-dir", tmp_path)
+    assert bad.exit_code == 2 and "--precision must be one of" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 @pytest.mark.slow
 def test_speedrun_reaches_99_percent(cli, tmp_path):
     """The race recipe, as `zoo train speedrun` runs it (benchmarks/speedrun.py times it)."""
@@ -75,4 +105,4 @@ def test_speedrun_reaches_99_percent(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["test_accuracy"] >= 0.988
-    assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False}
+    assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False, "precision": "float32"}

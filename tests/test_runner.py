@@ -110,6 +110,7 @@ def test_compare_two_models(cli, tmp_path):
                     "best_val_accuracy", "per_class_accuracy", "run_dir"):
             assert row[key] is not None, key
         assert row["test_accuracy"] > 0.5
+        assert (row["precision"], row["backend"]) == ("float32", "tensorflow")
         assert RUN_FILES <= {p.name for p in Path(row["run_dir"]).iterdir()}
     assert rows[1]["published_accuracy"] == 0.9911
     compare_dir = Path(rows[0]["run_dir"]).parent
@@ -121,6 +122,7 @@ def test_compare_two_models(cli, tmp_path):
 
     again = cli("compare", "--from-runs", compare_dir, "--json", tmp_path / "again.json")
     assert again.exit_code == 0, again.stderr
+    assert "like-for-like" not in again.stderr
     assert json.loads((tmp_path / "again.json").read_text())[0]["test_accuracy"] == rows[0]["test_accuracy"]
 
 
@@ -197,3 +199,16 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     compare_dir = next(runs.glob("compare-*"))
     assert (compare_dir / "mlp" / "model.keras").is_file()
     assert json.loads((compare_dir / "keras-docs-cnn" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_jax_backend_trains_and_is_recorded(mnist_npz, tmp_path):
+    """`--backend jax` (the optional extra) runs the same trainer and says so in run.json."""
+    pytest.importorskip("jax")
+    done = run_zoo("--backend", "jax", "train", "mlp", "--epochs", "1", "--limit", "2000", "--data-dir", mnist_npz,
+                   "--runs-dir", tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["environment"]["backend"] == "jax" and record["environment"]["jax"]
+    assert record["execution"]["steps_per_execution"] == 64
+    assert record["test_accuracy"] > 0.7
+    assert "oneDNN" not in done.stderr  # TensorFlow, imported for tf.data, stays quiet

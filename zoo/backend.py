@@ -8,6 +8,7 @@ raised by the import still surface normally afterwards.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -32,7 +33,9 @@ def import_backend_quietly() -> None:
     try:
         import keras  # noqa: F401  (imports the backend, TensorFlow by default)
 
-        if keras.backend.backend() == "tensorflow":
+        # Keras feeds data through tf.data under every backend when TensorFlow is
+        # installed: import it now, while its start-up notices go nowhere.
+        if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
             import tensorflow  # noqa: F401
     except ImportError as exc:
         from zoo.errors import ZooError
@@ -67,10 +70,17 @@ def describe() -> dict:
         info["tensorflow"] = tf.__version__
         gpus = tf.config.list_physical_devices("GPU")
         info["device"] = f"GPU: {gpus[0].name}" if gpus else "CPU"
+    elif info["backend"] == "jax":
+        import jax
+
+        info["jax"] = jax.__version__
+        device = jax.devices()[0]
+        info["device"] = "CPU" if device.platform == "cpu" else f"{device.platform.upper()}: {device.device_kind}"
     else:
         import importlib
 
         module = importlib.import_module(info["backend"])
         info[info["backend"]] = getattr(module, "__version__", "?")
-        info["device"] = "CPU"
+        cuda = getattr(module, "cuda", None)
+        info["device"] = "GPU: " + cuda.get_device_name(0) if cuda and cuda.is_available() else "CPU"
     return info

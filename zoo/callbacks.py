@@ -55,7 +55,9 @@ class RichProgress(keras.callbacks.Callback):
         if logs and now - self._last_metrics >= self.METRICS_EVERY_SECONDS:
             self._last_metrics = now
             metrics = {k: float(v) for k, v in logs.items() if k in ("loss", "accuracy")}
-        self.display.step(batch + 1, metrics)
+        # With several steps per compiled call, JAX reports the index the call would reach
+        # at full length, past the epoch's end on its last call.
+        self.display.step(min(batch + 1, self.steps), metrics)
 
     def on_epoch_end(self, epoch, logs=None):
         self.display.end_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()},

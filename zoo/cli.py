@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import fnmatch
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -222,14 +223,19 @@ ValidateOpt = Annotated[str, typer.Option(
     "--validate-on", help="'val': a held-out part of the training set (honest). 'test': the test set, as "
                           "the articles did (leaks: you pick on the numbers you report).")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset name (zoo data lists them).")]
+PrecisionOpt = Annotated[str, typer.Option(
+    "--precision", help="float32 (as the articles), mixed_bfloat16 (CPUs with AMX or AVX512-BF16) or "
+                        "mixed_float16 (GPUs): faster where the hardware has the units; changes the numbers.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="ZOO_RUNS_DIR", help="Where run directories go.")]
 
 
 def _options(**kw):
-    from zoo.training import TrainOptions
+    from zoo.training import PRECISIONS, TrainOptions
 
     if kw["validate_on"] not in ("val", "test"):
         raise ZooError(f"--validate-on must be 'val' or 'test', not {kw['validate_on']!r}")
+    if kw["precision"] not in PRECISIONS:
+        raise ZooError(f"--precision must be one of {', '.join(PRECISIONS)}, not {kw['precision']!r}")
     for key in ("epochs", "batch_size", "limit"):
         if kw.get(key) is not None and kw[key] < 1:
             raise ZooError(f"--{key.replace('_', '-')} must be at least 1")
@@ -278,6 +284,7 @@ def train(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
+    precision: PrecisionOpt = "float32",
     as_json: JsonOpt = False,
 ):
     """Train one model with its article's recipe; save the model, history, metadata and figures."""
@@ -286,7 +293,7 @@ def train(
     from zoo.training import Interrupted, new_run_dir, prepare, timestamp
 
     options = _options(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
-                       validate_on=validate_on, dataset=dataset, data_dir=data_dir)
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, precision=precision)
     zoo = _zoo()
     arch = zoo.architecture(name)
     chosen = arch.recipe(recipe)
@@ -332,6 +339,7 @@ def compare(
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
+    precision: PrecisionOpt = "float32",
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'seed'.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
     from_runs: Annotated[Optional[list[Path]], typer.Option(
@@ -350,8 +358,21 @@ def compare(
     from zoo.training import Interrupted, new_run_dir, prepare, timestamp
 
     if from_runs:
+        stray = [p for p in patterns or () if Path(p).exists()]
+        if stray:
+            raise ZooError(f"{stray[0]} looks like a run directory: give --from-runs once per directory "
+                           f"(--from-runs A --from-runs B)")
         records = cmp.records_from_dirs(from_runs)
+        if patterns:  # model names or patterns pick among the saved runs
+            records = [r for r in records if any(fnmatch.fnmatchcase(r["model"], p) for p in patterns)]
+            if not records:
+                raise ZooError(f"no saved run matches {' '.join(patterns)}")
         rows = [cmp.row_from_record(r) for r in records]
+        for key in ("validate_on", "seed", "precision", "backend"):  # saved runs may not be like for like
+            values = sorted({str(r[key]) for r in rows})
+            if len(values) > 1:
+                err.print(f"[yellow]Warning:[/] these runs differ in {key} ({', '.join(values)}): "
+                          "not a like-for-like comparison", highlight=False)
         cmp.export(rows, json_path, csv_path, md_path)
         out.print(*cmp.tables(rows, f"{len(rows)} saved runs", out.width))
         out.print(cmp.per_class_table(rows, records[0]["dataset"]["class_names"]))
@@ -359,7 +380,7 @@ def compare(
     if quick and epochs is None:
         epochs = 1
     options = _options(recipe=None, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
-                       validate_on=validate_on, dataset=dataset, data_dir=data_dir)
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, precision=precision)
     zoo = _zoo()
     chosen = select(zoo.architectures, patterns or (), tag)
     if not chosen:

@@ -54,6 +54,8 @@ def row_from_record(record: dict) -> dict:
         "vs_published": (test - published) if test is not None and published is not None else None,
         "per_class_accuracy": record.get("per_class_accuracy"),
         "validate_on": record.get("split", {}).get("validate_on"),
+        "precision": record.get("execution", {}).get("precision", "float32"),
+        "backend": record.get("environment", {}).get("backend"),
         "seed": record.get("seed"),
         "run_dir": record.get("run_dir"),
         "error": record.get("error"),

@@ -70,6 +70,12 @@ class Recipe:
     # "start": 0.1, "alpha": 0.01} warms up linearly from start × the optimizer's
     # learning_rate to it over the first 20% of steps, then follows a cosine to alpha × it.
     schedule: dict[str, Any] | None = None
+    # Weight averaging: the model ends training with an exponential moving average of its
+    # weights over about this fraction of the run's steps (0.1: the last 10%), again in
+    # fractions so a 1-epoch quick run is averaged over its own last steps, not mostly
+    # over its random initial weights. Keras's optimizer keeps the average (use_ema) and
+    # fit() copies it into the model when training ends.
+    weight_average: float | None = None
 
     def __post_init__(self):
         if self.loss not in LABELS_FOR_LOSS:
@@ -78,6 +84,10 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: optimizer needs a 'class_name'")
         if self.schedule and self.schedule.get("kind") != "warmup_cosine":
             raise ValueError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
+        if self.weight_average is not None and not 0 < self.weight_average <= 1:
+            raise ValueError(f"recipe {self.name!r}: weight_average is a fraction of the run, in (0, 1]")
+        if {"use_ema", "ema_momentum"} & set(self.optimizer) and self.weight_average:
+            raise ValueError(f"recipe {self.name!r}: give weight_average or use_ema, not both")
 
     @property
     def labels(self) -> str:
@@ -91,16 +101,26 @@ class Recipe:
             s = self.schedule
             text += (f" with learning rate warming up from {s.get('start', 0.0)}× over the first "
                      f"{s.get('warmup', 0.0) * 100:.0f}% of steps, then a cosine down to {s.get('alpha', 0.0)}×")
+        if self.weight_average:
+            text += (f"; the model keeps a moving average of its weights over about the last "
+                     f"{self.weight_average * 100:.0f}% of steps")
         return text
+
+    def ema_momentum(self, total_steps: int) -> float:
+        """Momentum whose average spans ``weight_average`` × ``total_steps`` steps (1 − 1/span)."""
+        return 1.0 - 1.0 / max(1.0, self.weight_average * total_steps)
 
     def build_optimizer(self, total_steps: int | None = None):
         """The Keras optimizer; a recipe with a schedule needs the run's total number of steps."""
         import keras
 
         config = {k: v for k, v in self.optimizer.items() if k != "class_name"}
+        if (self.schedule or self.weight_average) and not total_steps:
+            raise ValueError(f"recipe {self.name!r} spans its run: build_optimizer needs total_steps")
+        if self.weight_average:
+            config["use_ema"] = True
+            config["ema_momentum"] = self.ema_momentum(total_steps)
         if self.schedule:
-            if not total_steps:
-                raise ValueError(f"recipe {self.name!r} has a schedule: build_optimizer needs total_steps")
             peak = config["learning_rate"]
             warmup = int(total_steps * self.schedule.get("warmup", 0.0))
             config["learning_rate"] = keras.optimizers.schedules.CosineDecay(

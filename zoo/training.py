@@ -38,6 +38,13 @@ class TrainOptions:
     validate_on: str = "val"
     dataset: str = "mnist"
     data_dir: str | None = None
+    # "float32" (what the articles ran), or Keras's "mixed_bfloat16" / "mixed_float16":
+    # faster where the hardware has the units (AMX or AVX512-BF16 CPUs, GPUs) and the
+    # numbers change, so only on request.
+    precision: str = "float32"
+
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass
@@ -153,7 +160,13 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
 
     keras.backend.clear_session()  # a fresh graph per model: nothing left over from the last one
     keras.utils.set_random_seed(options.seed)
-    model = build_model(arch, dataset.image_shape, dataset.num_classes)
+    # Layers take their dtype policy when they are made: set it for this build only.
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(options.precision)
+    try:
+        model = build_model(arch, dataset.image_shape, dataset.num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     stats = model_stats(model)
     if stats.output_shape != (None, dataset.num_classes):
         raise ZooError(f"{arch.name}: output shape {stats.output_shape}, expected (None, {dataset.num_classes})")
@@ -163,7 +176,7 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
     loss = keras.losses.get({"class_name": recipe.loss, "config": {"from_logits": arch.output == "logits"}})
     model.compile(optimizer=recipe.build_optimizer(total_steps=epochs * steps_per_epoch), loss=loss,
                   metrics=["accuracy"], **execution)
-    execution = {**execution, "jit_compile": bool(model.jit_compile)}
+    execution = {**execution, "jit_compile": bool(model.jit_compile), "precision": options.precision}
     y_test = prepared.arrays.y_test.astype("int64")
 
     record = {
@@ -177,6 +190,7 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
         "hyperparameters": {
             "optimizer": recipe.optimizer,
             "schedule": recipe.schedule,
+            "weight_average": recipe.weight_average,
             "loss": recipe.loss,
             "labels": recipe.labels,
             "batch_size": batch_size,

@@ -1,0 +1,43 @@
+"""The benchmark scripts run end to end and report what they promise (no timings asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).parent.parent / "benchmarks"
+
+
+def run_script(name, *args, cwd):
+    return subprocess.run([sys.executable, str(BENCH / name), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=600, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_bench_prints_side_by_side_ratios(mnist_npz, tmp_path):
+    out = tmp_path / "bench.json"
+    done = run_script("bench.py", "mlp", "--limit", "2000", "--epochs", "2", "--repeats", "2",
+                      "--data-dir", mnist_npz, "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "zoo ÷ plain" in done.stdout
+    result = json.loads(out.read_text())
+    assert result["environment"]["backend"] == "tensorflow"
+    (row,) = result["rows"]
+    assert (row["model"], row["recipe"], row["macs"]) == ("mlp", "article", 25_408)
+    assert len(row["plain_runs"]) == len(row["zoo_runs"]) == 2
+    assert row["ratio"] == pytest.approx(row["zoo_seconds_per_epoch"] / row["plain_seconds_per_epoch"], rel=0.02)
+    assert 0 < row["zoo_peak_fraction"] < 1
+
+
+def test_whole_command_runs_both_commands(mnist_npz, tmp_path):
+    out = tmp_path / "whole.json"
+    done = run_script("whole_command.py", "mlp", "--epochs", "1", "--repeats", "1", "--data-dir", mnist_npz,
+                      "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert len(result["runs"]["plain"]) == len(result["runs"]["zoo"]) == 1
+    assert result["ratio"] > 0
+    missing = run_script("whole_command.py", "mlp", "--data-dir", tmp_path, cwd=tmp_path)
+    assert missing.returncode != 0 and "mnist.npz" in missing.stderr
