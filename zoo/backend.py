@@ -77,8 +77,6 @@ def describe() -> dict:
         device = jax.devices()[0]
         info["device"] = "CPU" if device.platform == "cpu" else f"{device.platform.upper()}: {device.device_kind}"
     else:
-        import importlib
-
         module = importlib.import_module(info["backend"])
         info[info["backend"]] = getattr(module, "__version__", "?")
         cuda = getattr(module, "cuda", None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import fnmatch
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -354,7 +353,7 @@ def compare(
     from zoo.console import err, out
     from zoo.files import atomic_write_json
     from zoo.progress import TrainingDisplay
-    from zoo.registry import select
+    from zoo.registry import matches, select
     from zoo.training import Interrupted, new_run_dir, prepare, timestamp
 
     if from_runs:
@@ -364,7 +363,7 @@ def compare(
                            f"(--from-runs A --from-runs B)")
         records = cmp.records_from_dirs(from_runs)
         if patterns:  # model names or patterns pick among the saved runs
-            records = [r for r in records if any(fnmatch.fnmatchcase(r["model"], p) for p in patterns)]
+            records = [r for r in records if matches(r["model"], patterns)]
             if not records:
                 raise ZooError(f"no saved run matches {' '.join(patterns)}")
         rows = [cmp.row_from_record(r) for r in records]

@@ -186,6 +186,11 @@ def unknown_name_error(kind: str, name: str, known) -> ZooError:
     return ZooError(f"unknown {kind} {name!r}{hint}")
 
 
+def matches(name: str, patterns=()) -> bool:
+    """Whether ``name`` matches any of the fnmatch ``patterns`` (no patterns: everything does)."""
+    return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
 def select(architectures: dict[str, Architecture], patterns=(), tag: str | None = None) -> list[Architecture]:
     """Filter by fnmatch patterns (any may match) and tag, like timm's ``list_models``.
 
@@ -197,7 +202,7 @@ def select(architectures: dict[str, Architecture], patterns=(), tag: str | None 
         if not any(ch in pattern for ch in "*?[") and pattern not in architectures:
             raise unknown_name_error("model", pattern, architectures)
     for arch in architectures.values():
-        if patterns and not any(fnmatch.fnmatchcase(arch.name, p) for p in patterns):
+        if not matches(arch.name, patterns):
             continue
         if tag and tag not in arch.tags:
             continue
