@@ -151,6 +151,17 @@ def test_each_model_gets_its_layout_and_encoding(mnist, zoo_registry, name, shap
     assert data.prepare_x(mnist.x_train[:2], "image", "channels_first").shape == (2, 1, 28, 28)
 
 
+def test_fast_scaling_gives_the_articles_exact_values(mnist):
+    """prepare_x scales in one pass; the values must be bit-for-bit the articles' x.astype('float32') / 255."""
+    raw = mnist.x_train[:3000]
+    articles = raw.astype("float32") / 255.0
+    ours = data.prepare_x(raw, "flat")
+    assert ours.dtype == np.float32
+    assert np.array_equal(ours.view(np.int32), articles.reshape(len(raw), -1).view(np.int32))
+    standardized = data.prepare_x(raw, "image", standardize=(0.1307, 0.3081))
+    assert np.array_equal(standardized[..., 0], (articles - 0.1307) / 0.3081)
+
+
 def test_standardize_uses_the_given_statistics(mnist):
     x = data.prepare_x(mnist.x_train[:2000], "image", standardize=(0.1307, 0.3081))
     assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05

@@ -212,3 +212,20 @@ def test_jax_backend_trains_and_is_recorded(mnist_npz, tmp_path):
     assert record["execution"]["steps_per_execution"] == 64
     assert record["test_accuracy"] > 0.7
     assert "oneDNN" not in done.stderr  # TensorFlow, imported for tf.data, stays quiet
+
+
+def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
+    """Once TensorFlow is loaded the console script skips the interpreter's teardown (1–3 s);
+    exit handlers, buffered output and the exit status must survive that."""
+    marker = tmp_path / "handler-ran"
+    script = ("import atexit, sys, keras\n"
+              "from zoo.cli import exit_promptly\n"
+              f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))\n"
+              "sys.stdout.write('buffered, not yet flushed')\n"
+              "exit_promptly(int(sys.argv[1]) if sys.argv[1].isdigit() else sys.argv[1])\n")
+    done = subprocess.run([sys.executable, "-c", script, "3"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert done.stdout == "buffered, not yet flushed"
+    assert marker.read_text() == "yes"
+    done = subprocess.run([sys.executable, "-c", script, "no data here"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.strip().endswith("no data here")

@@ -308,10 +308,14 @@ def prepare_x(x: np.ndarray, input_kind: str, layout: str = "channels_last",
 
     ``standardize=(mean, std)`` subtracts the mean and divides by the std after scaling.
     """
-    x = x.astype("float32") / 255.0
+    # One pass into one new array: the same float32 values as x.astype("float32") / 255
+    # (uint8 → float32 is exact), but the naive form's two 188 MB temporaries cost a fresh
+    # process 0.4–0.8 s for 60,000 images here, against 0.03 s (docs/performance.md).
+    x = np.divide(x, np.float32(255), dtype=np.float32)
     if standardize:
         mean, std = standardize
-        x = (x - mean) / std
+        x -= np.float32(mean)
+        x /= np.float32(std)
     if input_kind == "flat":
         return x.reshape(len(x), -1)
     if x.ndim == 3:
