@@ -1,5 +1,7 @@
 """The fast paths compute the same thing as the plain ones (no timings here: see benchmarks/)."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -106,3 +108,42 @@ def test_speedrun_reaches_99_percent(cli, tmp_path):
     record = json.loads(result.stdout)
     assert record["test_accuracy"] >= 0.988
     assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False, "precision": "float32"}
+
+
+def test_input_pipeline_without_autotuning_trains_the_same_weights(zoo_registry, mnist):
+    """Turning off tf.data's autotuning thread must not change a single batch or weight."""
+    import keras
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    from zoo import data
+    from zoo.stats import build_model
+    from zoo.training import input_pipeline_without_autotuning
+
+    arch = zoo_registry.architecture("baseline-cnn")
+    recipe = arch.recipe()
+    x = data.prepare_x(mnist.x_train[:1000], "image")
+    y = data.prepare_y(mnist.y_train[:1000], recipe.labels, 10)
+
+    def train(quiet_pipeline):
+        keras.utils.set_random_seed(3)
+        model = build_model(arch)
+        model.compile(optimizer=recipe.build_optimizer(), loss=recipe.loss)
+        with input_pipeline_without_autotuning() if quiet_pipeline else contextlib.nullcontext():
+            model.fit(x, y, batch_size=100, epochs=2, shuffle=True, verbose=0,
+                      validation_data=(x[:200], y[:200]))
+            predictions = model.predict(x[:300], verbose=0)
+        return model.get_weights(), predictions
+
+    plain_weights, plain_predictions = train(False)
+    quiet_weights, quiet_predictions = train(True)
+    for a, b in zip(plain_weights, quiet_weights):
+        assert np.array_equal(a, b)  # same shuffled batches, same order, same updates
+    assert np.array_equal(plain_predictions, quiet_predictions)
+
+    with input_pipeline_without_autotuning():
+        inside = ArrayDataAdapter(x, y, batch_size=100, shuffle=True).get_tf_dataset()
+    outside = ArrayDataAdapter(x, y, batch_size=100, shuffle=True).get_tf_dataset()
+    assert inside.options().autotune.enabled is False  # the switch is really thrown…
+    assert outside.options().autotune.enabled is not False  # …and put back afterwards
+    assert isinstance(inside, tf.data.Dataset)

@@ -9,6 +9,7 @@ and marked interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import sys
@@ -130,7 +131,8 @@ def evaluate_predictions(probabilities: np.ndarray, y_true: np.ndarray, num_clas
 
 
 def predict_probabilities(model, x, output: str = "probabilities", batch_size: int = 1024) -> np.ndarray:
-    out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
+    with input_pipeline_without_autotuning():
+        out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
     if output == "logits":
         out = np.exp(out - out.max(axis=1, keepdims=True))
         out /= out.sum(axis=1, keepdims=True)
@@ -177,6 +179,8 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
     model.compile(optimizer=recipe.build_optimizer(total_steps=epochs * steps_per_epoch), loss=loss,
                   metrics=["accuracy"], **execution)
     execution = {**execution, "jit_compile": bool(model.jit_compile), "precision": options.precision}
+    if keras.backend.backend() == "tensorflow":
+        execution["tf_data_autotune"] = False  # see input_pipeline_without_autotuning
     y_test = prepared.arrays.y_test.astype("int64")
 
     record = {
@@ -227,8 +231,9 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
     interrupted = False
     t0 = time.perf_counter()
     try:
-        model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val),
-                  shuffle=True, verbose=0, callbacks=callbacks)
+        with input_pipeline_without_autotuning():
+            model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val),
+                      shuffle=True, verbose=0, callbacks=callbacks)
     except KeyboardInterrupt:
         interrupted = True
     record["training_seconds"] = round(time.perf_counter() - t0, 3)
@@ -282,6 +287,44 @@ def execution_settings(macs: int, batch_size: int) -> dict:
     step_flops = 6 * macs * batch_size
     steps = STEPS_PER_CALL_FOR_CHEAP_STEPS if step_flops < CHEAP_STEP_FLOPS else 1
     return {"steps_per_execution": steps}
+
+
+@contextlib.contextmanager
+def input_pipeline_without_autotuning():
+    """Feed NumPy arrays to Keras as usual, with tf.data's autotuning thread turned off.
+
+    For arrays, Keras (TensorFlow backend) builds a tf.data pipeline whose parallel map
+    and prefetch are autotuned. On 2 cores the autotuner's optimisation thread competes
+    with training, and every iterator waits for it when destroyed: Keras makes a fresh
+    iterator at each epoch's end, so when `fit` returns it tears one down, measured at
+    0 to 5 s after the last epoch (docs/performance.md). The arrays, the batches and their
+    order are unchanged (a test compares the trained weights bit for bit); only the
+    tuning thread goes. Outside TensorFlow, or on a Keras without this adapter, nothing
+    changes.
+    """
+    try:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise ImportError
+        import tensorflow as tf
+        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+        keras_pipeline = ArrayDataAdapter.get_tf_dataset
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def pipeline_without_autotuning(adapter):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return keras_pipeline(adapter).with_options(options)
+
+    ArrayDataAdapter.get_tf_dataset = pipeline_without_autotuning
+    try:
+        yield
+    finally:
+        ArrayDataAdapter.get_tf_dataset = keras_pipeline
 
 
 def _figures_quietly(run_dir, record, history, predicted, arrays):
