@@ -50,14 +50,16 @@ def build(input_shape, num_classes):
 
 RECIPE = Recipe(
     name="race",
-    optimizer={"class_name": "Adam", "learning_rate": 0.003, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    optimizer={"class_name": "Adam", "learning_rate": 0.005, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
     schedule={"kind": "warmup_cosine", "warmup": 0.2, "start": 0.1, "alpha": 0.01},
     loss="sparse_categorical_crossentropy",
     batch_size=128,
     epochs=2,
     validation="none",
     source=SOURCE,
-    notes=("Chosen by measuring on 2 CPU cores: see docs/performance.md for the candidates tried.",),
+    notes=("Chosen by measuring on 2 CPU cores: see docs/performance.md for the candidates tried. "
+           "Peak learning rate 0.005: 99.09–99.17% over six seeds, against 98.94–99.04% at 0.003 "
+           "and 99.00–99.15% at 0.004.",),
 )
 
 
