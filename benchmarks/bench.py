@@ -48,6 +48,16 @@ def cpu_peak_gflops() -> tuple[float, str]:
     return peak, f"{cores} cores × {ghz:.2f} GHz × {lanes} fp32 lanes ({isa}) × 2 (FMA) × 2 FMA units"
 
 
+def machine_peak(device: str, given: float | None = None) -> tuple[float | None, str]:
+    """The peak to measure against: the one given, else the CPU's; None on an accelerator,
+    where the CPU formula says nothing (the benchmark runs the same, with that column empty)."""
+    if given:
+        return given, "given with --peak-gflops"
+    if device != "CPU":
+        return None, f"unknown for {device} (give --peak-gflops)"
+    return cpu_peak_gflops()
+
+
 def steady(seconds: list[float]) -> float:
     return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
 
@@ -94,19 +104,18 @@ def main():
     import plain_scripts
 
     console = Console()
-    peak, derivation = cpu_peak_gflops()
-    if args.peak_gflops:
-        peak, derivation = args.peak_gflops, "given with --peak-gflops"
+    env = describe()
+    peak, derivation = machine_peak(env["device"], args.peak_gflops)
     zoo = get_zoo()
     prepared = prepare(zoo, TrainOptions(limit=args.limit, seed=args.seed, data_dir=args.data_dir))
     split = prepared.split
     arrays = prepared.arrays
     x_train, y_train = arrays.x_train[split.train], arrays.y_train[split.train]
     x_val, y_val = arrays.x_train[split.val], arrays.y_train[split.val]
-    env = describe()
     console.print(f"{env['backend']} {env.get(env['backend'], '')} backend, Keras {env['keras']}, on {env['device']}; "
                   f"{len(x_train):,} training + {len(x_val):,} validation images; {args.epochs} epochs × "
-                  f"{args.repeats} repetitions; fp32 peak {peak:.0f} GFLOP/s = {derivation}", highlight=False)
+                  f"{args.repeats} repetitions; fp32 peak "
+                  f"{f'{peak:.0f} GFLOP/s = ' if peak else ''}{derivation}", highlight=False)
 
     keys = [k for k in plain_scripts.SCRIPTS
             if not args.patterns or any(fnmatch.fnmatchcase(k[0], p) for p in args.patterns)]
@@ -137,7 +146,7 @@ def main():
             "plain_seconds_per_epoch": round(plain_s, 3), "zoo_seconds_per_epoch": round(zoo_s, 3),
             "ratio": round(zoo_s / plain_s, 3),
             "plain_gflops": round(flops / plain_s / 1e9, 1), "zoo_gflops": round(flops / zoo_s / 1e9, 1),
-            "zoo_peak_fraction": round(flops / zoo_s / 1e9 / peak, 3),
+            "zoo_peak_fraction": round(flops / zoo_s / 1e9 / peak, 3) if peak else None,
             "plain_runs": [round(s, 3) for s in plain_runs], "zoo_runs": [round(s, 3) for s in zoo_runs],
         })
 
@@ -149,7 +158,7 @@ def main():
         ratio = f"[green]{r['ratio']:.2f}[/]" if r["ratio"] <= 1.0 else f"[red]{r['ratio']:.2f}[/]"
         table.add_row(f"{r['model']} / {r['recipe']}", f"{r['macs']:,}", f"{r['plain_seconds_per_epoch']:.2f}",
                       f"{r['zoo_seconds_per_epoch']:.2f}", ratio, f"{r['zoo_gflops']:.0f}",
-                      f"{r['zoo_peak_fraction'] * 100:.0f}%")
+                      f"{r['zoo_peak_fraction'] * 100:.0f}%" if r["zoo_peak_fraction"] is not None else "—")
     console.print(table)
     result = {"environment": env, "peak_gflops": peak, "peak_derivation": derivation, "epochs": args.epochs,
               "repeats": args.repeats, "train_images": len(x_train), "validation_images": len(x_val), "rows": rows}

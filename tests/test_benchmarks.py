@@ -41,3 +41,16 @@ def test_whole_command_runs_both_commands(mnist_npz, tmp_path):
     assert result["ratio"] > 0
     missing = run_script("whole_command.py", "mlp", "--data-dir", tmp_path, cwd=tmp_path)
     assert missing.returncode != 0 and "mnist.npz" in missing.stderr
+
+
+def test_peak_is_the_cpus_given_or_left_empty_on_an_accelerator():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench import machine_peak
+    finally:
+        sys.path.remove(str(BENCH))
+    cpu_peak, how = machine_peak("CPU")
+    assert cpu_peak > 0 and "cores" in how
+    assert machine_peak("GPU: /physical_device:GPU:0") == (None, "unknown for GPU: /physical_device:GPU:0 "
+                                                                 "(give --peak-gflops)")
+    assert machine_peak("GPU: H100", 67_000)[0] == 67_000
