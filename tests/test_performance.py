@@ -93,6 +93,11 @@ def test_mixed_bfloat16_is_explicit_recorded_and_scoped_to_its_run(cli, tmp_path
     assert stray.exit_code == 2 and "once per directory" in stray.stderr
     only_mlp = cli("compare", "mlp", "--from-runs", record["run_dir"], "--from-runs", json.loads(plain.stdout)["run_dir"])
     assert only_mlp.exit_code == 0 and "baseline-cnn" not in only_mlp.stdout
+    runs = ("--from-runs", record["run_dir"], "--from-runs", json.loads(plain.stdout)["run_dir"])
+    dense_only = cli("compare", "--tag", "dense", *runs)  # mlp is tagged dense, baseline-cnn is not
+    assert dense_only.exit_code == 0 and "mlp" in dense_only.stdout and "baseline-cnn" not in dense_only.stdout
+    untagged = cli("compare", "--tag", "augmentation", *runs)
+    assert untagged.exit_code == 2 and "no saved run is of a model tagged 'augmentation'" in untagged.stderr
     bad = cli("train", "mlp", "--precision", "fp8", "--runs-dir", tmp_path)
     assert bad.exit_code == 2 and "--precision must be one of" in bad.stderr
     assert "Traceback" not in bad.stderr

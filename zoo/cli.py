@@ -366,6 +366,11 @@ def compare(
             records = [r for r in records if matches(r["model"], patterns)]
             if not records:
                 raise ZooError(f"no saved run matches {' '.join(patterns)}")
+        if tag:  # tags live in the registry, not in saved runs
+            tagged = {a.name for a in select(_zoo().architectures, (), tag)}
+            records = [r for r in records if r["model"] in tagged]
+            if not records:
+                raise ZooError(f"no saved run is of a model tagged {tag!r}")
         rows = [cmp.row_from_record(r) for r in records]
         for key in ("validate_on", "seed", "precision", "backend"):  # saved runs may not be like for like
             values = sorted({str(r[key]) for r in rows})
