@@ -18,7 +18,6 @@ for each training image (forward + backward) plus 2 × MACs for each validation 
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import io
 import json
 import os
@@ -97,6 +96,7 @@ def main():
 
     from zoo.backend import describe, import_backend_quietly
     from zoo.plugins import get_zoo
+    from zoo.registry import matches
     from zoo.stats import architecture_stats
     from zoo.training import TrainOptions, prepare
 
@@ -117,8 +117,7 @@ def main():
                   f"{args.repeats} repetitions; fp32 peak "
                   f"{f'{peak:.0f} GFLOP/s = ' if peak else ''}{derivation}", highlight=False)
 
-    keys = [k for k in plain_scripts.SCRIPTS
-            if not args.patterns or any(fnmatch.fnmatchcase(k[0], p) for p in args.patterns)]
+    keys = [k for k in plain_scripts.SCRIPTS if matches(k[0], args.patterns)]
     rows = []
     for model_name, recipe in keys:
         arch = zoo.architecture(model_name)

@@ -112,7 +112,8 @@ def test_speedrun_reaches_99_percent(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["test_accuracy"] >= 0.988
-    assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False, "precision": "float32"}
+    assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False, "precision": "float32",
+                                   "tf_data_autotune": False}
 
 
 def test_input_pipeline_without_autotuning_trains_the_same_weights(zoo_registry, mnist):

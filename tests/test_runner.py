@@ -37,6 +37,7 @@ def test_train_writes_every_file_and_learns(trained_run):
     assert record["status"] == "completed"
     assert record["test_accuracy"] > 0.7  # chance is 0.1
     assert record["params"] == 592_074 and record["macs"] == 1_051_904
+    assert record["execution"]["tf_data_autotune"] is False  # the TensorFlow input pipeline ran untuned
     assert record["split"] == {"validate_on": "val", "train": 1800, "validation": 200, "test": 10_000,
                                "limit": 2000, "seed": 42, "article_validated_on": "test"}
     assert record["overrides"] == {"epochs": {"recipe": 10, "used": 1}}

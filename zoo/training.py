@@ -179,8 +179,6 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
     model.compile(optimizer=recipe.build_optimizer(total_steps=epochs * steps_per_epoch), loss=loss,
                   metrics=["accuracy"], **execution)
     execution = {**execution, "jit_compile": bool(model.jit_compile), "precision": options.precision}
-    if keras.backend.backend() == "tensorflow":
-        execution["tf_data_autotune"] = False  # see input_pipeline_without_autotuning
     y_test = prepared.arrays.y_test.astype("int64")
 
     record = {
@@ -231,7 +229,9 @@ def train(zoo, arch, options: TrainOptions, prepared: Prepared, run_dir: Path, p
     interrupted = False
     t0 = time.perf_counter()
     try:
-        with input_pipeline_without_autotuning():
+        with input_pipeline_without_autotuning() as autotuning_off:
+            if autotuning_off:  # recorded only where it really applied
+                execution["tf_data_autotune"] = False
             model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, validation_data=(x_val, y_val),
                       shuffle=True, verbose=0, callbacks=callbacks)
     except KeyboardInterrupt:
@@ -300,7 +300,7 @@ def input_pipeline_without_autotuning():
     0 to 5 s after the last epoch (docs/performance.md). The arrays, the batches and their
     order are unchanged (a test compares the trained weights bit for bit); only the
     tuning thread goes. Outside TensorFlow, or on a Keras without this adapter, nothing
-    changes.
+    changes. Yields whether autotuning was turned off.
     """
     try:
         import keras
@@ -312,7 +312,7 @@ def input_pipeline_without_autotuning():
 
         keras_pipeline = ArrayDataAdapter.get_tf_dataset
     except (ImportError, AttributeError):
-        yield
+        yield False
         return
 
     def pipeline_without_autotuning(adapter):
@@ -322,7 +322,7 @@ def input_pipeline_without_autotuning():
 
     ArrayDataAdapter.get_tf_dataset = pipeline_without_autotuning
     try:
-        yield
+        yield True
     finally:
         ArrayDataAdapter.get_tf_dataset = keras_pipeline
 
