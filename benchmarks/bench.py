@@ -65,14 +65,14 @@ def run_zoo(zoo, arch, recipe, prepared, epochs, seed) -> dict:
     """The zoo's trainer, as `zoo train` runs it; returns the run record."""
     from rich.console import Console
 
+    from zoo.jobs import Options, make_jobs, run_job
     from zoo.progress import TrainingDisplay
-    from zoo.training import TrainOptions, train
 
-    options = TrainOptions(recipe=recipe, epochs=epochs, seed=seed)
+    job = make_jobs([arch], Options(epochs=epochs), seeds=[seed], recipe=recipe)[0]
     # The display users see, drawn into a string: its cost is part of the zoo's cost.
     display = TrainingDisplay(console=Console(file=io.StringIO(), width=120))
     with tempfile.TemporaryDirectory() as tmp, display:
-        return train(zoo, arch, options, prepared, Path(tmp), display).record
+        return run_job(job, prepared, Path(tmp), display.on_event, registry=zoo).to_dict()
 
 
 def main():
@@ -94,11 +94,12 @@ def main():
     from rich.console import Console
     from rich.table import Table
 
-    from zoo.backend import describe, import_backend_quietly
+    from zoo.backend import describe
+    from zoo.jobs import Options, prepare
+    from zoo.keras_glue import import_backend_quietly
     from zoo.plugins import get_zoo
     from zoo.registry import matches
     from zoo.stats import architecture_stats
-    from zoo.training import TrainOptions, prepare
 
     import_backend_quietly()
     import plain_scripts
@@ -107,7 +108,7 @@ def main():
     env = describe()
     peak, derivation = machine_peak(env["device"], args.peak_gflops)
     zoo = get_zoo()
-    prepared = prepare(zoo, TrainOptions(limit=args.limit, seed=args.seed, data_dir=args.data_dir))
+    prepared = prepare(zoo, Options(limit=args.limit, data_dir=args.data_dir), split_seed=args.seed)
     split = prepared.split
     arrays = prepared.arrays
     x_train, y_train = arrays.x_train[split.train], arrays.y_train[split.train]

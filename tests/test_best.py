@@ -45,6 +45,7 @@ def test_weight_average_is_refused_outside_0_1():
                weight_average=1.5)
 
 
+@pytest.mark.slow  # 80 s on the project's 2-core AVX2 CPU
 def test_best_learns_and_ends_with_averaged_weights(zoo_registry, mnist):
     """500 steps on 8,000 real images: well above chance, and the final weights are the average."""
     import keras

@@ -67,10 +67,20 @@ def test_keras_cache_is_used(isolated, mnist, zoo_registry):
 
 
 def test_missing_source_names_every_place(isolated, zoo_registry):
+    (isolated / "empty").mkdir()
     with pytest.raises(ZooError) as info:
         data.load(zoo_registry.dataset("mnist"), str(isolated / "empty"))
     message = str(info.value)
     assert "empty" in message and "keras-home" in message and "ZOO_DATA_DIR" in message
+
+
+def test_a_data_dir_that_does_not_exist_is_reported_not_skipped(isolated, zoo_registry, tmp_path):
+    """A typo in --data-dir must not fall through to a download attempt."""
+    with pytest.raises(ZooError, match="does not exist"):
+        data.load(zoo_registry.dataset("mnist"), str(isolated / "no-such-folder"))
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ZooError, match="is not a folder"):
+        data.load(zoo_registry.dataset("mnist"), str(tmp_path / "a-file"))
 
 
 def test_missing_source_cli_is_one_line_exit_2(tmp_path):

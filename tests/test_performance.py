@@ -5,7 +5,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from zoo.training import CHEAP_STEP_FLOPS, execution_settings
+from zoo.keras_glue import CHEAP_STEP_FLOPS, execution_settings
 
 
 def test_steps_per_execution_only_for_cheap_steps(zoo_registry):
@@ -73,7 +73,7 @@ def test_mixed_bfloat16_is_explicit_recorded_and_scoped_to_its_run(cli, tmp_path
 
     import keras
 
-    from zoo.training import load_model
+    from zoo.runs import load_model
 
     result = cli("train", "baseline-cnn", "--epochs", "1", "--limit", "2000", "--precision", "mixed_bfloat16",
                  "--runs-dir", tmp_path, "--json")
@@ -113,7 +113,8 @@ def test_speedrun_reaches_99_percent(cli, tmp_path):
     record = json.loads(result.stdout)
     assert record["test_accuracy"] >= 0.988
     assert record["execution"] == {"steps_per_execution": 1, "jit_compile": False, "precision": "float32",
-                                   "tf_data_autotune": False}
+                                   "tf_data_autotune": False,
+                                   "fast_paths": ["quiet-import", "tf-data-autotune-off"]}
 
 
 def test_input_pipeline_without_autotuning_trains_the_same_weights(zoo_registry, mnist):
@@ -124,7 +125,7 @@ def test_input_pipeline_without_autotuning_trains_the_same_weights(zoo_registry,
 
     from zoo import data
     from zoo.stats import build_model
-    from zoo.training import input_pipeline_without_autotuning
+    from zoo.keras_glue import input_pipeline_without_autotuning
 
     arch = zoo_registry.architecture("baseline-cnn")
     recipe = arch.recipe()

@@ -68,7 +68,7 @@ def photo_of_digit(image28: np.ndarray, path: Path, rgb=False):
 
 def test_predict_reads_a_photo_like_digit(cli, trained_run, mnist, tmp_path):
     run_dir, _ = trained_run
-    from zoo.training import load_model
+    from zoo.runs import load_model
 
     model = load_model(run_dir)
     direct = model.predict(mnist.x_test[:50, ..., None] / 255.0, verbose=0).argmax(axis=1)
@@ -130,19 +130,20 @@ def test_compare_two_models(cli, tmp_path):
 def test_interrupt_inside_training_keeps_a_loadable_run(mnist, zoo_registry, tmp_path):
     import keras
 
-    from zoo.training import Interrupted, TrainOptions, load_model, load_run, prepare, train
+    from zoo.jobs import Interrupted, Options, make_jobs, prepare, run_job
+    from zoo.runs import load_model, read_record
 
     class StopAfterTwoEpochs(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 1:
                 raise KeyboardInterrupt
 
-    options = TrainOptions(epochs=5, limit=1000)
+    options = Options(epochs=5, limit=1000)
+    job = make_jobs([zoo_registry.architecture("mlp")], options)[0]
     with pytest.raises(Interrupted):
-        train(zoo_registry, zoo_registry.architecture("mlp"), options, prepare(zoo_registry, options), tmp_path,
-              extra_callbacks=[StopAfterTwoEpochs()])
-    record = load_run(tmp_path)
-    assert record["status"] == "interrupted" and record["epochs_completed"] == 2
+        run_job(job, prepare(zoo_registry, options), tmp_path, extra_callbacks=[StopAfterTwoEpochs()])
+    record = read_record(tmp_path)
+    assert record.status == "interrupted" and record.epochs_completed == 2
     assert len(json.loads((tmp_path / "history.json").read_text())["loss"]) == 2
     assert load_model(tmp_path).count_params() == 25_450
     assert not list(tmp_path.glob(".*"))  # no half-written temporary files
@@ -220,7 +221,7 @@ def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
     exit handlers, buffered output and the exit status must survive that."""
     marker = tmp_path / "handler-ran"
     script = ("import atexit, sys, keras\n"
-              "from zoo.cli import exit_promptly\n"
+              "from zoo.keras_glue import exit_promptly\n"
               f"atexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))\n"
               "sys.stdout.write('buffered, not yet flushed')\n"
               "exit_promptly(int(sys.argv[1]) if sys.argv[1].isdigit() else sys.argv[1])\n")

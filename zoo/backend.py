@@ -1,53 +1,15 @@
-"""Importing the Keras backend once, quietly, and saying which one runs.
+"""Which Keras backend runs, on what device, with which versions (recorded in every run).
 
-TensorFlow's C++ core writes start-up notices (oneDNN, CPU features) straight to
-file descriptor 2 before its logging is configured, so no environment variable
-silences them. We point fd 2 at /dev/null for the import alone; Python errors
-raised by the import still surface normally afterwards.
+Importing the backend quietly lives in ``zoo.keras_glue`` with the other fast paths;
+``import_backend_quietly`` is re-exported here for older callers.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
-import sys
 
-_imported = False
-
-
-def import_backend_quietly() -> None:
-    global _imported
-    if _imported or "keras" in sys.modules:
-        _imported = True
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = None
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
-        os.close(devnull)
-    except OSError:  # no real fd 2 (some test runners, notebooks): just import
-        saved = None
-    try:
-        import keras  # noqa: F401  (imports the backend, TensorFlow by default)
-
-        # Keras feeds data through tf.data under every backend when TensorFlow is
-        # installed: import it now, while its start-up notices go nowhere.
-        if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
-            import tensorflow  # noqa: F401
-    except ImportError as exc:
-        from zoo.errors import ZooError
-
-        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
-        raise ZooError(f"the Keras backend {wanted!r} cannot be imported ({exc}); install it, e.g. "
-                       f"pip install 'mnist-zoo[{wanted}]'") from None
-    finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
-    _imported = True
+from zoo.keras_glue import import_backend_quietly  # noqa: F401
 
 
 def describe() -> dict:

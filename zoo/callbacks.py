@@ -1,5 +1,5 @@
-"""Keras callbacks the runner uses: per-epoch timing, and a rich live display that
-replaces Keras's progress bar."""
+"""The Keras callback behind ``run_job``: times epochs, keeps the history, remembers the
+last completed epoch's weights, and reports progress as ``zoo.jobs.Event`` objects."""
 
 from __future__ import annotations
 
@@ -8,46 +8,30 @@ import time
 import keras
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Keeps each epoch's wall time and the metrics Keras reports at its end."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self.history: dict[str, list[float]] = {}
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-
-
-class RichProgress(keras.callbacks.Callback):
-    """Drives a ``zoo.progress.TrainingDisplay``: epochs, steps, running loss/accuracy."""
+class RunCallback(keras.callbacks.Callback):
+    """Per-epoch seconds and metrics, the last epoch's weights, and events for listeners."""
 
     # Reading the running metrics forces the device to sync, so do it a few times a second only.
     METRICS_EVERY_SECONDS = 0.25
-    # Keras may run our batch hook on a helper thread (rich's Progress is thread-safe). Without
-    # this, one batch hook makes Keras convert every step's logs synchronously: measured 10%
-    # slower epochs for keras-docs-cnn/adadelta on 2 cores.
+    # Keras may run our batch hook on a helper thread. Without this, one batch hook makes
+    # Keras convert every step's logs synchronously: measured 10% slower epochs for
+    # keras-docs-cnn/adadelta on 2 cores.
     async_safe = True
 
-    def __init__(self, display, name: str, epochs: int, steps: int):
+    def __init__(self, job, emit, steps: int):
         super().__init__()
-        self.display, self.name, self.epochs, self.steps = display, name, epochs, steps
+        self.job, self.emit, self.steps = job, emit, steps
+        self.seconds: list[float] = []
+        self.history: dict[str, list[float]] = {}
+        self.last_step = 0
+        self._last_weights = None
+        self._start = 0.0
         self._last_metrics = 0.0
-        self._epoch_start = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.display.start_model(self.name, self.epochs, self.steps)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = time.perf_counter()
-        self.display.start_epoch(epoch + 1)
+        self._start = time.perf_counter()
+        self.last_step = 0
+        self.emit(_event("epoch_started", self.job, epoch=epoch + 1, steps=self.steps))
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.perf_counter()
@@ -57,11 +41,27 @@ class RichProgress(keras.callbacks.Callback):
             metrics = {k: float(v) for k, v in logs.items() if k in ("loss", "accuracy")}
         # With several steps per compiled call, JAX reports the index the call would reach
         # at full length, past the epoch's end on its last call.
-        self.display.step(min(batch + 1, self.steps), metrics)
+        self.last_step = min(batch + 1, self.steps)
+        self.emit(_event("step", self.job, step=self.last_step, steps=self.steps, metrics=metrics))
 
     def on_epoch_end(self, epoch, logs=None):
-        self.display.end_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()},
-                               time.perf_counter() - self._epoch_start)
+        seconds = time.perf_counter() - self._start
+        self.seconds.append(seconds)
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+        self._last_weights = self.model.get_weights()  # a copy: what an interrupted run saves
+        self.emit(_event("epoch_ended", self.job, epoch=epoch + 1, metrics=logs, seconds=seconds))
 
-    def on_train_end(self, logs=None):
-        self.display.end_model()
+    def restore_last_epoch(self, model) -> str:
+        """Put the last completed epoch's weights back; say what the model now holds."""
+        if self._last_weights is None:
+            return f"mid-epoch 1 (stopped after step {self.last_step} of {self.steps})"
+        model.set_weights(self._last_weights)
+        return f"end of epoch {len(self.seconds)}"
+
+
+def _event(kind, job, **fields):
+    from zoo.jobs import Event
+
+    return Event(kind, job, **fields)

@@ -35,7 +35,7 @@ def summary_row(arch: Architecture, stats) -> dict:
         "input_kind": arch.input_kind,
         "tags": list(arch.tags),
         "source": arch.source.short(),
-        "seed": arch.source.seed,
+        "article_file": arch.source.article_file,
         "site": arch.source.site,
         "published_accuracy": published_accuracy(arch),
         "recipes": [r.name for r in arch.recipes],

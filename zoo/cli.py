@@ -16,7 +16,6 @@ from typing import Annotated, Optional
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
-from rich.markup import escape  # noqa: E402
 from typer.core import TyperGroup  # noqa: E402
 
 from zoo.errors import ZooError  # noqa: E402
@@ -29,9 +28,9 @@ class ZooGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except ZooError as exc:
-            from zoo.console import err
+            from zoo.console import err, safe
 
-            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {safe(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -73,16 +72,21 @@ def _root(
 
 
 def _zoo(warn: bool = True):
-    from zoo.backend import import_backend_quietly
-    from zoo.console import err
+    from zoo.keras_glue import import_backend_quietly
     from zoo.plugins import get_zoo
 
     import_backend_quietly()
     zoo = get_zoo(_settings.get("plugins_dir"))
     if warn:
         for failure in zoo.failures:
-            err.print(f"[yellow]Warning:[/] {escape(failure.line())} (see `zoo plugins`)", highlight=False, soft_wrap=True)
+            _warn(f"{failure.line()} (see `zoo plugins`)")
     return zoo
+
+
+def _warn(text: str) -> None:
+    from zoo.console import err, safe
+
+    err.print(f"[yellow]Warning:[/] {safe(text)}", highlight=False, soft_wrap=True)
 
 
 def _print_json(data) -> None:
@@ -100,19 +104,18 @@ def list_models(
     as_json: JsonOpt = False,
 ):
     """List the architectures: params and MACs computed from the built model."""
+    from zoo.cache import cached_stats
     from zoo.cards import summary_row
-    from zoo.console import err, models_table, out
+    from zoo.console import models_table, out
     from zoo.registry import select
-    from zoo.stats import architecture_stats
 
     zoo = _zoo()
     rows = []
-    for arch in select(zoo.architectures, patterns or (), tag):
+    for arch in select(zoo.architectures, patterns or (), _tag(tag)):
         try:
-            rows.append(summary_row(arch, architecture_stats(arch)))
+            rows.append(summary_row(arch, cached_stats(zoo, arch)))
         except ZooError as exc:  # a plugin whose model cannot be built is left out, not fatal
-            err.print(f"[yellow]Warning:[/] {escape(str(exc))} (left out; `zoo check {arch.name}` says more)",
-                      highlight=False, soft_wrap=True)
+            _warn(f"{exc} (left out; `zoo check {arch.name}` says more)")
     if as_json:
         _print_json(rows)
     else:
@@ -125,12 +128,13 @@ def info(
     as_json: JsonOpt = False,
 ):
     """Show a model card: what it teaches, every layer and the arithmetic behind it, recipes."""
+    from zoo.cache import cached_stats
     from zoo.cards import card
     from zoo.console import model_card, out
-    from zoo.stats import architecture_stats
 
-    arch = _zoo().architecture(name)
-    data = card(arch, architecture_stats(arch))
+    zoo = _zoo()
+    arch = zoo.architecture(name)
+    data = card(arch, cached_stats(zoo, arch))
     if as_json:
         _print_json(data)
     else:
@@ -142,21 +146,24 @@ def plugins(as_json: JsonOpt = False):
     """Show installed plugins, the hooks they implement, what they register, and failures."""
     import dataclasses
 
-    from zoo.console import failures_table, out, plugins_table
-
-    from zoo.plugins import PluginFailure
-    from zoo.stats import build_model
+    from zoo.cache import cached_stats
+    from zoo.console import failures_table, out, plugins_table, safe
+    from zoo.plugins import SLOW_IMPORT_SECONDS, PluginFailure
 
     zoo = _zoo(warn=False)
     failures = list(zoo.failures)
-    owners = {name: p for p in zoo.plugins for name in p.architectures}
     for arch in zoo.architectures.values():  # a model that cannot be built is a plugin failure too
+        owner = zoo.plugin_of(arch.name)
         try:
-            build_model(arch)
+            stats = cached_stats(zoo, arch)
         except ZooError as exc:
-            owner = owners[arch.name]
             failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build",
                                           str(exc), f"`zoo check {arch.name}` says more"))
+            continue
+        if stats.output_shape != (None, 10):
+            failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build",
+                                          f"{arch.name}: output shape {stats.output_shape}, expected (None, 10)",
+                                          f"`zoo check {arch.name}` says more"))
     data = {
         "plugins": [dataclasses.asdict(p) for p in zoo.plugins],
         "failures": [dataclasses.asdict(f) for f in failures],
@@ -168,8 +175,19 @@ def plugins(as_json: JsonOpt = False):
     out.print(plugins_table(data["plugins"]))
     if failures:
         out.print(failures_table(data["failures"]))
+    slow = [p for p in zoo.plugins if p.import_seconds > SLOW_IMPORT_SECONDS]
+    for p in slow:
+        out.print(f"[yellow]Slow:[/] {safe(p.name)} took {p.import_seconds:.1f} s to import", highlight=False)
     if zoo.disabled:
-        out.print(f"Disabled by ZOO_DISABLE_PLUGINS: {', '.join(zoo.disabled)}")
+        out.print(f"Disabled by ZOO_DISABLE_PLUGINS: {safe(', '.join(zoo.disabled))}", highlight=False)
+
+
+def _tag(tag: Optional[str]) -> Optional[str]:
+    from zoo.registry import TAG_ALIASES, canonical_tag
+
+    if tag in TAG_ALIASES:
+        _warn(f"the tag {tag!r} is now called {canonical_tag(tag)!r}; --tag {canonical_tag(tag)} selects the same models")
+    return canonical_tag(tag)
 
 
 # -- data ------------------------------------------------------------------------
@@ -201,8 +219,9 @@ def data(
     if verify:
         info_["verified"] = datamod.verify(arrays)
     if show:
-        path = out_path or Path(f"{name}-samples.png")
-        info_["grid"] = str(datamod.save_grid(arrays, show, path))
+        from zoo.figures import sample_grid
+
+        info_["grid"] = str(sample_grid(arrays, show, out_path or Path(f"{name}-samples.png")))
     if as_json:
         _print_json(info_)
     else:
@@ -226,49 +245,28 @@ PrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="float32 (as the articles), mixed_bfloat16 (CPUs with AMX or AVX512-BF16) or "
                         "mixed_float16 (GPUs): faster where the hardware has the units; changes the numbers.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="ZOO_RUNS_DIR", help="Where run directories go.")]
+DEFAULT_SEED = 42  # zoo.jobs.DEFAULT_SEED; written here so `zoo --help` needs no import
 
 
-def _options(**kw):
-    from zoo.training import PRECISIONS, TrainOptions
-
-    if kw["validate_on"] not in ("val", "test"):
-        raise ZooError(f"--validate-on must be 'val' or 'test', not {kw['validate_on']!r}")
-    if kw["precision"] not in PRECISIONS:
-        raise ZooError(f"--precision must be one of {', '.join(PRECISIONS)}, not {kw['precision']!r}")
-    for key in ("epochs", "batch_size", "limit"):
-        if kw.get(key) is not None and kw[key] < 1:
-            raise ZooError(f"--{key.replace('_', '-')} must be at least 1")
-    return TrainOptions(**kw)
-
-
-def _announce_split(prepared, options):
+def _announce(prepared, options, seed):
     from zoo import data as datamod
-    from zoo.console import err
+    from zoo.console import err, safe
 
-    err.print(f"[bold]Data:[/] {options.dataset} from {prepared.arrays.source}; "
-              f"{prepared.split.describe(len(prepared.arrays.x_test))}; seed {options.seed}", highlight=False)
+    err.print(f"[bold]Data:[/] {safe(options.dataset)} from {safe(prepared.arrays.source)}; "
+              f"{prepared.describe()}; seed {seed}", highlight=False)
     if options.validate_on == "test":
-        err.print(f"[yellow]Warning:[/] {datamod.test_set_warning()}", highlight=False)
+        _warn(datamod.test_set_warning())
 
 
-def _train_one(zoo, arch, options, prepared, run_dir, display):
-    """Train, turning anything a broken model raises into a one-line ZooError."""
-    from zoo.training import Interrupted, train as train_run
+def _draw_figures(run_dir, record, arrays) -> list[str]:
+    """Figures are a bonus: a plotting problem must not lose a trained run."""
+    from zoo import figures
 
     try:
-        return train_run(zoo, arch, options, prepared, run_dir, display)
-    except (Interrupted, ZooError, KeyboardInterrupt):
-        raise
-    except Exception as exc:  # a plugin's model that cannot train fails alone
-        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ZooError(f"{arch.name}: training failed ({type(exc).__name__}: {message})") from None
-
-
-def _remove_if_empty(path: Path):
-    try:
-        path.rmdir()
-    except OSError:
-        pass
+        return figures.draw_run(run_dir, record, arrays)
+    except Exception as exc:  # noqa: BLE001
+        _warn(f"could not draw figures for {record.model}: {exc}")
+        return []
 
 
 @app.command()
@@ -277,7 +275,7 @@ def train(
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="Recipe name (default: the first).")] = None,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
-    seed: SeedOpt = 42,
+    seed: SeedOpt = DEFAULT_SEED,
     limit: LimitOpt = None,
     validate_on: ValidateOpt = "val",
     dataset: DatasetOpt = "mnist",
@@ -287,43 +285,40 @@ def train(
     as_json: JsonOpt = False,
 ):
     """Train one model with its article's recipe; save the model, history, metadata and figures."""
-    from zoo.console import err, out, pct
+    from zoo.console import err, out, safe, train_summary
+    from zoo.jobs import Interrupted, Options, check_seed, make_jobs, prepare, run_job
     from zoo.progress import TrainingDisplay
-    from zoo.training import Interrupted, new_run_dir, prepare, timestamp
+    from zoo.runs import new_run_dir, remove_if_empty, timestamp
 
-    options = _options(recipe=recipe, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
-                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, precision=precision)
+    options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
+                      dataset=dataset, data_dir=data_dir, precision=precision)
+    check_seed(seed)
     zoo = _zoo()
     arch = zoo.architecture(name)
-    chosen = arch.recipe(recipe)
-    prepared = prepare(zoo, options)
-    _announce_split(prepared, options)
-    err.print(f"[bold]Recipe:[/] {arch.name}/{chosen.name}: {chosen.optimizer_text()}, {chosen.loss}, "
-              f"batch {batch_size or chosen.batch_size}, {epochs or chosen.epochs} epochs "
-              f"(from {chosen.source.short()})", highlight=False)
+    job = make_jobs([arch], options, seeds=[seed], recipe=recipe)[0]
+    chosen = arch.recipe(job.recipe)
+    prepared = prepare(zoo, options, split_seed=seed)
+    _announce(prepared, options, seed)
+    err.print(f"[bold]Recipe:[/] {safe(arch.name)}/{safe(chosen.name)}: {safe(chosen.optimizer_text())}, "
+              f"{chosen.loss}, batch {job.batch_size}, {job.epochs} epoch{'s' * (job.epochs != 1)} "
+              f"(from {safe(chosen.source.short())})", highlight=False)
     run_dir = new_run_dir(runs_dir, f"{timestamp()}-{arch.name}")
     try:
         with TrainingDisplay() as display:
-            result = _train_one(zoo, arch, options, prepared, run_dir, display)
+            record = run_job(job, prepared, run_dir, display.on_event, registry=zoo)
     except Interrupted as stop:
-        raise ZooError(f"interrupted after {stop.result.record['epochs_completed']} epoch(s); "
-                       f"the partial run is kept in {run_dir}", exit_code=130) from None
+        _draw_figures(run_dir, stop.record, prepared.arrays)
+        raise ZooError(f"interrupted after {stop.record.epochs_completed} epoch(s); the partial run is kept in "
+                       f"{run_dir} (model.keras holds the weights of the {stop.record.model_weights})",
+                       exit_code=130) from None
     except ZooError:
-        _remove_if_empty(run_dir)
+        remove_if_empty(run_dir)
         raise
-    r = result.record
+    drawn = _draw_figures(run_dir, record, prepared.arrays)
     if as_json:
-        _print_json({**r, "run_dir": str(run_dir)})
+        _print_json({**record.to_dict(), "run_dir": str(run_dir)})
         return
-    published = r.get("published") or {}
-    line = f"[bold]Test:[/] accuracy {pct(r['test_accuracy'])}, loss {r['test_loss']:.4f}"
-    if published.get("test_accuracy") is not None:
-        line += (f" — the article reports {pct(published['test_accuracy'])} "
-                 f"({(r['test_accuracy'] - published['test_accuracy']) * 100:+.2f} pt)")
-    out.print(line, highlight=False)
-    out.print(f"{r['epochs_completed']} epochs, {r['seconds_per_epoch']:.1f} s/epoch, "
-              f"{r['training_seconds']:.1f} s training. Saved in [bold]{run_dir}[/]: model.keras, run.json, "
-              "history.json/.csv, curves.png, confusion.png, mistakes.png", highlight=False)
+    out.print(train_summary(record, run_dir, drawn), highlight=False)
 
 
 @app.command()
@@ -332,14 +327,14 @@ def compare(
         help="Model names or patterns (default: every registered model).", show_default=False)] = None,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = None,
-    seed: SeedOpt = 42,
+    seed: SeedOpt = DEFAULT_SEED,
     limit: LimitOpt = None,
     validate_on: ValidateOpt = "val",
     dataset: DatasetOpt = "mnist",
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     precision: PrecisionOpt = "float32",
-    tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'seed'.")] = None,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'article'.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
     from_runs: Annotated[Optional[list[Path]], typer.Option(
         "--from-runs", help="Compare saved runs (run directories or folders of them) without training.")] = None,
@@ -349,88 +344,106 @@ def compare(
 ):
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo import compare as cmp
-    from zoo import figures
-    from zoo.console import err, out
-    from zoo.files import atomic_write_json
+    from zoo.console import out, safe
+    from zoo.executors import run_comparison
+    from zoo.jobs import Options, check_seed, make_jobs, prepare
     from zoo.progress import TrainingDisplay
-    from zoo.registry import matches, select
-    from zoo.training import Interrupted, new_run_dir, prepare, timestamp
+    from zoo.registry import select
+    from zoo.runs import new_run_dir, timestamp
 
+    tag = _tag(tag)
     if from_runs:
-        stray = [p for p in patterns or () if Path(p).exists()]
-        if stray:
-            raise ZooError(f"{stray[0]} looks like a run directory: give --from-runs once per directory "
-                           f"(--from-runs A --from-runs B)")
-        records = cmp.records_from_dirs(from_runs)
-        if patterns:  # model names or patterns pick among the saved runs
-            records = [r for r in records if matches(r["model"], patterns)]
-            if not records:
-                raise ZooError(f"no saved run matches {' '.join(patterns)}")
-        if tag:  # tags live in the registry, not in saved runs
-            tagged = {a.name for a in select(_zoo().architectures, (), tag)}
-            records = [r for r in records if r["model"] in tagged]
-            if not records:
-                raise ZooError(f"no saved run is of a model tagged {tag!r}")
-        rows = [cmp.row_from_record(r) for r in records]
-        for key in ("validate_on", "seed", "precision", "backend"):  # saved runs may not be like for like
-            values = sorted({str(r[key]) for r in rows})
-            if len(values) > 1:
-                err.print(f"[yellow]Warning:[/] these runs differ in {key} ({', '.join(values)}): "
-                          "not a like-for-like comparison", highlight=False)
-        cmp.export(rows, json_path, csv_path, md_path)
-        out.print(*cmp.tables(rows, f"{len(rows)} saved runs", out.width))
-        out.print(cmp.per_class_table(rows, records[0]["dataset"]["class_names"]))
-        return
+        return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path)
     if quick and epochs is None:
         epochs = 1
-    options = _options(recipe=None, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit,
-                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, precision=precision)
+    options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
+                      dataset=dataset, data_dir=data_dir, precision=precision)
+    check_seed(seed)
     zoo = _zoo()
     chosen = select(zoo.architectures, patterns or (), tag)
     if not chosen:
-        raise ZooError(f"no model matches {' '.join(patterns or [])}")
-    prepared = prepare(zoo, options)
-    _announce_split(prepared, options)
+        raise ZooError(f"no model matches {' '.join(patterns or [])}".rstrip())
+    jobs = make_jobs(chosen, options, seeds=[seed])
+    prepared = prepare(zoo, options, split_seed=seed)
+    _announce(prepared, options, seed)
     compare_dir = new_run_dir(runs_dir, f"compare-{timestamp()}")
-    rows, interrupted = [], False
-    with TrainingDisplay(models=len(chosen)) as display:
-        for arch in chosen:
-            run_dir = new_run_dir(compare_dir, arch.name)
-            try:
-                result = _train_one(zoo, arch, options, prepared, run_dir, display)
-                rows.append(cmp.row_from_record({**result.record, "run_dir": str(run_dir)}))
-            except Interrupted as stop:
-                rows.append(cmp.row_from_record({**stop.result.record, "run_dir": str(run_dir)}))
-                interrupted = True
-                break
-            except KeyboardInterrupt:
-                _remove_if_empty(run_dir)
-                interrupted = True
-                break
-            except ZooError as exc:
-                _remove_if_empty(run_dir)
-                display.note(f"[red]Error:[/] {escape(str(exc))}")
-                display.end_model()
-                rows.append({"model": arch.name, "status": "failed", "error": str(exc)})
-    finished = [r for r in rows if r.get("status") != "failed"]
-    atomic_write_json(compare_dir / "compare.json", rows)
+    with TrainingDisplay(models=len(jobs)) as display:
+        comparison = run_comparison(
+            jobs, prepared, compare_dir, display.on_event, registry=zoo,
+            on_outcome=lambda o: o.record and _draw_figures(o.run_dir, o.record, prepared.arrays))
+    rows = comparison.rows()
+    finished = [r for r in rows if r["status"] == "completed"]
     cmp.export(rows, json_path, csv_path, md_path)
-    if finished:
-        try:
-            figures.compare_curves(cmp.histories(finished), compare_dir / "compare.png")
-        except Exception as exc:  # noqa: BLE001  (a figure must not lose the results)
-            err.print(f"[yellow]Warning:[/] could not draw compare.png: {escape(str(exc))}")
-    title = (f"{dataset}: {prepared.split.describe(len(prepared.arrays.x_test))}, seed {seed}"
-             + (", validated on TEST" if validate_on == "test" else ""))
+    _compare_figure(finished, compare_dir)
+    title = (f"{dataset}: {prepared.describe()}, seed {seed}" + (", validated on TEST" if validate_on == "test" else ""))
     out.print(*cmp.tables(rows, title, out.width))
     out.print(cmp.per_class_table(finished, prepared.arrays.dataset.class_names))
-    out.print(f"Runs, compare.json and compare.png in [bold]{compare_dir}[/]", highlight=False)
-    if interrupted:
-        raise ZooError(f"interrupted: {sum(r.get('status') == 'completed' for r in rows)} of {len(chosen)} models "
-                       f"finished; their results are kept in {compare_dir}", exit_code=130)
-    failed = [r["model"] for r in rows if r.get("status") == "failed"]
-    if failed:
-        raise ZooError(f"{len(failed)} model(s) failed: {', '.join(failed)}", exit_code=1)
+    out.print(f"Runs, compare.json and compare.png in [bold]{safe(str(compare_dir))}[/]", highlight=False)
+    if comparison.interrupted:
+        raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} models finished; "
+                       f"their results are kept in {compare_dir}", exit_code=130)
+    if comparison.failed:
+        raise ZooError(f"{len(comparison.failed)} model(s) failed: "
+                       f"{', '.join(o.job.model for o in comparison.failed)}", exit_code=1)
+
+
+def _compare_figure(rows, compare_dir):
+    from zoo import compare as cmp
+    from zoo import figures
+
+    if not rows:
+        return
+    try:
+        figures.compare_curves(cmp.histories(rows), compare_dir / "compare.png")
+    except Exception as exc:  # noqa: BLE001  (a figure must not lose the results)
+        _warn(f"could not draw compare.png: {exc}")
+
+
+def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path):
+    """`zoo compare --from-runs`: the same table from saved runs, without training."""
+    from zoo import compare as cmp
+    from zoo.console import out
+    from zoo.registry import matches, select
+
+    stray = [p for p in patterns or () if Path(p).exists()]
+    if stray:
+        raise ZooError(f"{stray[0]} looks like a run directory: give --from-runs once per directory "
+                       f"(--from-runs A --from-runs B)")
+    records = cmp.records_from_dirs(from_runs, warn=_warn)
+    if patterns:  # model names or patterns pick among the saved runs
+        records = [r for r in records if matches(r.model, patterns)]
+        if not records:
+            raise ZooError(f"no saved run matches {' '.join(patterns)}")
+    if tag:  # tags live in the registry, not in saved runs
+        tagged = {a.name for a in select(_zoo().architectures, (), tag)}
+        records = [r for r in records if r.model in tagged]
+        if not records:
+            raise ZooError(f"no saved run is of a model tagged {tag!r}")
+    rows = [cmp.row_from_record(r) for r in records]
+    for key in ("validate_on", "seed", "precision", "backend"):  # saved runs may not be like for like
+        values = sorted({str(r[key]) for r in rows})
+        if len(values) > 1:
+            _warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
+    cmp.export(rows, json_path, csv_path, md_path)
+    out.print(*cmp.tables(rows, f"{len(rows)} saved runs", out.width))
+    out.print(cmp.per_class_table(rows, records[0].class_names))
+
+
+def _saved_model(run: Path):
+    """A saved run's record and model, checked against each other (one line if they disagree)."""
+    from zoo.runs import load_model, read_record
+
+    record = read_record(run)
+    record.check_consistent(str(Path(run) / "run.json"))
+    _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
+    model = load_model(run)
+    expected_in = (784,) if record.input_kind == "flat" else tuple(record.dataset.image_shape)
+    got_in = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    got_out = model.outputs[0].shape[-1] if model.outputs else None
+    if got_in != expected_in or got_out != len(record.class_names):
+        raise ZooError(f"{run}: run.json does not match model.keras (record: input {expected_in}, "
+                       f"{len(record.class_names)} classes; model: input {got_in}, {got_out} outputs)")
+    return record, model
 
 
 @app.command()
@@ -441,26 +454,26 @@ def evaluate(
 ):
     """Evaluate a saved run's model on its dataset's test set again."""
     from zoo import data as datamod
-    from zoo.console import out, pct
-    from zoo.training import evaluate_predictions, load_model, load_run, predict_probabilities
+    from zoo.console import out, pct, safe
+    from zoo.jobs import evaluate_model
 
-    record = load_run(run)
-    zoo = _zoo()
-    model = load_model(run)
-    arrays = datamod.load(zoo.dataset(record["dataset"]["name"]), data_dir)
-    x = datamod.prepare_x(arrays.x_test, record["input_kind"])
-    metrics = evaluate_predictions(predict_probabilities(model, x, record.get("output", "probabilities")),
-                                   arrays.y_test.astype("int64"), arrays.dataset.num_classes)
-    metrics.pop("predicted")
-    result = {"run_dir": str(run), "model": record["model"], **metrics,
-              "recorded_test_accuracy": record.get("test_accuracy"),
-              "published_accuracy": (record.get("published") or {}).get("test_accuracy")}
+    record, model = _saved_model(run)
+    arrays = datamod.load(_zoo(warn=False).dataset(record.dataset.name), data_dir)
+    if arrays.dataset.num_classes != len(record.class_names):
+        raise ZooError(f"{run}: run.json names {len(record.class_names)} classes, "
+                       f"{record.dataset.name} has {arrays.dataset.num_classes}")
+    metrics = evaluate_model(model, arrays, record.input_kind, record.output)
+    for key in ("predicted", "p_true"):
+        metrics.pop(key)
+    published = record.published.test_accuracy if record.published else None
+    result = {"run_dir": str(run), "model": record.model, **metrics,
+              "recorded_test_accuracy": record.test_accuracy, "published_accuracy": published}
     if as_json:
         _print_json(result)
         return
-    out.print(f"[bold]{record['model']}[/] ({run}): test accuracy {pct(metrics['test_accuracy'])}, "
-              f"loss {metrics['test_loss']:.4f} on {len(x):,} images; recorded at training time: "
-              f"{pct(record.get('test_accuracy'))}; article: {pct(result['published_accuracy'])}", highlight=False)
+    out.print(f"[bold]{safe(record.model)}[/] ({safe(str(run))}): test accuracy {pct(metrics['test_accuracy'])}, "
+              f"loss {metrics['test_loss']:.4f} on {len(arrays.y_test):,} images; recorded at training time: "
+              f"{pct(record.test_accuracy)}; article: {pct(published)}", highlight=False)
 
 
 @app.command()
@@ -475,37 +488,39 @@ def predict(
     import numpy as np
 
     from zoo import data as datamod
-    from zoo.console import err, out
-    from zoo.imaging import preprocess
-    from zoo.training import load_model, load_run, predict_probabilities
+    from zoo.console import err, out, safe
+    from zoo.imaging import preprocess, write_png
+    from zoo.jobs import predict_probabilities
 
-    record = load_run(run)
-    classes = record["dataset"]["class_names"]
-    _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
-    model = load_model(run)
-    answers, failures = [], 0
+    if save_preprocessed is not None and save_preprocessed.exists() and not save_preprocessed.is_dir():
+        raise ZooError(f"--save-preprocessed {save_preprocessed} is a file; give a folder")
+    record, model = _saved_model(run)
+    classes = record.class_names
+    answers, failures, saved_names = [], 0, set()
     for path in images:
         try:
             digit_image = preprocess(path)
         except ZooError as exc:
             failures += 1
-            err.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]Error:[/] {safe(str(exc))}", highlight=False, soft_wrap=True)
             answers.append({"image": str(path), "error": str(exc), "digit": None, "probabilities": None})
             continue
         if save_preprocessed:
-            from PIL import Image
-
-            save_preprocessed.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(digit_image).save(save_preprocessed / f"{Path(path).stem}.png")
-        x = datamod.prepare_x(digit_image[None], record["input_kind"])
-        probs = predict_probabilities(model, x, record.get("output", "probabilities"))[0]
+            name, n = Path(path).stem, 1
+            while name in saved_names:  # a/x.png and b/x.png must not overwrite each other
+                n += 1
+                name = f"{Path(path).stem}-{n}"
+            saved_names.add(name)
+            write_png(digit_image, save_preprocessed / f"{name}.png")
+        x = datamod.prepare_x(digit_image[None], record.input_kind)
+        probs = predict_probabilities(model, x, record.output)[0]
         top = np.argsort(-probs)[:3]
         answers.append({"image": str(path), "digit": int(top[0]), "label": classes[int(top[0])],
                         "probabilities": [round(float(p), 6) for p in probs],
                         "top3": [{"digit": int(i), "probability": round(float(probs[i]), 6)} for i in top]})
         if not as_json:
-            guesses = ", ".join(f"{classes[i]} ({probs[i] * 100:.1f}%)" for i in top)
-            out.print(f"{path}: [bold]{classes[int(top[0])]}[/]   top 3: {guesses}", highlight=False)
+            guesses = ", ".join(f"{safe(classes[i])} ({probs[i] * 100:.1f}%)" for i in top)
+            out.print(f"{safe(str(path))}: [bold]{safe(classes[int(top[0])])}[/]   top 3: {guesses}", highlight=False)
     if as_json:
         _print_json(answers)
     if failures:
@@ -519,10 +534,10 @@ def new(
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the project folder.")] = Path("."),
 ):
     """Create an installable plugin project with one documented architecture and its test."""
-    from zoo.console import out
+    from zoo.console import out, safe
     from zoo.scaffold import create
 
-    root = create(name, directory)
+    root = safe(str(create(name, directory)))
     out.print(f"Created [bold]{root}[/]. Next:\n"
               f"  pip install -e {root}\n  zoo list\n  zoo check {name}\n  (cd {root} && pytest)\n"
               f"  zoo train {name}", highlight=False)
@@ -540,7 +555,7 @@ def check(
 
     from zoo import data as datamod
     from zoo.check import check as run_check
-    from zoo.console import out
+    from zoo.console import out, safe
     from zoo.registry import select
 
     zoo = _zoo()
@@ -554,7 +569,7 @@ def check(
         for report in reports:
             for c in report.results:
                 mark = "[green]✓[/]" if c.ok else "[red]✗[/]"
-                out.print(f"{mark} {report.model}: {c.name}: {c.detail}", highlight=False)
+                out.print(f"{mark} {safe(report.model)}: {safe(c.name)}: {safe(c.detail)}", highlight=False)
     failed = [r.model for r in reports if not r.ok]
     if failed:
         raise ZooError(f"contract not met by {', '.join(failed)}", exit_code=1)
@@ -562,39 +577,14 @@ def check(
 
 def main():
     """The console script: run the command, then leave without TensorFlow's teardown."""
+    from zoo.keras_glue import exit_promptly
+
     try:
         app()
         code = 0
     except SystemExit as stop:  # how Typer ends every command, successful or not
         code = stop.code
     exit_promptly(code)
-
-
-def exit_promptly(code):
-    """Exit with ``code``, skipping the interpreter's teardown once TensorFlow is loaded.
-
-    By the time a command returns, everything it writes is saved and closed, yet a
-    process that has imported TensorFlow then spends 1–3 s here destroying its modules
-    and C++ state (measured, docs/performance.md): a wait at the end of every command
-    that does nothing for the learner. Exit handlers still run (temporary files,
-    logging, coverage) and both streams are flushed; then the process ends.
-    """
-    if "tensorflow" not in sys.modules and "keras" not in sys.modules:
-        raise SystemExit(code)  # nothing heavy loaded: the ordinary exit is instant
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):  # SystemExit("message") prints it and exits 1
-        print(code, file=sys.stderr)
-        code = 1
-    import atexit
-
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`zoo list | head`) has nothing to flush to
-            pass
-    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Several runs side by side: the same data, split and seed for every model.
+"""Comparison rows, tables and exports, made from run records.
 
-Each model trains with its own article's recipe (that is what is being compared);
-what is shared is everything else. A model that fails to build or train fails
-alone; Ctrl-C keeps the models already finished, in the table and in the files.
+``zoo.executors.run_comparison`` runs the jobs (and keeps the failure and Ctrl-C
+rules); this module only turns the records into rows, rich tables, JSON, CSV and
+Markdown, and reads saved runs back for ``zoo compare --from-runs``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.files import atomic_write_json, atomic_write_text
-from zoo.training import RUN_FILE, load_run
+from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
 
 COLUMNS = [
     # key, header, format
@@ -33,51 +33,72 @@ COLUMNS = [
 ]
 
 
-def row_from_record(record: dict) -> dict:
+def row_from_record(record: RunRecord) -> dict:
     """One comparison row (also one object of ``--json``) from a run record."""
-    published = (record.get("published") or {}).get("test_accuracy")
-    test = record.get("test_accuracy")
+    published = record.published.test_accuracy if record.published else None
+    test = record.test_accuracy
     return {
-        "model": record["model"],
-        "recipe": record.get("recipe"),
-        "status": record.get("status"),
-        "params": record.get("params"),
-        "macs": record.get("macs"),
-        "epochs": record.get("hyperparameters", {}).get("epochs"),
-        "epochs_completed": record.get("epochs_completed"),
-        "seconds_per_epoch": record.get("seconds_per_epoch"),
-        "training_seconds": record.get("training_seconds"),
-        "best_val_accuracy": record.get("best_val_accuracy"),
+        "model": record.model,
+        "recipe": record.recipe,
+        "status": record.status,
+        "params": record.params,
+        "macs": record.macs,
+        "epochs": record.hyperparameters.get("epochs"),
+        "epochs_completed": record.epochs_completed,
+        "seconds_per_epoch": record.seconds_per_epoch,
+        "training_seconds": record.training_seconds,
+        "best_val_accuracy": record.best_val_accuracy,
         "test_accuracy": test,
-        "test_loss": record.get("test_loss"),
+        "test_loss": record.test_loss,
         "published_accuracy": published,
         "vs_published": (test - published) if test is not None and published is not None else None,
-        "per_class_accuracy": record.get("per_class_accuracy"),
-        "validate_on": record.get("split", {}).get("validate_on"),
-        "precision": record.get("execution", {}).get("precision", "float32"),
-        "backend": record.get("environment", {}).get("backend"),
-        "seed": record.get("seed"),
-        "run_dir": record.get("run_dir"),
-        "error": record.get("error"),
-        "overridden": bool(record.get("overrides") or record.get("split", {}).get("limit")),
+        "per_class_accuracy": record.per_class_accuracy,
+        "validate_on": record.split.validate_on,
+        "precision": record.execution.get("precision", "float32"),
+        "backend": record.environment.get("backend"),
+        "seed": record.seed,
+        "run_dir": record.run_dir,
+        "error": record.error,
+        "overridden": bool(record.overrides or record.split.limit),
     }
 
 
-def records_from_dirs(dirs) -> list[dict]:
-    """Run records from run directories, or from folders holding run directories."""
+def _compare_order(folder: Path) -> list[str]:
+    """Run folder names in the order the comparison ran them (empty if compare.json is unreadable)."""
+    try:
+        rows = json.loads((folder / "compare.json").read_text(encoding="utf-8"))
+        return [Path(r.get("run_dir") or "").name for r in rows if isinstance(r, dict)]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
+def records_from_dirs(dirs, warn=None) -> list[RunRecord]:
+    """Run records from run directories, or from folders holding run directories.
+
+    Inside a folder of runs, one unreadable or malformed run is skipped with a
+    one-line warning (``warn``) and the rest are read; a run directory named
+    directly must read.
+    """
     records = []
     for d in dirs:
         path = Path(d)
         if (path / RUN_FILE).is_file():
-            records.append(load_run(path))
+            records.append(read_record(path))
         elif path.is_dir():
             found = sorted(p.parent for p in path.glob(f"*/{RUN_FILE}"))
-            if (path / "compare.json").is_file():  # keep the comparison's own order
-                order = [Path(r.get("run_dir") or "").name for r in json.loads((path / "compare.json").read_text())]
-                found.sort(key=lambda p: order.index(p.name) if p.name in order else len(order))
+            order = _compare_order(path)  # keep the comparison's own order
+            found.sort(key=lambda p: order.index(p.name) if p.name in order else len(order))
             if not found:
                 raise ZooError(f"{d}: no runs found (no {RUN_FILE} in it or its sub-folders)")
-            records += [load_run(p) for p in found]
+            for run in found:
+                try:
+                    records.append(read_record(run))
+                except ZooError as exc:
+                    if warn is None:
+                        raise
+                    warn(f"skipped: {exc}")
+            if not records:
+                raise ZooError(f"{d}: none of its runs could be read")
         else:
             raise ZooError(f"{d}: no such run directory")
     return records
@@ -165,8 +186,8 @@ def histories(rows: list[dict]) -> dict[str, dict]:
     counts = Counter(r["model"] for r in rows)
     out = {}
     for row in rows:
-        path = Path(row.get("run_dir") or "") / "history.json"
-        if row.get("run_dir") and path.is_file():
+        history = read_history(row["run_dir"]) if row.get("run_dir") else None
+        if history:
             label = row["model"] if counts[row["model"]] == 1 else f"{row['model']} ({Path(row['run_dir']).name})"
-            out[label] = json.loads(path.read_text())
+            out[label] = history
     return out

@@ -26,6 +26,35 @@ out = _console()
 err = _console(stderr=True)
 
 
+def safe(text) -> str:
+    """Text from outside (paths, names, titles, errors) as rich markup that shows it literally.
+
+    Square brackets are escaped (``[/y]`` would crash rich, ``[draft]`` would vanish) and
+    control characters are shown as escapes instead of reaching the terminal.
+    """
+    text = str(text)
+    if any(ord(ch) < 32 and ch not in "\n\t" or 0x7F <= ord(ch) < 0xA0 for ch in text):
+        text = "".join(ch if (ord(ch) >= 32 or ch in "\n\t") and not 0x7F <= ord(ch) < 0xA0
+                       else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return escape(text)
+
+
+def train_summary(record, run_dir, figures) -> str:
+    """The lines `zoo train` ends with: test result against the article, cost, where it is."""
+    line = f"[bold]Test:[/] accuracy {pct(record.test_accuracy)}, loss {record.test_loss:.4f}"
+    published = record.published.test_accuracy if record.published else None
+    if published is not None:
+        line += f" — the article reports {pct(published)}"
+        if record.overrides or record.split.limit:
+            line += " (for its full recipe; this run changed it, so the two are not comparable)"
+        else:
+            line += f" ({(record.test_accuracy - published) * 100:+.2f} pt)"
+    files = ", ".join(["model.keras", "run.json", "history.json/.csv", "test_predictions.npz", *figures])
+    epochs = record.epochs_completed
+    return (f"{line}\n{epochs} epoch{'s' * (epochs != 1)}, {record.seconds_per_epoch:.1f} s/epoch, "
+            f"{record.training_seconds:.1f} s training. Saved in [bold]{safe(str(run_dir))}[/]: {files}")
+
+
 def n(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
@@ -46,11 +75,12 @@ def models_table(rows: list[dict]) -> Table:
     table.add_column("MACs", justify="right", no_wrap=True)
     table.add_column("input", no_wrap=True)
     table.add_column("published", justify="right", no_wrap=True)
-    table.add_column("article", no_wrap=True, max_width=24, overflow="ellipsis")
+    table.add_column("source", no_wrap=True, max_width=24, overflow="ellipsis")
     if wide:
         table.add_column("title", ratio=1)
     for row in rows:
-        article = f"seed {row['seed'][:3]}" if row.get("seed") else escape(row.get("site") or row["source"])
+        article = (f"article {row['article_file'][:3]}" if row.get("article_file")
+                   else escape(row.get("site") or row["source"]))
         cells = [escape(row["name"]), n(row["params"]), n(row["macs"]), row["input_kind"],
                  pct(row["published_accuracy"]), article]
         table.add_row(*cells, *([escape(row["title"])] if wide else []))
@@ -64,7 +94,7 @@ def model_card(card: dict) -> Group:
                          ("Teaches: ", "bold"), card["teaches"], "\n",
                          ("Source: ", "bold"), src["title"], f" — {src['site']}",
                          f", {src['year']}" if src.get("year") else "",
-                         f" (seed {src['seed']})" if src.get("seed") else "",
+                         f" (article {src['article_file']})" if src.get("article_file") else "",
                          f"\n{src['url']}" if src.get("url") else "")
     layers = Table(title="Layers", title_justify="left")
     for col, just in (("layer", "left"), ("type", "left"), ("output shape", "left"),
@@ -98,10 +128,10 @@ def _recipe_panel(r: dict) -> Panel:
     rows = [
         ("optimizer", r["optimizer_text"]),
         ("loss", f"{r['loss']} ({'one-hot' if r['labels'] == 'onehot' else 'integer'} labels)"),
-        ("batch, epochs", f"{r['batch_size']}, {r['epochs']}" + (f"; seed {r['seed']}" if r.get("seed") is not None else "")),
+        ("batch, epochs", f"{r['batch_size']}, {r['epochs']}"),
         ("validated on", _validation_text(r["validation"])),
         ("published", published),
-        ("from", src["title"] + (f" (seed {src['seed'][:3]})" if src.get("seed") else "")),
+        ("from", src["title"] + (f" (article {src['article_file'][:3]})" if src.get("article_file") else "")),
         *(("note", note) for note in r.get("notes", [])),
     ]
     for key, value in rows:

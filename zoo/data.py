@@ -22,12 +22,13 @@ import hashlib
 import os
 import struct
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.registry import Dataset  # noqa: F401  (its old home; plugins may import it from here)
 
 DATA_DIR_ENV = "ZOO_DATA_DIR"
 NO_DOWNLOAD_ENV = "ZOO_NO_DOWNLOAD"
@@ -38,31 +39,8 @@ IDX_NAMES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 DEFAULT_VAL_FRACTION = 0.1
-DEFAULT_SEED = 42
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """What the zoo knows about a dataset and where to look for it."""
-
-    name: str
-    description: str
-    class_names: tuple[str, ...]
-    source: str
-    license: str
-    image_shape: tuple[int, ...] = (28, 28, 1)
-    npz_names: tuple[str, ...] = ()        # file names in the data dir or Keras's cache
-    idx_dirs: tuple[str, ...] = ()         # sub-folders of the data dir that may hold IDX files ("." = itself)
-    keras_cache_idx_dir: str = ""          # sub-folder of Keras's cache holding IDX files
-    system_dirs: tuple[str, ...] = ()      # e.g. a Debian package's folder
-    system_hint: str = ""                  # how to get the system copy
-    keras_loader: str = ""                 # module in keras.datasets with load_data()
-    sizes: tuple[int, int] | None = None   # expected (train, test) counts
-    checksums: dict[str, str] = field(default_factory=dict)  # sha256 of each array's bytes
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
+DEFAULT_SEED = 42  # the split's seed when none is given (zoo.jobs.DEFAULT_SEED is the same)
+MIN_LIMIT = 20
 
 
 @dataclass
@@ -96,9 +74,18 @@ def _idx_files(folder: Path) -> dict[str, Path] | None:
     return found
 
 
+def resolve_data_dir(data_dir: str | None) -> str | None:
+    """The data directory in force: the one given, else ``ZOO_DATA_DIR``; one that is set must exist."""
+    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    if data_dir and not Path(data_dir).expanduser().is_dir():
+        what = "is not a folder" if Path(data_dir).expanduser().exists() else "does not exist"
+        raise ZooError(f"data directory {data_dir} {what} (from --data-dir or {DATA_DIR_ENV})")
+    return data_dir
+
+
 def candidates(dataset: Dataset, data_dir: str | None):
     """Every place to look, in order: (label, kind, path). kind is "npz" or "idx"."""
-    data_dir = data_dir or os.environ.get(DATA_DIR_ENV)
+    data_dir = resolve_data_dir(data_dir)
     places = []
     if data_dir:
         root = Path(data_dir).expanduser()
@@ -208,7 +195,8 @@ _cache: dict[tuple, Arrays] = {}
 
 def load(dataset: Dataset, data_dir: str | None = None) -> Arrays:
     """Find, read and check a dataset; the result is cached for this process."""
-    key = (dataset.name, data_dir or os.environ.get(DATA_DIR_ENV), os.environ.get("KERAS_HOME"))
+    data_dir = resolve_data_dir(data_dir)
+    key = (dataset.name, data_dir, os.environ.get("KERAS_HOME"))
     if key in _cache:
         return _cache[key]
     found = locate(dataset, data_dir)
@@ -284,8 +272,8 @@ def make_split(y_train: np.ndarray, validate_on: str = "val", seed: int = DEFAUL
     """
     if validate_on not in ("val", "test"):
         raise ZooError(f"--validate-on must be 'val' or 'test', not {validate_on!r}")
-    if limit is not None and limit < 20:
-        raise ZooError(f"--limit {limit} is too small: use at least 20 images")
+    if limit is not None and limit < MIN_LIMIT:
+        raise ZooError(f"--limit {limit} is too small: use at least {MIN_LIMIT} images")
     pool = stratified_subset(y_train, limit, seed) if limit else np.arange(len(y_train))
     if validate_on == "test":
         return Split(pool, None, "test", seed, limit)
@@ -358,35 +346,3 @@ def summary(arrays: Arrays) -> dict:
         "pixel_mean": round(float(x.mean()), 4),
         "pixel_std": round(float(x.std()), 4),
     }
-
-
-def save_grid(arrays: Arrays, n: int, path: Path, seed: int = 0) -> Path:
-    """A PNG grid of ``n`` training images with their labels, as articles 002 and 004 plot them."""
-    import math
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if n < 1:
-        raise ZooError("--show needs a positive number of images")
-    idx = np.random.default_rng(seed).choice(len(arrays.x_train), size=min(n, len(arrays.x_train)), replace=False)
-    cols = min(10, len(idx))
-    rows = math.ceil(len(idx) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, i in zip(axes.flat, idx):
-        ax.imshow(arrays.x_train[i], cmap="gray_r", interpolation="none")
-        label = int(arrays.y_train[i])
-        ax.set_title(f"{label}: {arrays.dataset.class_names[label]}" if arrays.dataset.class_names[label] != str(label)
-                     else str(label), fontsize=8)
-    fig.suptitle(f"{arrays.dataset.name}: {len(idx)} training images", fontsize=10)
-    fig.tight_layout()
-    from zoo.files import atomic_savefig
-
-    atomic_savefig(fig, path)
-    plt.close(fig)
-    return path
-

@@ -89,6 +89,27 @@ def mistakes(x_test, y_test, predicted, class_names, path, title: str, limit: in
     return _save(fig, path, layout=False)
 
 
+def sample_grid(arrays, n: int, path, seed: int = 0):
+    """A PNG grid of ``n`` training images with their labels, as articles 002 and 004 plot them."""
+    from zoo.errors import ZooError
+
+    if n < 1:
+        raise ZooError("--show needs a positive number of images")
+    idx = np.random.default_rng(seed).choice(len(arrays.x_train), size=min(n, len(arrays.x_train)), replace=False)
+    cols = min(10, len(idx))
+    rows = math.ceil(len(idx) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    names = arrays.dataset.class_names
+    for ax, i in zip(axes.flat, idx):
+        ax.imshow(arrays.x_train[i], cmap="gray_r", interpolation="none")
+        label = int(arrays.y_train[i])
+        ax.set_title(f"{label}: {names[label]}" if names[label] != str(label) else str(label), fontsize=8)
+    fig.suptitle(f"{arrays.dataset.name}: {len(idx)} training images", fontsize=10)
+    return _save(fig, path)
+
+
 def compare_curves(histories: dict[str, dict], path):
     """Every model's validation accuracy and loss per epoch, on shared axes."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -106,3 +127,30 @@ def compare_curves(histories: dict[str, dict], path):
     ax_acc.legend(fontsize=8)
     fig.suptitle("Validation curves, same data, split and seed")
     return _save(fig, path)
+
+
+def draw_run(run_dir, record, arrays=None) -> list[str]:
+    """A finished (or interrupted) run's figures, from its record and saved files.
+
+    Returns the names of the figures written. ``arrays`` (the run's dataset) gives the
+    test images for the mistakes grid; without it that figure is left out.
+    """
+    from pathlib import Path
+
+    from zoo import runs
+
+    run_dir = Path(run_dir)
+    written = []
+    history = runs.read_history(run_dir)
+    if history and history.get("loss"):
+        curves(history, run_dir / "curves.png", record.model)
+        written.append("curves.png")
+    if record.confusion_matrix is not None:
+        confusion(np.array(record.confusion_matrix), record.class_names, run_dir / "confusion.png", record.model)
+        written.append("confusion.png")
+        predictions = runs.read_predictions(run_dir)
+        if arrays is not None and predictions is not None and len(predictions["predicted"]) == len(arrays.y_test):
+            mistakes(arrays.x_test, arrays.y_test, predictions["predicted"], record.class_names,
+                     run_dir / "mistakes.png", record.model)
+            written.append("mistakes.png")
+    return written

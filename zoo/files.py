@@ -9,22 +9,69 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes files only their owner can read; a run's files get the user's usual
+# permissions instead (0644 under the common umask 022), like any file they write.
+FILE_MODE = 0o666 & ~_umask()
+
+
+TEMP_PREFIX = ".zoo-tmp-"
+
+
 def _tmp_beside(path: Path, suffix: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.stem}.", suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return Path(tmp)
 
 
-def atomic_write_text(path, text: str) -> Path:
+def _atomic(path, write, suffix: str | None = None) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    tmp = _tmp_beside(path, path.suffix)
+    tmp = _tmp_beside(path, suffix or path.suffix)
     try:
-        tmp.write_text(text, encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def sweep_temporaries(folder, older_than: float = 600.0, depth: int = 2) -> int:
+    """Remove temporary files a killed process left (``kill -9`` mid-save) in ``folder`` and
+    its sub-folders down to ``depth``; recent ones may belong to a running save. Returns
+    how many were removed."""
+    import time
+
+    folder, removed, cutoff = Path(folder), 0, time.time() - older_than
+    patterns = [f"{'*/' * level}{TEMP_PREFIX}*" for level in range(depth + 1)]
+    for pattern in patterns:
+        for tmp in folder.glob(pattern):
+            try:
+                if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    return _atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def json_text(data) -> str:
@@ -37,25 +84,11 @@ def atomic_write_json(path, data) -> Path:
 
 
 def atomic_savefig(fig, path) -> Path:
-    path = Path(path)
-    tmp = _tmp_beside(path, path.suffix)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _atomic(path, lambda tmp: fig.savefig(tmp, dpi=100))
 
 
 def atomic_save_model(model, path) -> Path:
-    path = Path(path)
-    tmp = _tmp_beside(path, ".keras")  # Keras insists on the .keras suffix
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return _atomic(path, model.save, suffix=".keras")  # Keras insists on the .keras suffix
 
 
 def _plain(value):

@@ -88,3 +88,19 @@ def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 def preprocess(path) -> np.ndarray:
     return to_mnist(load_grayscale(path), str(path))
+
+
+def write_png(image: np.ndarray, path) -> Path:
+    """Write a uint8 image as PNG, atomically; a folder that cannot be written is one line."""
+    import io
+
+    from PIL import Image
+
+    from zoo.files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    try:
+        return atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:
+        raise ZooError(f"cannot write {path} ({exc.strerror or exc})") from None

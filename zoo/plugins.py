@@ -4,16 +4,24 @@ Built-in plugins and third-party ones load the same way: through the entry-point
 groups below, one entry point at a time, so one broken plugin is recorded and
 skipped instead of taking the zoo down. ``.py`` files in ``ZOO_PLUGINS_DIR`` (or
 ``--plugins-dir``) load too, like datasette's ``--plugins-dir``.
+
+Precedence is a rule, not an accident of discovery: mnist-zoo's own plugins register
+first, then third-party ones ordered by distribution name and entry-point name, then
+the plugins folder by file name. When two register the same name, the first in that
+order keeps it and the other is reported as a failure naming both. Anything a plugin
+prints while loading goes to stderr: stdout belongs to ``--json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
 import importlib.util
 import os
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -28,6 +36,26 @@ from zoo.registry import Architecture, unknown_name_error
 GROUPS = ("mnist_zoo.architectures", "mnist_zoo.datasets")
 PLUGINS_DIR_ENV = "ZOO_PLUGINS_DIR"
 DISABLE_ENV = "ZOO_DISABLE_PLUGINS"
+THIS_DISTRIBUTION = "mnist-zoo"
+SLOW_IMPORT_SECONDS = 3.0  # `zoo plugins` flags plugins slower than this to import
+
+
+def _normalized(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def ordered_entry_points(group: str) -> list:
+    """The group's entry points in precedence order: mnist-zoo's own, then by distribution and name."""
+    def key(ep):
+        dist = _normalized(ep.dist.name) if ep.dist else "~"
+        return (dist != THIS_DISTRIBUTION, dist, ep.name)
+
+    return sorted(entry_points(group=group), key=key)
+
+
+def plugin_output_to_stderr():
+    """Whatever plugins print goes to stderr, so ``--json`` on stdout stays valid."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 @dataclass
@@ -39,6 +67,8 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
+    import_seconds: float = 0.0
+    module_name: str = ""  # its name in sys.modules
 
 
 @dataclass
@@ -66,13 +96,14 @@ class Zoo:
         self.architectures: dict[str, Architecture] = {}
         self.datasets: dict = {}
         self._info_for: dict[int, PluginInfo] = {}
+        self._owner: dict[str, PluginInfo] = {}
 
     # -- loading -------------------------------------------------------------
     def load(self, plugins_dir: str | None = None) -> "Zoo":
         disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         seen_modules = set()
         for group in GROUPS:
-            for ep in entry_points(group=group):
+            for ep in ordered_entry_points(group):
                 dist = ep.dist.name if ep.dist else "?"
                 version = ep.dist.version if ep.dist else "?"
                 if ep.name in disabled:
@@ -81,20 +112,24 @@ class Zoo:
                 if ep.value in seen_modules:
                     continue
                 seen_modules.add(ep.value)
+                started = time.perf_counter()
                 try:
-                    module = ep.load()
+                    with plugin_output_to_stderr():
+                        module = ep.load()
                 except Exception as exc:  # a broken plugin must not break the zoo
                     self._fail(ep.name, dist, version, "import", exc,
                                f"set {DISABLE_ENV}={ep.name} to skip it, or reinstall {dist}")
                     continue
-                self._register(module, PluginInfo(ep.name, dist, version, ep.value))
+                self._register(module, PluginInfo(ep.name, dist, version, ep.value,
+                                                  import_seconds=round(time.perf_counter() - started, 3),
+                                                  module_name=ep.module))
         plugins_dir = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
         if plugins_dir:
             self._load_dir(Path(plugins_dir), disabled)
         self._call("zoo_register_architectures", self._add_architecture)
         self._call("zoo_register_datasets", self._add_dataset)
-        # the articles' order (seed file name), then third-party models as registered
-        ordered = sorted(self.architectures.values(), key=lambda a: (a.source.seed or "~", a.source.title))
+        # the articles' order (their file names), then the other models by source title
+        ordered = sorted(self.architectures.values(), key=lambda a: (a.source.article_file or "~", a.source.title))
         self.architectures = {a.name: a for a in ordered}
         return self
 
@@ -106,17 +141,21 @@ class Zoo:
                 self.disabled.append(path.stem)
                 continue
             module_name = f"zoo_local_plugin_{path.stem}"
+            started = time.perf_counter()
             try:
                 spec = importlib.util.spec_from_file_location(module_name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
-                spec.loader.exec_module(module)
+                with plugin_output_to_stderr():
+                    spec.loader.exec_module(module)
             except Exception as exc:
                 sys.modules.pop(module_name, None)
                 self._fail(path.stem, str(path), "local", "import", exc,
                            f"fix {path.name} or set {DISABLE_ENV}={path.stem}")
                 continue
-            self._register(module, PluginInfo(path.stem, str(path), "local", path.name))
+            self._register(module, PluginInfo(path.stem, str(path), "local", path.name,
+                                              import_seconds=round(time.perf_counter() - started, 3),
+                                              module_name=module_name))
 
     def _register(self, module, info: PluginInfo):
         declared = getattr(module, "ZOO_API_VERSION", hookspecs.API_VERSION)
@@ -148,28 +187,31 @@ class Zoo:
             info = self._info_for[id(impl.plugin)]
             kwargs = {"register": functools.partial(add, info=info)}
             try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
+                with plugin_output_to_stderr():
+                    impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception as exc:
                 self._fail(info.name, info.distribution, info.version, "hook", exc,
                            f"{hook_name} raised; set {DISABLE_ENV}={info.name} to skip it")
 
     def _add_architecture(self, arch, info: PluginInfo):
         if not isinstance(arch, Architecture):
-            raise TypeError(f"register() wants an zoo.registry.Architecture, got {type(arch).__name__}")
+            raise TypeError(f"register() wants a zoo.Architecture, got {type(arch).__name__}")
         if arch.name in self.architectures:
-            owner = self.architectures[arch.name].plugin
+            owner = self._owner[arch.name]
             self._fail(info.name, info.distribution, info.version, "register",
-                       f"architecture name {arch.name!r} is already registered by {owner!r}",
-                       "the first one registered is kept")
+                       f"architecture name {arch.name!r} is already registered by plugin {owner.name!r} "
+                       f"({owner.distribution}), which keeps it",
+                       "built-in plugins come first, then distributions by name; rename the model")
             return
+        self._owner[arch.name] = info
         self.architectures[arch.name] = dataclasses.replace(arch, plugin=info.name)
         info.architectures.append(arch.name)
 
     def _add_dataset(self, dataset, info: PluginInfo):
-        from zoo.data import Dataset
+        from zoo.registry import Dataset
 
         if not isinstance(dataset, Dataset):
-            raise TypeError(f"register() wants a zoo.data.Dataset, got {type(dataset).__name__}")
+            raise TypeError(f"register() wants a zoo.Dataset, got {type(dataset).__name__}")
         if dataset.name in self.datasets:
             self._fail(info.name, info.distribution, info.version, "register",
                        f"dataset name {dataset.name!r} is already registered", "the first one is kept")
@@ -185,6 +227,10 @@ class Zoo:
         self.failures.append(PluginFailure(plugin, dist, version, stage, str(error), hint))
 
     # -- lookup --------------------------------------------------------------
+    def plugin_of(self, architecture_name: str) -> PluginInfo | None:
+        """The plugin that registered an architecture."""
+        return self._owner.get(architecture_name)
+
     def architecture(self, name: str) -> Architecture:
         try:
             return self.architectures[name]
@@ -198,18 +244,17 @@ class Zoo:
             raise unknown_name_error("dataset", name, self.datasets) from None
 
 
-_zoo: Zoo | None = None
+_zoos: dict[tuple, Zoo] = {}
 
 
 def get_zoo(plugins_dir: str | None = None) -> Zoo:
-    """The loaded zoo, loading plugins on first use."""
-    global _zoo
-    if _zoo is None:
-        _zoo = Zoo().load(plugins_dir)
-    return _zoo
+    """The loaded zoo for these settings, loading plugins on first use."""
+    key = (plugins_dir or os.environ.get(PLUGINS_DIR_ENV) or None, os.environ.get(DISABLE_ENV, ""))
+    if key not in _zoos:
+        _zoos[key] = Zoo().load(key[0])
+    return _zoos[key]
 
 
 def reset():
     """Forget loaded plugins (tests, or after installing one in-process)."""
-    global _zoo
-    _zoo = None
+    _zoos.clear()

@@ -1,8 +1,11 @@
 """The live training display (on stderr, so ``--json`` output stays clean).
 
-One bar for the models of a comparison, one for the current model's epochs, one for
+One bar for the jobs of a comparison, one for the current model's epochs, one for
 the steps of the current epoch with running loss and accuracy; a line per finished
 epoch stays above the bars, like Keras's own log but with seconds per epoch.
+
+It subscribes to the job API's events: pass ``display.on_event`` to ``run_job`` or
+``run_comparison``.
 """
 
 from __future__ import annotations
@@ -45,17 +48,34 @@ class TrainingDisplay:
         self.progress.stop()
         return False
 
-    def callback(self, name: str, epochs: int, steps: int):
-        from zoo.callbacks import RichProgress
+    def on_event(self, event) -> None:
+        """Draw one ``zoo.jobs.Event``."""
+        from rich.markup import escape
 
-        return RichProgress(self, name, epochs, steps)
+        kind, name = event.kind, event.job.model
+        if kind == "started":
+            self.start_model(name, event.epochs, event.steps)
+        elif kind == "epoch_started":
+            self.start_epoch(event.epoch)
+        elif kind == "step":
+            self.step(event.step, event.metrics)
+        elif kind == "epoch_ended":
+            self.end_epoch(event.epoch, event.metrics or {}, event.seconds or 0.0)
+        elif kind == "finished":
+            self.end_model()
+        elif kind == "failed":
+            self.note(f"[red]Error:[/] {escape(event.error or '')}")
+            self.end_model()
 
     def start_model(self, name, epochs, steps):
         self.name = name
+        self.steps = steps
         for task in (self.epochs_task, self.steps_task):
             if task is not None:
                 self.progress.remove_task(task)
-        self.epochs_task = self.progress.add_task(f"{name} epochs", total=epochs, metrics="")
+        from rich.markup import escape
+
+        self.epochs_task = self.progress.add_task(f"{escape(name)} epochs", total=epochs, metrics="")
         self.steps_task = self.progress.add_task("  steps", total=steps, metrics="")
 
     def start_epoch(self, epoch):
@@ -71,8 +91,10 @@ class TrainingDisplay:
         self.progress.advance(self.epochs_task)
         self.progress.update(self.steps_task, metrics=metrics_text(
             {k: v for k, v in logs.items() if k in ("loss", "accuracy")}))
+        from rich.markup import escape
+
         self.progress.console.print(
-            f"[cyan]{self.name}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
+            f"[cyan]{escape(self.name)}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
 
     def end_model(self):
         if self.models_task is not None:

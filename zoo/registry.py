@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass, field
+import re
+import warnings
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable
 
 from zoo.errors import ZooError
 
 INPUT_KINDS = ("flat", "image")
+# What users type: lower-case letters, digits and single dashes, starting with a letter
+# (also the rule `zoo new` applies). Names become folder names, so nothing else is allowed.
+NAME_RULE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+# The tag of the models taken from the source articles; "seed" was its old name.
+ARTICLE_TAG = "article"
+TAG_ALIASES = {"seed": ARTICLE_TAG}
 LABELS_FOR_LOSS = {
     "categorical_crossentropy": "onehot",
     "sparse_categorical_crossentropy": "integer",
@@ -23,13 +31,22 @@ LABELS_FOR_LOSS = {
 
 @dataclass(frozen=True)
 class Source:
-    """Where a model or recipe comes from."""
+    """Where a model or recipe comes from.
+
+    ``article_file`` names the project's copy of a source article (a file under
+    ``shared/seeds``); ``seed=`` is accepted as its old name.
+    """
 
     title: str
     site: str
     year: int | None
-    seed: str = ""  # file name under shared/seeds, for the project's own articles
+    article_file: str = ""
     url: str = ""
+    seed: InitVar[str] = ""  # deprecated alias of article_file
+
+    def __post_init__(self, seed: str):
+        if seed and not self.article_file:
+            object.__setattr__(self, "article_file", seed)
 
     def short(self) -> str:
         when = f", {self.year}" if self.year else ""
@@ -63,7 +80,6 @@ class Recipe:
     validation: str
     source: Source
     published: Published | None = None
-    seed: int | None = None
     notes: tuple[str, ...] = ()
     # A learning-rate schedule over the whole run, in fractions of it, so it fits any
     # --epochs, --limit or --batch-size: {"kind": "warmup_cosine", "warmup": 0.2,
@@ -76,8 +92,16 @@ class Recipe:
     # over its random initial weights. Keras's optimizer keeps the average (use_ema) and
     # fit() copies it into the model when training ends.
     weight_average: float | None = None
+    # Old field: the random seed an article used. The zoo seeds every run itself (one
+    # --seed, the same for every model of a comparison), so it is kept as a note only.
+    seed: InitVar[int | None] = None
 
-    def __post_init__(self):
+    def __post_init__(self, seed: int | None):
+        if seed is not None:
+            warnings.warn(f"recipe {self.name!r}: Recipe(seed=...) is not used by the zoo (every run is seeded "
+                          "with --seed); it is kept as a note", DeprecationWarning, stacklevel=3)
+            note = f"The source seeded its random number generator with {seed}; the zoo seeds each run with --seed."
+            object.__setattr__(self, "notes", (*self.notes, note))
         if self.loss not in LABELS_FOR_LOSS:
             raise ValueError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
         if "class_name" not in self.optimizer:
@@ -135,6 +159,30 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class Dataset:
+    """What the zoo knows about a dataset and where to look for it (``zoo.data`` reads it)."""
+
+    name: str
+    description: str
+    class_names: tuple[str, ...]
+    source: str
+    license: str
+    image_shape: tuple[int, ...] = (28, 28, 1)
+    npz_names: tuple[str, ...] = ()        # file names in the data dir or Keras's cache
+    idx_dirs: tuple[str, ...] = ()         # sub-folders of the data dir that may hold IDX files ("." = itself)
+    keras_cache_idx_dir: str = ""          # sub-folder of Keras's cache holding IDX files
+    system_dirs: tuple[str, ...] = ()      # e.g. a Debian package's folder
+    system_hint: str = ""                  # how to get the system copy
+    keras_loader: str = ""                 # module in keras.datasets with load_data()
+    sizes: tuple[int, int] | None = None   # expected (train, test) counts
+    checksums: dict[str, str] = field(default_factory=dict)  # sha256 of each array's bytes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
 class Architecture:
     """A model family: how to build it, what it teaches, and its recipes."""
 
@@ -153,6 +201,9 @@ class Architecture:
     plugin: str = field(default="", compare=False)  # filled in by the plugin manager
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not NAME_RULE.match(self.name):
+            raise ValueError(f"architecture name {self.name!r}: use lower-case letters, digits and single dashes, "
+                             "starting with a letter (e.g. 'tiny-net')")
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"architecture {self.name!r}: input_kind must be one of {INPUT_KINDS}")
         if not self.recipes:
@@ -191,6 +242,15 @@ def matches(name: str, patterns=()) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+def canonical_tag(tag: str | None) -> str | None:
+    """The tag as the registry spells it now (``seed`` was renamed ``article``)."""
+    return TAG_ALIASES.get(tag, tag) if tag else tag
+
+
+def has_tag(arch: Architecture, tag: str | None) -> bool:
+    return not tag or canonical_tag(tag) in arch.tags
+
+
 def select(architectures: dict[str, Architecture], patterns=(), tag: str | None = None) -> list[Architecture]:
     """Filter by fnmatch patterns (any may match) and tag, like timm's ``list_models``.
 
@@ -204,7 +264,7 @@ def select(architectures: dict[str, Architecture], patterns=(), tag: str | None 
     for arch in architectures.values():
         if not matches(arch.name, patterns):
             continue
-        if tag and tag not in arch.tags:
+        if not has_tag(arch, tag):
             continue
         chosen.append(arch)
     if patterns:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.hookspecs import API_VERSION
-
-NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+from zoo.registry import NAME_RULE
 
 PYPROJECT = '''\
 [build-system]
@@ -49,8 +47,7 @@ after a few epochs.
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Recipe, Source
+from zoo import Architecture, Recipe, Source, hookimpl
 
 ZOO_API_VERSION = {api}  # the plugin API this file was written for
 
@@ -133,7 +130,7 @@ comes from), `build()`, and the recipe. Offline, point the zoo at MNIST with
 
 
 def create(name: str, directory: Path) -> Path:
-    if not NAME.match(name):
+    if not NAME_RULE.match(name):  # the registry's rule: what users type, and a folder name
         raise ZooError(f"plugin name {name!r}: use lower-case letters, digits and single hyphens, e.g. 'tiny-net'")
     package = "zoo_" + name.replace("-", "_")
     root = Path(directory) / f"mnist-zoo-{name}"

@@ -37,23 +37,49 @@ class ModelStats:
 
 def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
     """Build an architecture for an input shape and make sure its weights exist."""
-    from zoo.errors import ZooError
     import keras
+
+    from zoo.errors import ZooError
+    from zoo.plugins import plugin_output_to_stderr
 
     input_shape = arch.input_shape(image_shape)
     try:
-        model = arch.build(input_shape, num_classes)
+        with plugin_output_to_stderr():  # a plugin that prints must not spoil --json
+            model = arch.build(input_shape, num_classes)
     except Exception as exc:
         raise ZooError(f"{arch.name}: build() raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, keras.Model):
         raise ZooError(f"{arch.name}: build() returned {type(model).__name__}, not a keras.Model")
     if not model.built:
-        model.build((None, *input_shape))
+        try:
+            model.build((None, *input_shape))
+        except Exception as exc:
+            raise ZooError(f"{arch.name}: the model cannot be built for input {input_shape} "
+                           f"({type(exc).__name__}: {exc})") from exc
     return model
 
 
 def _shape(tensor_shape) -> tuple:
     return tuple(tensor_shape)
+
+
+def _first_shape(layer, attribute: str) -> tuple:
+    """The shape of a layer's (first) input or output tensor.
+
+    A layer may take several inputs (Add, Concatenate: any residual block), be shared
+    (Keras reports its first call) or never have been called in a graph (a subclassed
+    model's layers): then the shape is unknown, shown as ().
+    """
+    try:
+        tensors = getattr(layer, attribute)
+    except (AttributeError, ValueError, RuntimeError):
+        return ()
+    while isinstance(tensors, (list, tuple)) and tensors:
+        tensors = tensors[0]
+    if isinstance(tensors, dict) and tensors:
+        tensors = next(iter(tensors.values()))
+    shape = getattr(tensors, "shape", None)
+    return _shape(shape) if shape is not None else ()
 
 
 def _n(x) -> str:
@@ -64,10 +90,12 @@ def _layer_row(layer) -> LayerRow:
     kind = type(layer).__name__
     params = layer.count_params() if layer.built else 0
     trainable = sum(math.prod(w.shape) for w in layer.trainable_weights)
-    out_shape = _shape(layer.output.shape)
-    in_shape = _shape(layer.input.shape) if hasattr(layer, "input") else ()
+    out_shape = _first_shape(layer, "output")
+    in_shape = _first_shape(layer, "input")
     arithmetic, macs = "", 0
-    if kind == "Dense":
+    if not in_shape or not out_shape:
+        arithmetic = _n(params) if params else ""
+    elif kind == "Dense":
         fan_in, units = in_shape[-1], layer.units
         positions = math.prod(d for d in in_shape[1:-1]) if len(in_shape) > 2 else 1
         bias = units if layer.use_bias else 0
@@ -103,7 +131,19 @@ def _walk(model):
             yield layer
 
 
-def model_stats(model) -> ModelStats:
+def model_stats(model, name: str | None = None) -> ModelStats:
+    """Params, MACs and per-layer arithmetic; a model that defeats this is its plugin's
+    ``ZooError`` (naming ``name``), never a crash of the listing."""
+    from zoo.errors import ZooError
+
+    try:
+        return _model_stats(model)
+    except Exception as exc:  # noqa: BLE001  (any graph a plugin can build)
+        raise ZooError(f"{name or model.name}: cannot compute its parameters and MACs "
+                       f"({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+def _model_stats(model) -> ModelStats:
     rows = [_layer_row(layer) for layer in _walk(model)]
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     total = model.count_params()
@@ -119,4 +159,4 @@ def model_stats(model) -> ModelStats:
 
 
 def architecture_stats(arch, image_shape=(28, 28, 1), num_classes=10) -> ModelStats:
-    return model_stats(build_model(arch, image_shape, num_classes))
+    return model_stats(build_model(arch, image_shape, num_classes), name=arch.name)

@@ -3,9 +3,9 @@
 What it teaches: a single convolutional layer already beats any plain MLP. 32
 filters of 5×5 slide over the digit, max pooling keeps the strongest response in
 each 2×2 window, and a Dense(128) head classifies. Simple, fast, and the best
-accuracy per second among the seed models.
+accuracy per second among the article models.
 
-Source: "手写数字识别之卷积神经网络版" (seed 001, 2018), after Jason Brownlee's
+Source: "手写数字识别之卷积神经网络版" (article 001, 2018), after Jason Brownlee's
 "Handwritten Digit Recognition using CNNs". Conv2D(32, 5×5, relu) → MaxPool 2 →
 Dropout .3 → Flatten → Dense 128 relu → Dense 10 softmax; Adam with its defaults,
 categorical cross-entropy, batch 200, 10 epochs, ``numpy.random.seed(7)``,
@@ -15,10 +15,9 @@ validating on the test set. Published: 99.11% test accuracy, loss 0.0282.
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Published, Recipe, Source
+from zoo import Architecture, Published, Recipe, Source, hookimpl
 
-ARTICLE = Source("手写数字识别之卷积神经网络版", "Chinese blog post", 2018, seed="001_3308b68fcfa81baa.txt")
+ARTICLE = Source("手写数字识别之卷积神经网络版", "Chinese blog post", 2018, article_file="001_3308b68fcfa81baa.txt")
 
 
 def build(input_shape, num_classes):
@@ -46,7 +45,6 @@ RECIPE = Recipe(
     validation="test",
     source=ARTICLE,
     published=Published(test_accuracy=0.9911, test_loss=0.0282),
-    seed=7,
 )
 
 
@@ -64,7 +62,7 @@ def zoo_register_architectures(register):
             input_kind="image",
             build=build,
             recipes=(RECIPE,),
-            tags=("seed", "cnn", "dropout"),
+            tags=("article", "cnn", "dropout"),
             notes=(
                 "Conv2D: 32 × (5×5×1) + 32 = 832 weights do all the feature finding; "
                 "Dense: 4,608 × 128 + 128 = 589,952 weights decide.",
@@ -75,8 +73,9 @@ def zoo_register_architectures(register):
                 "The article is written channels-first: K.set_image_dim_ordering('th') and "
                 "input_shape=(1, 28, 28). Keras 3 on CPU wants channels-last (28, 28, 1); the data "
                 "module chooses the layout, the model is the same.",
-                "numpy.random.seed(7) alone did not make Keras 2 runs repeatable (TensorFlow had its "
-                "own seed); the zoo seeds Python, NumPy and the backend together.",
+                "The article calls numpy.random.seed(7), which alone did not make Keras 2 runs repeatable "
+                "(TensorFlow had its own seed). The zoo seeds Python, NumPy and the backend together with "
+                "--seed, the same for every model in a comparison, so 7 is not used.",
             ),
         )
     )

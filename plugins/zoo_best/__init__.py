@@ -1,7 +1,7 @@
-"""best — the most accurate MNIST model this zoo trains on a CPU in minutes. Not a seed.
+"""best — the most accurate MNIST model this zoo trains on a CPU in minutes. Not from an article.
 
 What it teaches: what it takes to go from 99.2% to 99.6%, the last errors being the
-hardest. The seeds stop around 99.1–99.4% because they learn the 54,000 training images
+hardest. The article models stop around 99.1–99.4% because they learn the 54,000 training images
 too well; three ideas, each standard and each measured here, buy the rest:
 
 * **Augmentation.** Every epoch sees each digit slightly rotated (±10°), zoomed
@@ -25,8 +25,7 @@ seeds): see docs/performance.md.
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Recipe, Source
+from zoo import Architecture, Recipe, Source, hookimpl
 
 SOURCE = Source("mnist-zoo best (this project's own design, measured in docs/performance.md)",
                 "mnist-zoo", 2026)

@@ -8,8 +8,7 @@ scores 99% on digits scores around 90% on clothes.
 A dataset plugin registers ``zoo.data.Dataset`` objects, exactly as this one does.
 """
 
-from zoo import hookimpl
-from zoo.data import Dataset
+from zoo import Dataset, hookimpl
 
 MNIST = Dataset(
     name="mnist",

@@ -8,7 +8,7 @@ it across every column and channel. That is why its summary shows 52 = 4 × 13 a
 28 = 4 × 7 parameters. The network still trains — it still normalises — just not
 per feature map, as batch norm for convolutions is meant to.
 
-Source: "CNN实现MNIST数据集准确率99.35%" (seed 003, 徐静, 2017). Adadelta (Keras 2
+Source: "CNN实现MNIST数据集准确率99.35%" (article 003, 徐静, 2017). Adadelta (Keras 2
 defaults), categorical cross-entropy, batch 64, 50 epochs, ``validation_split=0.2``;
 test accuracy 99.35%, loss 0.0378; 1,886,250 parameters of which 40 non-trainable.
 
@@ -19,10 +19,9 @@ channels (axis=-1): 4 × 48 and 4 × 64 parameters instead.
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Published, Recipe, Source
+from zoo import Architecture, Published, Recipe, Source, hookimpl
 
-ARTICLE = Source("CNN实现MNIST数据集准确率99.35%", "Chinese blog post (徐静)", 2017, seed="003_2687b91c4022380c.txt")
+ARTICLE = Source("CNN实现MNIST数据集准确率99.35%", "Chinese blog post (徐静)", 2017, article_file="003_2687b91c4022380c.txt")
 
 AS_PUBLISHED_AXIS = 1  # the article's axis: image rows on channels-last data
 CHANNELS_AXIS = -1     # what batch norm after a convolution should normalise
@@ -95,7 +94,7 @@ def zoo_register_architectures(register):
             input_kind="image",
             build=make_build(AS_PUBLISHED_AXIS),
             recipes=(make_recipe(Published(test_accuracy=0.9935, test_loss=0.0378)),),
-            tags=("seed", "cnn", "batchnorm", "dropout"),
+            tags=("article", "cnn", "batchnorm", "dropout"),
             notes=(
                 "axis=1 on (batch, 13, 13, 48) data is the 13 image rows: one γ, β, mean and variance "
                 "per row, shared by all 13 columns and 48 channels. 4 × 13 = 52 parameters, and after "

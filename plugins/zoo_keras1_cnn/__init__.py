@@ -4,7 +4,7 @@ What it teaches: two small 3×3 convolutions find strokes and corners, max pooli
 halves the resolution, dropout fights over-fitting, and a Dense head decides. This
 exact file was the first CNN many people ever ran.
 
-Source: part 2 of "Keras之MNIST识别" (seed 000, 2019), which copies the Keras 1/2
+Source: part 2 of "Keras之MNIST识别" (article 000, 2019), which copies the Keras 1/2
 example. Conv2D(32, 3×3, padding=same) → relu → Conv2D(32, 3×3) → relu → MaxPool 2
 → Dropout .25 → Flatten → Dense 128 → relu → Dropout .5 → Dense 10 → softmax;
 ``optimizer='adadelta'``, categorical cross-entropy, batch 128, 12 epochs, with the
@@ -14,11 +14,10 @@ test set passed as validation data.
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Recipe, Source
+from zoo import Architecture, Recipe, Source, hookimpl
 
 ARTICLE = Source("Keras之MNIST识别 (part 2: the Keras mnist_cnn.py example)", "Chinese blog post", 2019,
-                 seed="000_378691a82c87a757.txt")
+                 article_file="000_378691a82c87a757.txt")
 
 
 def build(input_shape, num_classes):
@@ -70,7 +69,7 @@ def zoo_register_architectures(register):
             input_kind="image",
             build=build,
             recipes=(RECIPE,),
-            tags=("seed", "cnn", "dropout"),
+            tags=("article", "cnn", "dropout"),
             notes=(
                 "The two convolutions have only 320 + 9,248 weights; the Dense(128) after Flatten "
                 "has 692,352. Convolutions are cheap in weights and expensive in arithmetic.",

@@ -2,12 +2,12 @@
 
 What it teaches: stacking two 3×3 convolutions (32 then 64 filters) before pooling
 sees a 5×5 neighbourhood with fewer weights than one 5×5 layer, and gives the best
-seed accuracy for its size. Two articles train the same network with different
+article-model accuracy for its size. Two articles train the same network with different
 optimizers — Adam and Adadelta — a clean lesson in how much the recipe matters.
 
-Sources: "Keras 入门指南:30 分钟数字识别" (seed 002, a translation of SitePoint's Keras
+Sources: "Keras 入门指南:30 分钟数字识别" (article 002, a translation of SitePoint's Keras
 digit-recognition tutorial): Adam, sparse categorical cross-entropy, batch 128, 10
-epochs → 99.19%, loss 0.0261. "用于 MNIST 数字识别的简单 2D CNN" (seed 004, a
+epochs → 99.19%, loss 0.0261. "用于 MNIST 数字识别的简单 2D CNN" (article 004, a
 translation of "A simple 2D CNN for MNIST digit recognition"): Adadelta, categorical
 cross-entropy, batch 128, 10 epochs → 99.04%, loss 0.0296. Both validate on test.
 """
@@ -15,14 +15,13 @@ cross-entropy, batch 128, 10 epochs → 99.04%, loss 0.0296. Both validate on te
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Published, Recipe, Source
+from zoo import Architecture, Published, Recipe, Source, hookimpl
 
 SITEPOINT = Source("Keras 入门指南:30 分钟数字识别 (SitePoint's Keras digit recognition tutorial)",
-                   "SitePoint, Chinese translation", None, seed="002_29fa57618179be68.txt",
+                   "SitePoint, Chinese translation", None, article_file="002_29fa57618179be68.txt",
                    url="https://www.sitepoint.com/keras-digit-recognition-tutorial/")
 TDS = Source("用于 MNIST 数字识别的简单 2D CNN (A simple 2D CNN for MNIST digit recognition)",
-             "Towards Data Science, Chinese translation", None, seed="004_f1bc4b8d210d947e.txt",
+             "Towards Data Science, Chinese translation", None, article_file="004_f1bc4b8d210d947e.txt",
              url="https://towardsdatascience.com/a-simple-2d-cnn-for-mnist-digit-recognition-a998dbc1e79a")
 
 
@@ -83,11 +82,11 @@ def zoo_register_architectures(register):
             input_kind="image",
             build=build,
             recipes=(ADAM, ADADELTA),
-            tags=("seed", "cnn", "dropout"),
+            tags=("article", "cnn", "dropout"),
             notes=(
                 "Two 3×3 convolutions see a 5×5 patch with 9·32 + 9·32·64 weights per output "
                 "instead of 25·64 for one 5×5 layer of the same width.",
-                "This is the most arithmetic-heavy seed: the second convolution alone does "
+                "This is the most arithmetic-heavy article model: the second convolution alone does "
                 "24·24·64·(3·3·32) ≈ 10.6 million multiply-accumulates per image.",
                 "keras-io's mnist_convnet example reports about 99.2% for the same design.",
             ),

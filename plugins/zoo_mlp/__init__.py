@@ -5,7 +5,7 @@ weight matrix, bend the result with ReLU, and a second matrix plus softmax turns
 into ten probabilities. No convolutions, no notion that neighbouring pixels belong
 together, and still about 96% of test digits come out right after two epochs.
 
-Source: part 1 of "Keras之MNIST识别" (seed 000, 2019), itself following Morvan
+Source: part 1 of "Keras之MNIST识别" (article 000, 2019), itself following Morvan
 Zhou's Keras tutorials. Dense(32, input_dim=784) → relu → Dense(10) → softmax,
 RMSprop(lr=0.001, rho=0.9, epsilon=1e-08), categorical cross-entropy, batch 32,
 2 epochs, no validation set.
@@ -14,11 +14,10 @@ RMSprop(lr=0.001, rho=0.9, epsilon=1e-08), categorical cross-entropy, batch 32,
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Recipe, Source
+from zoo import Architecture, Recipe, Source, hookimpl
 
 ARTICLE = Source("Keras之MNIST识别 (part 1: a fully connected network)", "Chinese blog post", 2019,
-                 seed="000_378691a82c87a757.txt")
+                 article_file="000_378691a82c87a757.txt")
 
 
 def build(input_shape, num_classes):
@@ -62,7 +61,7 @@ def zoo_register_architectures(register):
             input_kind="flat",
             build=build,
             recipes=(RECIPE,),
-            tags=("seed", "mlp", "dense"),
+            tags=("article", "mlp", "dense"),
             notes=(
                 "Almost all the parameters (25,120 of 25,450) sit in the first layer: every pixel "
                 "has its own weight to every hidden unit.",

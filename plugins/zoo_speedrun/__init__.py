@@ -1,4 +1,4 @@
-"""speedrun — how fast can a laptop CPU reach 99% on MNIST? Not a seed: a race.
+"""speedrun — how fast can a laptop CPU reach 99% on MNIST? Not from an article: a race.
 
 What it teaches: that speed is a design problem. On a CPU, what a network costs is
 not its multiply-accumulates alone but how well its shapes suit the hardware. Two
@@ -13,15 +13,14 @@ tricks carry this model:
   a constant rate do.
 
 Measured here (2 cores, Keras 3 / TensorFlow, the zoo's default split): see
-docs/performance.md. The faithful seeds are elsewhere; nothing here comes from an
+docs/performance.md. The faithful article models are elsewhere; nothing here comes from an
 article.
 """
 
 import keras
 from keras import layers
 
-from zoo import hookimpl
-from zoo.registry import Architecture, Recipe, Source
+from zoo import Architecture, Recipe, Source, hookimpl
 
 SOURCE = Source("mnist-zoo speedrun (this project's own design, measured in docs/performance.md)",
                 "mnist-zoo", 2026)

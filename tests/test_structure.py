@@ -1,0 +1,316 @@
+"""The shape of the library: one plugin namespace, the job API and its events, typed run
+records, race-free run directories, switchable fast paths, options checked once, the
+model-stats cache, and the import rules (nothing imports the CLI; training draws nothing)."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import run_zoo
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo"
+
+
+def test_import_zoo_gives_the_plugin_namespace_without_keras():
+    code = ("import sys, zoo\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+            "print(sorted(n for n in ('hookimpl', 'Architecture', 'Recipe', 'Source', 'Published', 'Dataset') "
+            "if hasattr(zoo, n)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['Architecture',", "'Dataset',", "'Published',", "'Recipe',", "'Source',",
+                                   "'hookimpl']"]
+    import zoo
+    from zoo import data, registry
+
+    assert zoo.Dataset is data.Dataset is registry.Dataset  # the old import paths keep working
+    assert zoo.Architecture is registry.Architecture
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_import_directions():
+    """Nothing imports the CLI but __main__; training code imports no display, console or figures."""
+    for path in ZOO.rglob("*.py"):
+        if path.name not in ("cli.py", "__main__.py"):
+            assert "zoo.cli" not in _imports(path), path
+    for name in ("jobs.py", "executors.py", "callbacks.py", "runs.py", "keras_glue.py", "data.py"):
+        imported = _imports(ZOO / name)
+        for forbidden in ("zoo.figures", "zoo.console", "zoo.progress", "matplotlib", "rich"):
+            assert not any(i == forbidden or i.startswith(forbidden + ".") for i in imported), (name, forbidden)
+
+
+def test_run_job_emits_events_and_returns_a_typed_record(zoo_registry, mnist, tmp_path):
+    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.runs import SCHEMA, RunRecord, read_predictions, read_record
+
+    options = Options(epochs=2, limit=1000)
+    job = make_jobs([zoo_registry.architecture("mlp")], options, seeds=[7])[0]
+    assert (job.recipe, job.epochs, job.batch_size, job.seed) == ("article", 2, 32, 7)
+    events = []
+    record = run_job(job, prepare(zoo_registry, options, split_seed=7), tmp_path, events.append)
+    assert isinstance(record, RunRecord) and record.status == "completed" and record.seed == 7
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "finished"
+    assert kinds.count("epoch_started") == kinds.count("epoch_ended") == 2
+    # 900 training images / batch 32 = 29 steps per epoch (reported per compiled call of 64 steps)
+    last_steps = [events[i - 1].step for i, k in enumerate(kinds) if k == "epoch_ended"]
+    assert last_steps == [29, 29] and kinds.count("step") >= 2
+    assert events[0].epochs == 2 and events[0].steps == 29
+    ended = [e for e in events if e.kind == "epoch_ended"]
+    assert "val_accuracy" in ended[-1].metrics and ended[-1].seconds > 0
+    assert events[-1].record is record
+
+    saved = json.loads((tmp_path / "run.json").read_text())
+    assert saved["schema"] == SCHEMA and "run_dir" not in saved
+    again = read_record(tmp_path)
+    assert again.test_accuracy == record.test_accuracy and again.run_dir == str(tmp_path)
+    predictions = read_predictions(tmp_path)
+    assert predictions["predicted"].shape == (10_000,) and predictions["test_sha256"] == record.dataset.test_sha256
+    assert (predictions["predicted"] == mnist.y_test).mean() == pytest.approx(record.test_accuracy)
+    # Figures are drawn from the finished record by whoever wants them, not by training.
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_training_loads_no_display_console_or_figures(mnist_npz, tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        from zoo.plugins import get_zoo
+        from zoo.jobs import Options, make_jobs, prepare, run_job
+        zoo = get_zoo()
+        options = Options(epochs=1, limit=500, data_dir={str(mnist_npz)!r})
+        job = make_jobs([zoo.architecture("mlp")], options)[0]
+        record = run_job(job, prepare(zoo, options), {str(tmp_path)!r})
+        loaded = [m for m in ("zoo.figures", "zoo.console", "zoo.progress", "zoo.cli") if m in sys.modules]
+        print(record.status, loaded)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "completed []"
+
+
+def test_old_run_records_still_read(tmp_path, mnist):
+    """A run.json from mnist-zoo 0.1 (no schema field, source.seed) reads as schema 2."""
+    from zoo.runs import SCHEMA, read_record
+
+    old = {"model": "mlp", "title": "MLP", "recipe": "article", "status": "completed", "seed": 42,
+           "started_at": "2026-11-01T10:00:00+00:00", "command": None,
+           "execution": {"steps_per_execution": 64, "jit_compile": False, "precision": "float32"},
+           "hyperparameters": {"batch_size": 32, "epochs": 2}, "overrides": {},
+           "dataset": {"name": "mnist", "source": "data dir", "class_names": [str(i) for i in range(10)],
+                       "image_shape": [28, 28, 1]},
+           "input_kind": "flat", "output": "probabilities", "data_preparation": "flat",
+           "split": {"validate_on": "val", "train": 54000, "validation": 6000, "test": 10000, "limit": None,
+                     "seed": 42, "article_validated_on": "none"},
+           "params": 25450, "trainable_params": 25450, "macs": 25408, "published": None,
+           "source": {"title": "Keras之MNIST识别", "seed": "000_378691a82c87a757.txt", "url": ""},
+           "environment": {"backend": "tensorflow"}, "training_seconds": 10.0, "epochs_completed": 2,
+           "epoch_seconds": [5.0, 5.0], "seconds_per_epoch": 5.0, "best_val_accuracy": 0.95, "best_epoch": 2,
+           "test_accuracy": 0.9523, "test_loss": 0.16, "per_class_accuracy": [0.95] * 10,
+           "confusion_matrix": [[1] * 10] * 10, "finished_at": "2026-11-01T10:00:10+00:00"}
+    (tmp_path / "run.json").write_text(json.dumps(old))
+    record = read_record(tmp_path)
+    assert record.schema == SCHEMA and record.source.article_file == "000_378691a82c87a757.txt"
+    assert record.test_accuracy == 0.9523 and record.dataset.test_sha256 is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda r: [r], "not a run record (a JSON list"),
+    (lambda r: {k: v for k, v in r.items() if k != "model"}, "model: Field required"),
+    (lambda r: {**r, "test_accuracy": "high"}, "test_accuracy: Input should be a valid number"),
+    (lambda r: {**r, "split": None}, "split: Input should be an object"),
+    (lambda r: {**r, "schema": 99}, "schema 99"),
+])
+def test_a_malformed_run_record_is_one_line_naming_the_file(tmp_path, change, message):
+    from zoo.errors import ZooError
+    from zoo.runs import read_record
+
+    good = {"model": "mlp", "recipe": "article", "status": "completed", "seed": 42, "input_kind": "flat",
+            "dataset": {"name": "mnist", "class_names": [str(i) for i in range(10)], "image_shape": [28, 28, 1]},
+            "split": {"validate_on": "val", "train": 9, "validation": 1, "test": 10, "seed": 42}}
+    read_record_ok = tmp_path / "ok"
+    read_record_ok.mkdir()
+    (read_record_ok / "run.json").write_text(json.dumps(good))
+    assert read_record(read_record_ok).model == "mlp"
+    (tmp_path / "run.json").write_text(json.dumps(change(good)))
+    with pytest.raises(ZooError) as info:
+        read_record(tmp_path)
+    assert str(tmp_path / "run.json") in str(info.value) and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_new_run_dir_is_race_free_and_stays_inside(tmp_path):
+    from zoo.errors import ZooError
+    from zoo.runs import new_run_dir
+
+    code = ("import sys; from zoo.runs import new_run_dir\n"
+            "print('\\n'.join(str(new_run_dir(sys.argv[1], 'run')) for _ in range(25)))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    made = [line for p in procs for line in p.communicate(timeout=60)[0].split()]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(made) == 100 and len(set(made)) == 100  # no two processes got the same folder
+    for bad in ("../x", "/abs", "", "..", "a/b"):
+        with pytest.raises(ZooError):
+            new_run_dir(tmp_path, bad)
+
+
+def test_fast_paths_switch_off_and_runs_record_which_applied(mnist_npz, tmp_path):
+    from zoo.keras_glue import fast_path_enabled
+
+    for value, expected in (("", True), ("0", True), ("1", False), ("all", False),
+                            ("prompt-exit", True), ("tf-data-autotune-off,quiet-import", False)):
+        os.environ["ZOO_NO_FAST_PATHS"] = value
+        try:
+            assert fast_path_enabled("tf-data-autotune-off") is expected, value
+        finally:
+            del os.environ["ZOO_NO_FAST_PATHS"]
+    plain = run_zoo("train", "mlp", "--epochs", "1", "--limit", "500", "--data-dir", mnist_npz,
+                    "--runs-dir", tmp_path, "--json", env={"ZOO_NO_FAST_PATHS": "1"})
+    assert plain.returncode == 0, plain.stderr
+    execution = json.loads(plain.stdout)["execution"]
+    assert execution["fast_paths"] == [] and "tf_data_autotune" not in execution
+    fast = run_zoo("train", "mlp", "--epochs", "1", "--limit", "500", "--data-dir", mnist_npz,
+                   "--runs-dir", tmp_path, "--json")
+    assert json.loads(fast.stdout)["execution"]["fast_paths"] == ["quiet-import", "tf-data-autotune-off"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--seed", "-1"), "--seed must be a whole number from 0 to 4294967295"),
+    (("--seed", "4294967296"), "--seed must be a whole number from 0 to 4294967295"),
+    (("--epochs", "0"), "--epochs must be at least 1"),
+    (("--limit", "5"), "--limit 5 is too small"),
+    (("--validate-on", "train"), "--validate-on must be 'val' or 'test'"),
+])
+def test_options_are_checked_once_with_one_line(cli, args, message):
+    result = cli("train", "mlp", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_old_names_still_work_with_a_note():
+    import warnings
+
+    from zoo import Recipe, Source
+
+    src = Source("t", "tests", 2026, seed="001_x.txt")
+    assert src.article_file == "001_x.txt"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recipe = Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy", batch_size=8,
+                        epochs=1, validation="none", source=src, seed=7)
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert any("seeded its random number generator with 7" in note for note in recipe.notes)
+
+
+def test_tag_seed_is_an_alias_of_article(cli):
+    rows = {r["name"] for r in json.loads(cli("list", "--tag", "article", "--json").stdout)}
+    assert rows == {"mlp", "keras1-cnn", "baseline-cnn", "keras-docs-cnn", "deep-bn-cnn"}
+    old = cli("list", "--tag", "seed", "--json")
+    assert {r["name"] for r in json.loads(old.stdout)} == rows
+    assert "now called 'article'" in old.stderr
+
+
+def test_get_zoo_respects_the_plugins_dir(tmp_path):
+    from zoo.plugins import get_zoo
+
+    (tmp_path / "extra.py").write_text(textwrap.dedent('''
+        import keras
+        import zoo
+        SRC = zoo.Source("extra", "tests", 2026)
+        @zoo.hookimpl
+        def zoo_register_architectures(register):
+            register(zoo.Architecture(name="extra-net", title="x", summary="s", teaches="t", source=SRC,
+                input_kind="flat", build=lambda shape, k: keras.Sequential([keras.Input(shape),
+                keras.layers.Dense(k, activation="softmax")]),
+                recipes=(zoo.Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy",
+                                    batch_size=8, epochs=1, validation="none", source=SRC),)))
+    '''))
+    assert "extra-net" not in get_zoo().architectures
+    assert "extra-net" in get_zoo(str(tmp_path)).architectures  # not the first call's zoo again
+    assert "extra-net" not in get_zoo().architectures
+
+
+COUNTING_PLUGIN = '''
+import keras
+import zoo
+SRC = zoo.Source("counts its builds", "tests", 2026)
+
+def build(input_shape, num_classes):
+    with open({counter!r}, "a") as fh:
+        fh.write("built\\n")
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(num_classes, activation="softmax")])
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    register(zoo.Architecture(name="counted", title="Counted", summary="s", teaches="t", source=SRC,
+        input_kind="image", build=build, recipes=(zoo.Recipe(name="r", optimizer={{"class_name": "SGD"}},
+        loss="categorical_crossentropy", batch_size=8, epochs=1, validation="none", source=SRC),)))
+'''
+
+
+def test_zoo_list_answers_from_the_cache_until_a_plugin_file_changes(tmp_path):
+    plugins, counter = tmp_path / "plugins", tmp_path / "builds.txt"
+    plugins.mkdir()
+    plugin = plugins / "counted.py"
+    plugin.write_text(COUNTING_PLUGIN.format(counter=str(counter)))
+    env = {"ZOO_PLUGINS_DIR": str(plugins), "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+
+    def listed():
+        done = run_zoo("list", "counted", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)[0]["params"]
+
+    assert listed() == 7_850 and counter.read_text().count("built") == 1
+    assert listed() == 7_850 and counter.read_text().count("built") == 1  # from the cache: not built again
+    assert run_zoo("info", "counted", "--json", env=env).returncode == 0
+    assert counter.read_text().count("built") == 1
+    plugin.write_text(plugin.read_text() + "\n# edited\n")  # an editable plugin being edited
+    os.utime(plugin, ns=(plugin.stat().st_atime_ns, plugin.stat().st_mtime_ns + 10**9))
+    assert listed() == 7_850 and counter.read_text().count("built") == 2
+    env["ZOO_NO_CACHE"] = "1"
+    assert listed() == 7_850 and counter.read_text().count("built") == 3
+
+
+def test_temporaries_left_by_a_killed_save_are_swept_by_the_next_run(tmp_path):
+    """kill -9 during a save leaves `.zoo-tmp-*` files; the next run directory made beside them removes them."""
+    import time
+
+    from zoo.files import TEMP_PREFIX, atomic_write_text
+    from zoo.runs import new_run_dir
+
+    old_run = tmp_path / "compare-1" / "mlp"
+    old_run.mkdir(parents=True)
+    stale = old_run / f"{TEMP_PREFIX}model.abcd1234.keras"
+    stale.write_bytes(b"half a model")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    fresh = old_run / f"{TEMP_PREFIX}run.efgh5678.json"  # a save in progress right now: left alone
+    fresh.write_text("{")
+    new_run_dir(tmp_path, "compare-2")
+    assert not stale.exists() and fresh.exists()
+    written = atomic_write_text(tmp_path / "note.txt", "x")
+    assert oct(written.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # the user's umask, not 0600
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

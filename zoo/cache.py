@@ -1,0 +1,120 @@
+"""A cache of what building a model tells (params, MACs, layer rows), so `zoo list` and
+`zoo info` need not build every model every time.
+
+An entry is keyed by everything that could change the answer: mnist-zoo's and Keras's
+versions, the plugin's distribution and version, and the size and modification time
+of every source file of the plugin (so an editable plugin being edited is never
+stale), plus the model name and input. It lives in the user's cache folder
+(``platformdirs``), or ``ZOO_CACHE_DIR``; ``ZOO_NO_CACHE=1`` bypasses it. A damaged
+or unwritable cache is ignored: the models are then built as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+CACHE_DIR_ENV = "ZOO_CACHE_DIR"
+NO_CACHE_ENV = "ZOO_NO_CACHE"
+STATS_FILE = "model-stats-v1.json"
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mnist-zoo", appauthor=False))
+
+
+def enabled() -> bool:
+    return os.environ.get(NO_CACHE_ENV, "") in ("", "0")
+
+
+def source_fingerprint(module) -> list:
+    """(relative path, size, mtime_ns) of each .py file of a plugin module or package."""
+    file = getattr(module, "__file__", None)
+    if not file:
+        return []
+    path = Path(file)
+    files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        out.append([str(f.relative_to(path.parent)), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except (PackageNotFoundError, ValueError):
+        return "?"
+
+
+def key(arch, plugin, image_shape, num_classes) -> str:
+    module = sys.modules.get(plugin.module_name) if plugin else None
+    parts = {
+        "zoo": _version("mnist-zoo"),
+        "keras": _version("keras"),
+        "plugin": [plugin.name, plugin.distribution, plugin.version] if plugin else None,
+        "files": source_fingerprint(module) if module else None,
+        "model": arch.name,
+        "input": [list(image_shape), num_classes],
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _read() -> dict:
+    try:
+        data = json.loads((cache_dir() / STATS_FILE).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(entries: dict) -> None:
+    from zoo.files import atomic_write_json
+
+    try:
+        atomic_write_json(cache_dir() / STATS_FILE, entries)
+    except OSError:
+        pass  # a read-only home: no cache, same answers
+
+
+def _stats_from(data: dict):
+    from zoo.stats import LayerRow, ModelStats
+
+    layers = [LayerRow(**{**row, "output_shape": tuple(row["output_shape"])}) for row in data["layers"]]
+    return ModelStats(**{**data, "input_shape": tuple(data["input_shape"]),
+                         "output_shape": tuple(data["output_shape"]), "layers": layers})
+
+
+def cached_stats(registry, arch, image_shape=(28, 28, 1), num_classes=10):
+    """``zoo.stats.architecture_stats``, answered from the cache when nothing changed."""
+    from zoo.stats import architecture_stats
+
+    if not enabled():
+        return architecture_stats(arch, image_shape, num_classes)
+    plugin = registry.plugin_of(arch.name)
+    entry = key(arch, plugin, image_shape, num_classes)
+    entries = _read()
+    if entry in entries:
+        try:
+            return _stats_from(entries[entry])
+        except (KeyError, TypeError, ValueError):
+            pass  # an entry from a damaged file: rebuild it
+    stats = architecture_stats(arch, image_shape, num_classes)  # raises ZooError for a broken model
+    entries = _read()  # another process may have written meanwhile
+    entries[entry] = dataclasses.asdict(stats)
+    _write(entries)
+    return stats

@@ -1,0 +1,151 @@
+"""Running a comparison's jobs, and the rules that keep its results.
+
+``run_comparison`` runs a list of jobs (``zoo.jobs.make_jobs``) on one prepared split
+with an executor, one run directory per job inside the compare folder, and keeps the
+rules in one place:
+
+* a job that fails (a plugin's model that cannot build or train) fails alone: it is
+  recorded as failed and the others run;
+* Ctrl-C stops the comparison: finished runs are kept, the interrupted one is saved
+  and marked, the jobs not started are listed as not run;
+* ``compare.json`` (one row per job) is rewritten after every job, so even a killed
+  comparison leaves the finished rows behind.
+
+Today's executor is ``LocalExecutor``: in this process, one job after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from zoo.errors import ZooError
+from zoo.files import atomic_write_json
+from zoo.jobs import Event, Interrupted, Job, Prepared, ignore_event, run_job
+from zoo.runs import RunRecord, new_run_dir, read_record, remove_if_empty
+
+COMPARE_FILE = "compare.json"
+
+
+@dataclass
+class Outcome:
+    """What became of one job: a record (completed or interrupted), or an error."""
+
+    job: Job
+    run_dir: Path | None = None
+    record: RunRecord | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.record.status if self.record else "failed"
+
+
+@dataclass
+class Comparison:
+    compare_dir: Path
+    jobs: list[Job]
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def records(self) -> list[RunRecord]:
+        return [o.record for o in self.outcomes if o.record is not None]
+
+    @property
+    def completed(self) -> list[RunRecord]:
+        return [r for r in self.records if r.status == "completed"]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.record is None]
+
+    def rows(self) -> list[dict]:
+        """compare.json's rows: one per job run, failed ones with their error."""
+        from zoo.compare import row_from_record
+
+        rows = []
+        for outcome in self.outcomes:
+            if outcome.record is not None:
+                rows.append(row_from_record(outcome.record))
+            else:
+                rows.append({"model": outcome.job.model, "recipe": outcome.job.recipe, "seed": outcome.job.seed,
+                             "status": "failed", "error": outcome.error})
+        return rows
+
+
+def run_dir_names(jobs: list[Job]) -> list[str]:
+    """A folder name per job: the model's name, plus recipe and seed where a model runs more than once."""
+    recipes = {m: {j.recipe for j in jobs if j.model == m} for m in {j.model for j in jobs}}
+    seeds = {m: {j.seed for j in jobs if j.model == m} for m in recipes}
+    names = []
+    for job in jobs:
+        name = job.model
+        if len(recipes[job.model]) > 1:
+            name += f"-{job.recipe}"
+        if len(seeds[job.model]) > 1:
+            name += f"-seed{job.seed}"
+        names.append(name)
+    return names
+
+
+class LocalExecutor:
+    """Runs jobs in this process, one after another (the default)."""
+
+    name = "local"
+
+    def run(self, jobs: list[Job], prepared: Prepared, compare_dir: Path,
+            on_event: Callable[[Event], object], registry=None):
+        """Yield an ``Outcome`` per job; stops (raising ``KeyboardInterrupt`` after yielding
+        the interrupted job's outcome, if any) on Ctrl-C."""
+        for job, name in zip(jobs, run_dir_names(jobs)):
+            run_dir = new_run_dir(compare_dir, name)
+            try:
+                record = run_job(job, prepared, run_dir, on_event, registry)
+            except Interrupted as stop:
+                yield Outcome(job, run_dir, stop.record)
+                raise KeyboardInterrupt from None
+            except KeyboardInterrupt:
+                saved = _saved_record(run_dir)  # Ctrl-C after the run was saved keeps it
+                if saved is not None:
+                    yield Outcome(job, run_dir, saved)
+                else:
+                    remove_if_empty(run_dir)
+                raise
+            except ZooError as exc:
+                remove_if_empty(run_dir)
+                yield Outcome(job, None, None, str(exc))
+                continue
+            yield Outcome(job, run_dir, record)
+
+
+def _saved_record(run_dir: Path) -> RunRecord | None:
+    try:
+        return read_record(run_dir)
+    except ZooError:
+        return None
+
+
+def run_comparison(jobs: list[Job], prepared: Prepared, compare_dir, on_event=None,
+                   on_outcome: Callable[[Outcome], object] | None = None, executor=None,
+                   registry=None) -> Comparison:
+    """Run ``jobs`` into ``compare_dir`` and return what became of each; never raises on a job's failure."""
+    compare_dir = Path(compare_dir)
+    comparison = Comparison(compare_dir, list(jobs))
+    executor = executor or LocalExecutor()
+    try:
+        for outcome in executor.run(comparison.jobs, prepared, compare_dir, on_event or ignore_event, registry):
+            comparison.outcomes.append(outcome)
+            _write(comparison)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    except KeyboardInterrupt:
+        comparison.interrupted = True
+    _write(comparison)
+    return comparison
+
+
+def _write(comparison: Comparison) -> None:
+    atomic_write_json(comparison.compare_dir / COMPARE_FILE, comparison.rows())
+

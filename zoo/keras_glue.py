@@ -1,0 +1,204 @@
+"""Where the zoo meets Keras: losses, execution settings, and the quarantined fast paths.
+
+Three fast paths reach into Keras, TensorFlow or Python internals. Each was measured
+(docs/performance.md), each is tested to compute the same thing as the plain path,
+and each can be switched off:
+
+``quiet-import``
+    TensorFlow's C++ core writes start-up notices (oneDNN, CPU features) straight to
+    file descriptor 2 before its logging is configured; fd 2 points at /dev/null for
+    the backend's import alone.
+``tf-data-autotune-off``
+    Keras feeds NumPy arrays through a tf.data pipeline whose autotuning thread
+    competes with training on small CPUs and is waited for when each epoch's iterator
+    is destroyed (0–5 s when ``fit`` returns). Patched off for ``fit``/``predict``.
+``prompt-exit``
+    Once TensorFlow is loaded, interpreter teardown takes 1–3 s; the console script
+    runs the exit handlers, flushes and ends the process instead.
+
+``ZOO_NO_FAST_PATHS=1`` turns all of them off; ``ZOO_NO_FAST_PATHS=prompt-exit,quiet-import``
+turns off the ones named. Every run records in run.json which ones applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import sys
+
+FAST_PATHS = ("quiet-import", "tf-data-autotune-off", "prompt-exit")
+NO_FAST_PATHS_ENV = "ZOO_NO_FAST_PATHS"
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def fast_path_enabled(name: str) -> bool:
+    """Whether the fast path ``name`` may be used (``ZOO_NO_FAST_PATHS`` says which not)."""
+    assert name in FAST_PATHS, name
+    value = os.environ.get(NO_FAST_PATHS_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return True
+    if value in ("1", "true", "yes", "all"):
+        return False
+    return name not in {part.strip() for part in value.split(",")}
+
+
+# -- importing the backend -------------------------------------------------------
+_imported = False
+
+
+def import_backend_quietly() -> None:
+    """Import Keras and its backend once, without TensorFlow's fd-2 start-up notices."""
+    global _imported
+    if _imported or "keras" in sys.modules:
+        _imported = True
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = None
+    if fast_path_enabled("quiet-import"):
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:  # no real fd 2 (some test runners, notebooks): just import
+            saved = None
+    try:
+        import keras  # noqa: F401  (imports the backend, TensorFlow by default)
+
+        # Keras feeds data through tf.data under every backend when TensorFlow is
+        # installed: import it now, while its start-up notices go nowhere.
+        if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
+            import tensorflow  # noqa: F401
+    except ImportError as exc:
+        from zoo.errors import ZooError
+
+        wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
+        raise ZooError(f"the Keras backend {wanted!r} cannot be imported ({exc}); install it, e.g. "
+                       f"pip install 'mnist-zoo[{wanted}]'") from None
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+    _imported = True
+
+
+# -- compiling a model -------------------------------------------------------------
+def build_loss(loss: str, from_logits: bool):
+    """The recipe's loss as a Keras loss object whose options really apply.
+
+    ``keras.losses.get({"class_name": "sparse_categorical_crossentropy", "config": {...}})``
+    returns the plain function and silently drops the config, so a logits model would
+    train with a probability loss; the classes keep ``from_logits``.
+    """
+    import keras
+
+    classes = {
+        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+    }
+    return classes[loss](from_logits=from_logits)
+
+
+# A training step cheaper than this many FLOPs is dominated by Python and dispatch
+# overhead, so several steps run per compiled call. Measured on 2 cores: the mlp's
+# epoch (4.9 MFLOP steps) is 3.4× faster at 64 steps per call; the CNNs' steps
+# (≥ 1 GFLOP) gain nothing and lose up to 5%. See docs/performance.md.
+CHEAP_STEP_FLOPS = 50e6
+STEPS_PER_CALL_FOR_CHEAP_STEPS = 64
+
+
+def execution_settings(macs: int, batch_size: int) -> dict:
+    """How to run the training steps; the same computation either way.
+
+    XLA stays off (Keras's "auto" on CPU): measured, it makes these convolutions
+    about 12× slower on CPU.
+    """
+    step_flops = 6 * macs * batch_size
+    steps = STEPS_PER_CALL_FOR_CHEAP_STEPS if step_flops < CHEAP_STEP_FLOPS else 1
+    return {"steps_per_execution": steps}
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Layers take their dtype policy when they are made: set it for one build only."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+# -- the input pipeline --------------------------------------------------------------
+@contextlib.contextmanager
+def input_pipeline_without_autotuning():
+    """Feed NumPy arrays to Keras as usual, with tf.data's autotuning thread turned off.
+
+    For arrays, Keras (TensorFlow backend) builds a tf.data pipeline whose parallel map
+    and prefetch are autotuned. On 2 cores the autotuner's optimisation thread competes
+    with training, and every iterator waits for it when destroyed: Keras makes a fresh
+    iterator at each epoch's end, so when `fit` returns it tears one down, measured at
+    0 to 5 s after the last epoch (docs/performance.md). The arrays, the batches and their
+    order are unchanged (a test compares the trained weights bit for bit); only the
+    tuning thread goes. Outside TensorFlow, on a Keras without this adapter, or with the
+    fast path switched off, nothing changes. Yields whether autotuning was turned off.
+    """
+    if not fast_path_enabled("tf-data-autotune-off"):
+        yield False
+        return
+    try:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise ImportError
+        import tensorflow as tf
+        from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+        keras_pipeline = ArrayDataAdapter.get_tf_dataset
+    except (ImportError, AttributeError):
+        yield False
+        return
+
+    def pipeline_without_autotuning(adapter):
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return keras_pipeline(adapter).with_options(options)
+
+    ArrayDataAdapter.get_tf_dataset = pipeline_without_autotuning
+    try:
+        yield True
+    finally:
+        ArrayDataAdapter.get_tf_dataset = keras_pipeline
+
+
+# -- leaving ---------------------------------------------------------------------------
+def exit_promptly(code):
+    """Exit with ``code``, skipping the interpreter's teardown once TensorFlow is loaded.
+
+    By the time a command returns, everything it writes is saved and closed, yet a
+    process that has imported TensorFlow then spends 1–3 s here destroying its modules
+    and C++ state (measured, docs/performance.md): a wait at the end of every command
+    that does nothing for the learner. Exit handlers still run (temporary files,
+    logging, coverage) and both streams are flushed; then the process ends.
+    """
+    heavy = "tensorflow" in sys.modules or "keras" in sys.modules
+    if not heavy or not fast_path_enabled("prompt-exit"):
+        raise SystemExit(code)  # nothing heavy loaded (or asked not to): the ordinary exit
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # SystemExit("message") prints it and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`zoo list | head`) has nothing to flush to
+            pass
+    os._exit(code)

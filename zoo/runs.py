@@ -1,0 +1,311 @@
+"""Run records and run directories: the one place that creates, writes and reads them.
+
+A run directory holds one trained model and everything known about it::
+
+    model.keras             the model (Keras format, loaded with safe_mode)
+    run.json                the RunRecord below: what ran, on what, and how it did
+    history.json / .csv     per-epoch metrics and seconds
+    test_predictions.npz    each test image's predicted class and the probability the
+                            model gave its true class (runs can be compared image by image)
+    curves.png, confusion.png, mistakes.png   figures, drawn from the finished record
+
+Every file is written atomically (beside the target, then renamed). ``run.json`` carries
+a ``schema`` number; records written before it existed (schema 1) still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from zoo.errors import ZooError
+from zoo.files import atomic_write_bytes, atomic_write_json, atomic_write_text, sweep_temporaries
+
+SCHEMA = 2
+RUN_FILE = "run.json"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+PREDICTIONS_FILE = "test_predictions.npz"
+FIGURES = ("curves.png", "confusion.png", "mistakes.png")
+STATUSES = ("running", "completed", "interrupted", "failed")
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    class_names: list[str]
+    image_shape: list[int]
+    source: str = ""
+    test_sha256: str | None = None  # identity of the test set: runs on different ones are never paired
+
+
+@dataclass
+class SplitInfo:
+    validate_on: Literal["val", "test"]
+    train: int
+    validation: int
+    test: int
+    seed: int
+    limit: int | None = None
+    article_validated_on: str | None = None
+
+
+@dataclass
+class PublishedInfo:
+    test_accuracy: float
+    test_loss: float | None = None
+
+
+@dataclass
+class SourceInfo:
+    title: str
+    article_file: str = ""
+    url: str = ""
+
+
+@dataclass
+class RunRecord:
+    """Everything run.json says about one run. Typed; validated when read."""
+
+    model: str
+    recipe: str
+    status: Literal["running", "completed", "interrupted", "failed"]
+    seed: int
+    dataset: DatasetInfo
+    split: SplitInfo
+    input_kind: Literal["flat", "image"]
+    output: Literal["probabilities", "logits"] = "probabilities"
+    title: str = ""
+    schema: int = SCHEMA
+    started_at: str | None = None
+    finished_at: str | None = None
+    command: str | None = None
+    execution: dict[str, Any] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    data_preparation: str = ""
+    params: int | None = None
+    trainable_params: int | None = None
+    macs: int | None = None
+    published: PublishedInfo | None = None
+    source: SourceInfo | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    training_seconds: float | None = None
+    epochs_completed: int = 0
+    epoch_seconds: list[float] = field(default_factory=list)
+    seconds_per_epoch: float | None = None
+    best_val_accuracy: float | None = None
+    best_epoch: int | None = None
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    per_class_accuracy: list[float] | None = None
+    confusion_matrix: list[list[int]] | None = None
+    # What the saved model.keras holds when the run was stopped (e.g. "end of epoch 3").
+    model_weights: str | None = None
+    error: str | None = None
+    # Where the record was read from; not written into run.json.
+    run_dir: str | None = field(default=None, compare=False)
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.dataset.class_names
+
+    def to_dict(self) -> dict:
+        """The record as run.json holds it (and as ``zoo train --json`` prints it, with run_dir)."""
+        data = dataclasses.asdict(self)
+        data.pop("run_dir")
+        return data
+
+    def check_consistent(self, where: str) -> None:
+        """Facts that must agree with each other before the record drives a model."""
+        classes = len(self.dataset.class_names)
+        problems = []
+        if classes < 2:
+            problems.append(f"{classes} class name(s)")
+        if self.per_class_accuracy is not None and len(self.per_class_accuracy) != classes:
+            problems.append(f"{len(self.per_class_accuracy)} per-class accuracies for {classes} classes")
+        if self.confusion_matrix is not None and (
+                len(self.confusion_matrix) != classes or any(len(row) != classes for row in self.confusion_matrix)):
+            problems.append(f"a confusion matrix that is not {classes}×{classes}")
+        if self.test_accuracy is not None and not 0 <= self.test_accuracy <= 1:
+            problems.append(f"test_accuracy {self.test_accuracy} outside 0..1")
+        if problems:
+            raise ZooError(f"{where}: inconsistent run record ({'; '.join(problems)})")
+
+
+_adapter = None
+
+
+def _record_adapter():
+    global _adapter
+    if _adapter is None:
+        from pydantic import TypeAdapter
+
+        _adapter = TypeAdapter(RunRecord)
+    return _adapter
+
+
+def _upgrade(data: dict) -> dict:
+    """Records written before the schema field (mnist-zoo 0.1) to the current shape."""
+    if data.get("schema", 1) == 1:
+        data = dict(data)
+        source = data.get("source")
+        if isinstance(source, dict) and "seed" in source:
+            source = dict(source)
+            source["article_file"] = source.pop("seed") or ""
+            data["source"] = source
+        data["schema"] = SCHEMA
+    return data
+
+
+def record_from_dict(data: Any, where: str) -> RunRecord:
+    """A RunRecord from parsed JSON, or a one-line ZooError naming ``where`` and the first problem."""
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise ZooError(f"{where}: not a run record (a JSON {type(data).__name__}, not an object)")
+    schema = data.get("schema", 1)
+    if not isinstance(schema, int) or schema > SCHEMA:
+        raise ZooError(f"{where}: run record schema {schema!r}, this mnist-zoo reads up to {SCHEMA}: upgrade mnist-zoo")
+    data = {k: v for k, v in _upgrade(data).items() if k != "run_dir"}
+    try:
+        # strict: "high" is not an accuracy and "3" is not an epoch count (JSON mode: objects
+        # are accepted for the nested dataclasses)
+        return _record_adapter().validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise ZooError(f"{where}: not a valid run record ({location}: {first['msg']})") from None
+
+
+def read_record(run_dir) -> RunRecord:
+    """A saved run's record (a run directory or its run.json), or a one-line error."""
+    path = Path(run_dir)
+    file = path / RUN_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise ZooError(f"{run_dir}: not a run directory (no {RUN_FILE})")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ZooError(f"{file}: unreadable run record ({type(exc).__name__}: {str(exc)[:160]})") from None
+    record = record_from_dict(data, str(file))
+    record.run_dir = str(file.parent)
+    return record
+
+
+def write_record(run_dir, record: RunRecord) -> Path:
+    return atomic_write_json(Path(run_dir) / RUN_FILE, record.to_dict())
+
+
+# -- run directories -------------------------------------------------------------
+def timestamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def new_run_dir(parent, name: str) -> Path:
+    """Create ``parent/name`` (or ``name-2``, ``name-3``…) and return it; safe against races.
+
+    ``name`` must be one plain folder name: a model name like ``../x`` can never put a
+    run outside ``parent``.
+    """
+    parent = Path(parent)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ZooError(f"{name!r} cannot name a run directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"cannot create the runs folder {parent} ({exc.strerror or exc})") from None
+    sweep_temporaries(parent)  # what a save killed mid-way (kill -9) left behind
+    n = 1
+    while True:
+        path = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()  # atomic: of two processes asking for one name, exactly one gets it
+            return path
+        except FileExistsError:
+            n += 1
+        except OSError as exc:
+            raise ZooError(f"cannot create a run directory in {parent} ({exc.strerror or exc})") from None
+
+
+def remove_if_empty(path: Path) -> None:
+    try:
+        Path(path).rmdir()
+    except OSError:
+        pass
+
+
+# -- the files beside run.json -------------------------------------------------------
+def history_csv(history: dict) -> str:
+    keys = list(history)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", *keys])
+    for i in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([i + 1, *(history[k][i] for k in keys)])
+    return buf.getvalue()
+
+
+def write_history(run_dir, history: dict) -> None:
+    atomic_write_json(Path(run_dir) / HISTORY_FILE, history)
+    atomic_write_text(Path(run_dir) / "history.csv", history_csv(history))
+
+
+def read_history(run_dir) -> dict | None:
+    """A run's per-epoch history, or None when it is missing or unreadable."""
+    path = Path(run_dir) / HISTORY_FILE
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        return None
+    return history
+
+
+def write_predictions(run_dir, predicted: np.ndarray, p_true: np.ndarray, test_sha256: str | None) -> None:
+    """Each test image's predicted class and the probability given to its true class."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, predicted=predicted.astype(np.uint16), p_true=p_true.astype(np.float32),
+                        test_sha256=np.array(test_sha256 or ""))
+    atomic_write_bytes(Path(run_dir) / PREDICTIONS_FILE, buf.getvalue())
+
+
+def read_predictions(run_dir) -> dict | None:
+    """``{"predicted", "p_true", "test_sha256"}`` of a run, or None if it has none (older runs)."""
+    path = Path(run_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            predicted, p_true = npz["predicted"], npz["p_true"]
+            sha = str(npz["test_sha256"]) if "test_sha256" in npz.files else ""
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise ZooError(f"{path}: unreadable per-image predictions ({type(exc).__name__})") from None
+    except Exception as exc:  # noqa: BLE001  (zipfile errors and the like: a damaged file)
+        raise ZooError(f"{path}: unreadable per-image predictions ({type(exc).__name__})") from None
+    if predicted.ndim != 1 or p_true.shape != predicted.shape:
+        raise ZooError(f"{path}: per-image predictions of the wrong shape")
+    return {"predicted": predicted.astype(np.int64), "p_true": p_true, "test_sha256": sha or None}
+
+
+def load_model(run_dir):
+    """The run's model, loaded with Keras safe_mode (no arbitrary code from the file)."""
+    import keras
+
+    path = Path(run_dir) / MODEL_FILE
+    if not path.is_file():
+        raise ZooError(f"{run_dir}: no {MODEL_FILE} in the run directory")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ZooError(f"{path}: cannot load model ({type(exc).__name__}: {first})") from None
