@@ -148,22 +148,10 @@ def plugins(as_json: JsonOpt = False):
 
     from zoo.cache import cached_stats
     from zoo.console import failures_table, out, plugins_table, safe
-    from zoo.plugins import SLOW_IMPORT_SECONDS, PluginFailure
+    from zoo.plugins import SLOW_IMPORT_SECONDS
 
     zoo = _zoo(warn=False)
-    failures = list(zoo.failures)
-    for arch in zoo.architectures.values():  # a model that cannot be built is a plugin failure too
-        owner = zoo.plugin_of(arch.name)
-        try:
-            stats = cached_stats(zoo, arch)
-        except ZooError as exc:
-            failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build",
-                                          str(exc), f"`zoo check {arch.name}` says more"))
-            continue
-        if stats.output_shape != (None, 10):
-            failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build",
-                                          f"{arch.name}: output shape {stats.output_shape}, expected (None, 10)",
-                                          f"`zoo check {arch.name}` says more"))
+    failures = zoo.failures + zoo.model_failures(cached_stats)
     data = {
         "plugins": [dataclasses.asdict(p) for p in zoo.plugins],
         "failures": [dataclasses.asdict(f) for f in failures],
@@ -403,47 +391,22 @@ def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path):
     """`zoo compare --from-runs`: the same table from saved runs, without training."""
     from zoo import compare as cmp
     from zoo.console import out
-    from zoo.registry import matches, select
+    from zoo.registry import select
 
     stray = [p for p in patterns or () if Path(p).exists()]
     if stray:
         raise ZooError(f"{stray[0]} looks like a run directory: give --from-runs once per directory "
                        f"(--from-runs A --from-runs B)")
-    records = cmp.records_from_dirs(from_runs, warn=_warn)
-    if patterns:  # model names or patterns pick among the saved runs
-        records = [r for r in records if matches(r.model, patterns)]
-        if not records:
-            raise ZooError(f"no saved run matches {' '.join(patterns)}")
-    if tag:  # tags live in the registry, not in saved runs
-        tagged = {a.name for a in select(_zoo().architectures, (), tag)}
-        records = [r for r in records if r.model in tagged]
-        if not records:
-            raise ZooError(f"no saved run is of a model tagged {tag!r}")
+    tagged = {a.name for a in select(_zoo().architectures, (), tag)} if tag else None  # tags live in the registry
+    records = cmp.pick_saved(cmp.records_from_dirs(from_runs, warn=_warn), patterns or (), tagged)
+    if not records:
+        raise ZooError(f"no saved run is of a model tagged {tag!r}")
     rows = [cmp.row_from_record(r) for r in records]
-    for key in ("validate_on", "seed", "precision", "backend"):  # saved runs may not be like for like
-        values = sorted({str(r[key]) for r in rows})
-        if len(values) > 1:
-            _warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
+    for key, values in cmp.unlike(rows).items():
+        _warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
     cmp.export(rows, json_path, csv_path, md_path)
     out.print(*cmp.tables(rows, f"{len(rows)} saved runs", out.width))
     out.print(cmp.per_class_table(rows, records[0].class_names))
-
-
-def _saved_model(run: Path):
-    """A saved run's record and model, checked against each other (one line if they disagree)."""
-    from zoo.runs import load_model, read_record
-
-    record = read_record(run)
-    record.check_consistent(str(Path(run) / "run.json"))
-    _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
-    model = load_model(run)
-    expected_in = (784,) if record.input_kind == "flat" else tuple(record.dataset.image_shape)
-    got_in = tuple(model.inputs[0].shape[1:]) if model.inputs else None
-    got_out = model.outputs[0].shape[-1] if model.outputs else None
-    if got_in != expected_in or got_out != len(record.class_names):
-        raise ZooError(f"{run}: run.json does not match model.keras (record: input {expected_in}, "
-                       f"{len(record.class_names)} classes; model: input {got_in}, {got_out} outputs)")
-    return record, model
 
 
 @app.command()
@@ -456,8 +419,10 @@ def evaluate(
     from zoo import data as datamod
     from zoo.console import out, pct, safe
     from zoo.jobs import evaluate_model
+    from zoo.runs import open_run
 
-    record, model = _saved_model(run)
+    _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
+    record, model = open_run(run)
     arrays = datamod.load(_zoo(warn=False).dataset(record.dataset.name), data_dir)
     if arrays.dataset.num_classes != len(record.class_names):
         raise ZooError(f"{run}: run.json names {len(record.class_names)} classes, "
@@ -485,45 +450,24 @@ def predict(
     as_json: JsonOpt = False,
 ):
     """Read your own handwritten digits: grayscale, invert, crop, fit 20×20, centre in 28×28, predict."""
-    import numpy as np
-
-    from zoo import data as datamod
     from zoo.console import err, out, safe
-    from zoo.imaging import preprocess, write_png
-    from zoo.jobs import predict_probabilities
+    from zoo.imaging import read_digits
+    from zoo.runs import open_run
 
-    if save_preprocessed is not None and save_preprocessed.exists() and not save_preprocessed.is_dir():
-        raise ZooError(f"--save-preprocessed {save_preprocessed} is a file; give a folder")
-    record, model = _saved_model(run)
-    classes = record.class_names
-    answers, failures, saved_names = [], 0, set()
-    for path in images:
-        try:
-            digit_image = preprocess(path)
-        except ZooError as exc:
-            failures += 1
-            err.print(f"[bold red]Error:[/] {safe(str(exc))}", highlight=False, soft_wrap=True)
-            answers.append({"image": str(path), "error": str(exc), "digit": None, "probabilities": None})
-            continue
-        if save_preprocessed:
-            name, n = Path(path).stem, 1
-            while name in saved_names:  # a/x.png and b/x.png must not overwrite each other
-                n += 1
-                name = f"{Path(path).stem}-{n}"
-            saved_names.add(name)
-            write_png(digit_image, save_preprocessed / f"{name}.png")
-        x = datamod.prepare_x(digit_image[None], record.input_kind)
-        probs = predict_probabilities(model, x, record.output)[0]
-        top = np.argsort(-probs)[:3]
-        answers.append({"image": str(path), "digit": int(top[0]), "label": classes[int(top[0])],
-                        "probabilities": [round(float(p), 6) for p in probs],
-                        "top3": [{"digit": int(i), "probability": round(float(probs[i]), 6)} for i in top]})
-        if not as_json:
-            guesses = ", ".join(f"{safe(classes[i])} ({probs[i] * 100:.1f}%)" for i in top)
-            out.print(f"{safe(str(path))}: [bold]{safe(classes[int(top[0])])}[/]   top 3: {guesses}", highlight=False)
+    _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
+    record, model = open_run(run)
+    answers = []
+    for answer in read_digits(model, record, images, save_preprocessed):
+        answers.append(answer)
+        if answer["digit"] is None:
+            err.print(f"[bold red]Error:[/] {safe(answer['error'])}", highlight=False, soft_wrap=True)
+        elif not as_json:
+            guesses = ", ".join(f"{safe(t['label'])} ({t['probability'] * 100:.1f}%)" for t in answer["top3"])
+            out.print(f"{safe(answer['image'])}: [bold]{safe(answer['label'])}[/]   top 3: {guesses}",
+                      highlight=False)
     if as_json:
         _print_json(answers)
-    if failures:
+    if any(a["digit"] is None for a in answers):
         raise typer.Exit(1)
 
 

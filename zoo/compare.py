@@ -104,6 +104,28 @@ def records_from_dirs(dirs, warn=None) -> list[RunRecord]:
     return records
 
 
+def pick_saved(records: list[RunRecord], patterns=(), models=None) -> list[RunRecord]:
+    """Saved runs whose model matches ``patterns`` (fnmatch) and, if given, is in ``models``."""
+    from zoo.registry import matches
+
+    picked = [r for r in records if matches(r.model, patterns)]
+    if patterns and not picked:
+        raise ZooError(f"no saved run matches {' '.join(patterns)}")
+    if models is not None:
+        picked = [r for r in picked if r.model in models]
+    return picked
+
+
+def unlike(rows: list[dict]) -> dict[str, list[str]]:
+    """Settings in which saved runs differ (then they are not a like-for-like comparison)."""
+    differ = {}
+    for key in ("validate_on", "seed", "precision", "backend"):
+        values = sorted({str(r[key]) for r in rows})
+        if len(values) > 1:
+            differ[key] = values
+    return differ
+
+
 def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
     if json_path:
         atomic_write_json(json_path, rows)
@@ -146,13 +168,15 @@ def tables(rows: list[dict], title: str, width: int):
 def _table(rows: list[dict], title: str, keys):
     from rich.table import Table
 
+    from zoo.console import safe
+
     columns = [c for c in COLUMNS if c[0] in keys]
     t = Table(title=title, title_justify="left")
     for key, header, _ in columns:
         t.add_column(header, justify="left" if key in ("model", "recipe") else "right", no_wrap=True)
     best = max((r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None), default=None)
     for row in rows:
-        cells = [_cell(row, k, f) for k, _, f in columns]
+        cells = [safe(_cell(row, k, f)) for k, _, f in columns]
         if row.get("status") in ("interrupted", "failed"):
             note = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
             cells[1] = note
@@ -166,15 +190,17 @@ def _table(rows: list[dict], title: str, keys):
 def per_class_table(rows: list[dict], class_names):
     from rich.table import Table
 
+    from zoo.console import safe
+
     done = [r for r in rows if r.get("per_class_accuracy")]
     t = Table(title="Test accuracy per class", title_justify="left")
     t.add_column("class")
     for r in done:
-        t.add_column(r["model"], justify="right")
+        t.add_column(safe(r["model"]), justify="right")
     for i, name in enumerate(class_names):
         values = [r["per_class_accuracy"][i] for r in done]
         worst = min(values) if values else None
-        t.add_row(str(name), *(f"[red]{v * 100:.2f}%[/]" if v == worst and len(values) > 1 else f"{v * 100:.2f}%"
+        t.add_row(safe(name), *(f"[red]{v * 100:.2f}%[/]" if v == worst and len(values) > 1 else f"{v * 100:.2f}%"
                                for v in values))
     return t
 

@@ -80,10 +80,10 @@ def models_table(rows: list[dict]) -> Table:
         table.add_column("title", ratio=1)
     for row in rows:
         article = (f"article {row['article_file'][:3]}" if row.get("article_file")
-                   else escape(row.get("site") or row["source"]))
-        cells = [escape(row["name"]), n(row["params"]), n(row["macs"]), row["input_kind"],
+                   else safe(row.get("site") or row["source"]))
+        cells = [safe(row["name"]), n(row["params"]), n(row["macs"]), row["input_kind"],
                  pct(row["published_accuracy"]), article]
-        table.add_row(*cells, *([escape(row["title"])] if wide else []))
+        table.add_row(*cells, *([safe(row["title"])] if wide else []))
     table.caption = "MACs: multiply-accumulates per image, forward pass. `zoo info NAME` explains a model."
     return table
 
@@ -101,20 +101,21 @@ def model_card(card: dict) -> Group:
                       ("params", "right"), ("arithmetic", "left"), ("MACs", "right")):
         layers.add_column(col, justify=just)
     for row in card["layers"]:
-        layers.add_row(row["name"], row["type"], shape(row["output_shape"]), n(row["params"]),
-                       row["arithmetic"], n(row["macs"]) if row["macs"] else "")
+        layers.add_row(safe(row["name"]), safe(row["type"]), shape(row["output_shape"]), n(row["params"]),
+                       safe(row["arithmetic"]), n(row["macs"]) if row["macs"] else "")
     layers.add_section()
     layers.add_row("total", "", shape(card["output_shape"]), n(card["params"]),
                    f"{n(card['trainable_params'])} trainable, {n(card['non_trainable_params'])} non-trainable",
                    n(card["macs"]), style="bold")
     recipes = [_recipe_panel(r) for r in card["recipes"]]
-    parts = [Panel(head, title=f"[bold cyan]{escape(card['name'])}[/]", title_align="left"), layers, *recipes]
-    prep = "\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items())
+    parts = [Panel(head, title=f"[bold cyan]{safe(card['name'])}[/]", title_align="left"), layers, *recipes]
+    prep = Text("\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items()))
     parts.append(Panel(prep, title="Data the zoo feeds it", title_align="left"))
     if card["notes"]:
-        parts.append(Panel("\n".join(f"• {x}" for x in card["notes"]), title="Teaching notes", title_align="left"))
+        parts.append(Panel(Text("\n".join(f"• {x}" for x in card["notes"])), title="Teaching notes",
+                           title_align="left"))
     if card["pitfalls"]:
-        parts.append(Panel("\n".join(f"• {x}" for x in card["pitfalls"]), title="Known pitfalls",
+        parts.append(Panel(Text("\n".join(f"• {x}" for x in card["pitfalls"])), title="Known pitfalls",
                            title_align="left", border_style="yellow"))
     return Group(*parts)
 
@@ -152,8 +153,8 @@ def plugins_table(plugins: list[dict]) -> Table:
     for col in ("plugin", "distribution", "version", "hooks", "registers"):
         table.add_column(col)
     for p in plugins:
-        table.add_row(p["name"], p["distribution"], p["version"], ", ".join(p["hooks"]),
-                      ", ".join(p["architectures"] + p["datasets"]))
+        table.add_row(safe(p["name"]), safe(p["distribution"]), safe(p["version"]), ", ".join(p["hooks"]),
+                      safe(", ".join(p["architectures"] + p["datasets"])))
     return table
 
 
@@ -162,8 +163,8 @@ def failures_table(failures: list[dict]) -> Table:
     for col in ("plugin", "distribution", "stage", "error", "hint"):
         table.add_column(col)
     for f in failures:
-        table.add_row(f["plugin"], f"{f['distribution']} {f['version']}", f["stage"], escape(f["error"]),
-                      escape(f["hint"]))
+        table.add_row(safe(f["plugin"]), safe(f"{f['distribution']} {f['version']}"), f["stage"], safe(f["error"]),
+                      safe(f["hint"]))
     return table
 
 
@@ -172,15 +173,15 @@ def datasets_table(rows: list[dict]) -> Table:
     for col in ("name", "description", "classes", "license", "found at"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"], r["description"], str(r["classes"]), r["license"],
-                      escape(r["found"]) if r["found"] else "[yellow]not found locally (download on first use)[/]")
+        table.add_row(safe(r["name"]), safe(r["description"]), str(r["classes"]), safe(r["license"]),
+                      safe(r["found"]) if r["found"] else "[yellow]not found locally (download on first use)[/]")
     return table
 
 
 def data_table(info: dict) -> Group:
     head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]source[/]", escape(info["source"]))
-    head.add_row("[bold]license[/]", info["license"])
+    head.add_row("[bold]source[/]", safe(info["source"]))
+    head.add_row("[bold]license[/]", safe(info["license"]))
     head.add_row("[bold]sizes[/]", f"{n(info['train'])} training, {n(info['test'])} test images, "
                                    f"{'×'.join(map(str, info['image_shape']))}")
     head.add_row("[bold]pixels[/]", f"mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} "
@@ -195,6 +196,6 @@ def data_table(info: dict) -> Group:
     counts.add_column("train", justify="right")
     counts.add_column("test", justify="right")
     for label, tr, te in zip(info["classes"], info["train_class_counts"], info["test_class_counts"]):
-        counts.add_row(escape(label), n(tr), n(te))
-    return Group(Panel(head, title=f"[bold cyan]{info['name']}[/]: {escape(info['description'])}",
+        counts.add_row(safe(label), n(tr), n(te))
+    return Group(Panel(head, title=f"[bold cyan]{safe(info['name'])}[/]: {safe(info['description'])}",
                        title_align="left"), counts)

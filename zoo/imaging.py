@@ -104,3 +104,37 @@ def write_png(image: np.ndarray, path) -> Path:
         return atomic_write_bytes(path, buf.getvalue())
     except OSError as exc:
         raise ZooError(f"cannot write {path} ({exc.strerror or exc})") from None
+
+
+def read_digits(model, record, paths, save_dir=None):
+    """Yield one answer per image file: the digit, its probabilities and top 3, or its error.
+
+    One unreadable image is that image's error; the others are still answered. With
+    ``save_dir``, each image is also written as the model sees it (28×28 PNG); two inputs
+    with one file name (a/x.png, b/x.png) become x.png and x-2.png.
+    """
+    from zoo import data as datamod
+    from zoo.jobs import predict_probabilities
+
+    if save_dir is not None and Path(save_dir).exists() and not Path(save_dir).is_dir():
+        raise ZooError(f"--save-preprocessed {save_dir} is a file; give a folder")
+    classes, saved = record.class_names, set()
+    for path in paths:
+        try:
+            digit = preprocess(path)
+        except ZooError as exc:
+            yield {"image": str(path), "error": str(exc), "digit": None, "probabilities": None}
+            continue
+        if save_dir is not None:
+            name, n = Path(path).stem, 1
+            while name in saved:
+                n += 1
+                name = f"{Path(path).stem}-{n}"
+            saved.add(name)
+            write_png(digit, Path(save_dir) / f"{name}.png")
+        probs = predict_probabilities(model, datamod.prepare_x(digit[None], record.input_kind), record.output)[0]
+        top = np.argsort(-probs)[:3]
+        yield {"image": str(path), "digit": int(top[0]), "label": classes[int(top[0])],
+               "probabilities": [round(float(p), 6) for p in probs],
+               "top3": [{"digit": int(i), "label": classes[int(i)], "probability": round(float(probs[i]), 6)}
+                        for i in top]}

@@ -226,6 +226,22 @@ class Zoo:
             error = f"{type(error).__name__}: {error}{at}"
         self.failures.append(PluginFailure(plugin, dist, version, stage, str(error), hint))
 
+    def model_failures(self, stats) -> list[PluginFailure]:
+        """Models that cannot be built, or whose output is not one score per class: failures of
+        their plugins too. ``stats(zoo, arch)`` builds (or recalls) a model's numbers."""
+        failures = []
+        for arch in self.architectures.values():
+            owner = self._owner[arch.name]
+            try:
+                shape = stats(self, arch).output_shape
+                error = None if shape == (None, 10) else f"{arch.name}: output shape {shape}, expected (None, 10)"
+            except ZooError as exc:
+                error = str(exc)
+            if error:
+                failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build", error,
+                                              f"`zoo check {arch.name}` says more"))
+        return failures
+
     # -- lookup --------------------------------------------------------------
     def plugin_of(self, architecture_name: str) -> PluginInfo | None:
         """The plugin that registered an architecture."""

@@ -309,3 +309,21 @@ def load_model(run_dir):
     except Exception as exc:  # noqa: BLE001
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise ZooError(f"{path}: cannot load model ({type(exc).__name__}: {first})") from None
+
+
+def open_run(run_dir):
+    """A saved run's record and model, checked against each other (one line if they disagree).
+
+    Plugins that define custom layers must be loaded first (``zoo.plugins.get_zoo``):
+    safe_mode loading only knows registered classes.
+    """
+    record = read_record(run_dir)
+    record.check_consistent(str(Path(run_dir) / RUN_FILE))
+    model = load_model(run_dir)
+    expected_in = (784,) if record.input_kind == "flat" else tuple(record.dataset.image_shape)
+    got_in = tuple(model.inputs[0].shape[1:]) if model.inputs else None
+    got_out = model.outputs[0].shape[-1] if model.outputs else None
+    if got_in != expected_in or got_out != len(record.class_names):
+        raise ZooError(f"{run_dir}: run.json does not match model.keras (record: input {expected_in}, "
+                       f"{len(record.class_names)} classes; model: input {got_in}, {got_out} outputs)")
+    return record, model
