@@ -64,9 +64,8 @@ def _metadata_problems(arch) -> list[str]:
 
 def check(arch, arrays) -> Report:
     """Run every check on ``arch`` with images from ``arrays`` (a loaded dataset)."""
-    import keras
-
     from zoo import data as datamod
+    from zoo.keras_glue import build_loss
     from zoo.stats import build_model
 
     report = Report(arch.name)
@@ -101,7 +100,7 @@ def check(arch, arrays) -> Report:
     compiled = []
     for recipe in arch.recipes:
         try:
-            loss = keras.losses.get({"class_name": recipe.loss, "config": {"from_logits": from_logits}})
+            loss = build_loss(recipe.loss, from_logits)
             model_r = build_model(arch, dataset.image_shape, dataset.num_classes)
             model_r.compile(optimizer=recipe.build_optimizer(OVERFIT_MAX_STEPS), loss=loss, metrics=["accuracy"])
             compiled.append((recipe, model_r))

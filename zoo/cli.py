@@ -113,9 +113,14 @@ def list_models(
     rows = []
     for arch in select(zoo.architectures, patterns or (), _tag(tag)):
         try:
-            rows.append(summary_row(arch, cached_stats(zoo, arch)))
+            stats = cached_stats(zoo, arch)
         except ZooError as exc:  # a plugin whose model cannot be built is left out, not fatal
             _warn(f"{exc} (left out; `zoo check {arch.name}` says more)")
+            continue
+        if stats.output_shape != (None, 10):
+            _warn(f"{arch.name}: output shape {stats.output_shape}, expected (None, 10): it cannot be trained "
+                  f"(`zoo check {arch.name}` says more)")
+        rows.append(summary_row(arch, stats))
     if as_json:
         _print_json(rows)
     else:

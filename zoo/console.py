@@ -26,17 +26,25 @@ out = _console()
 err = _console(stderr=True)
 
 
+def _control(ch: str) -> bool:
+    return (ord(ch) < 32 and ch not in "\n\t") or 0x7F <= ord(ch) < 0xA0
+
+
+def printable(text) -> str:
+    """Control characters (an ANSI escape in a plugin's title) shown as escapes, not obeyed."""
+    text = str(text)
+    if any(_control(ch) for ch in text):
+        text = "".join(ch.encode("unicode_escape").decode("ascii") if _control(ch) else ch for ch in text)
+    return text
+
+
 def safe(text) -> str:
     """Text from outside (paths, names, titles, errors) as rich markup that shows it literally.
 
     Square brackets are escaped (``[/y]`` would crash rich, ``[draft]`` would vanish) and
     control characters are shown as escapes instead of reaching the terminal.
     """
-    text = str(text)
-    if any(ord(ch) < 32 and ch not in "\n\t" or 0x7F <= ord(ch) < 0xA0 for ch in text):
-        text = "".join(ch if (ord(ch) >= 32 or ch in "\n\t") and not 0x7F <= ord(ch) < 0xA0
-                       else ch.encode("unicode_escape").decode("ascii") for ch in text)
-    return escape(text)
+    return escape(printable(text))
 
 
 def train_summary(record, run_dir, figures) -> str:
@@ -90,12 +98,12 @@ def models_table(rows: list[dict]) -> Table:
 
 def model_card(card: dict) -> Group:
     src = card["source"]
-    head = Text.assemble((card["title"], "bold"), "\n\n", card["summary"], "\n\n",
-                         ("Teaches: ", "bold"), card["teaches"], "\n",
-                         ("Source: ", "bold"), src["title"], f" — {src['site']}",
+    head = Text.assemble((printable(card["title"]), "bold"), "\n\n", printable(card["summary"]), "\n\n",
+                         ("Teaches: ", "bold"), printable(card["teaches"]), "\n",
+                         ("Source: ", "bold"), printable(src["title"]), f" — {printable(src['site'])}",
                          f", {src['year']}" if src.get("year") else "",
-                         f" (article {src['article_file']})" if src.get("article_file") else "",
-                         f"\n{src['url']}" if src.get("url") else "")
+                         f" (article {printable(src['article_file'])})" if src.get("article_file") else "",
+                         f"\n{printable(src['url'])}" if src.get("url") else "")
     layers = Table(title="Layers", title_justify="left")
     for col, just in (("layer", "left"), ("type", "left"), ("output shape", "left"),
                       ("params", "right"), ("arithmetic", "left"), ("MACs", "right")):
@@ -109,13 +117,13 @@ def model_card(card: dict) -> Group:
                    n(card["macs"]), style="bold")
     recipes = [_recipe_panel(r) for r in card["recipes"]]
     parts = [Panel(head, title=f"[bold cyan]{safe(card['name'])}[/]", title_align="left"), layers, *recipes]
-    prep = Text("\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items()))
+    prep = Text(printable("\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items())))
     parts.append(Panel(prep, title="Data the zoo feeds it", title_align="left"))
     if card["notes"]:
-        parts.append(Panel(Text("\n".join(f"• {x}" for x in card["notes"])), title="Teaching notes",
+        parts.append(Panel(Text(printable("\n".join(f"• {x}" for x in card["notes"]))), title="Teaching notes",
                            title_align="left"))
     if card["pitfalls"]:
-        parts.append(Panel(Text("\n".join(f"• {x}" for x in card["pitfalls"])), title="Known pitfalls",
+        parts.append(Panel(Text(printable("\n".join(f"• {x}" for x in card["pitfalls"]))), title="Known pitfalls",
                            title_align="left", border_style="yellow"))
     return Group(*parts)
 
@@ -136,8 +144,8 @@ def _recipe_panel(r: dict) -> Panel:
         *(("note", note) for note in r.get("notes", [])),
     ]
     for key, value in rows:
-        grid.add_row(f"[bold]{key}[/]", escape(str(value)))
-    return Panel(grid, title=f"Recipe [bold]{escape(r['name'])}[/]", title_align="left")
+        grid.add_row(f"[bold]{key}[/]", safe(value))
+    return Panel(grid, title=f"Recipe [bold]{safe(r['name'])}[/]", title_align="left")
 
 
 def _validation_text(validation: str) -> str:
@@ -187,7 +195,7 @@ def data_table(info: dict) -> Group:
     head.add_row("[bold]pixels[/]", f"mean {info['pixel_mean']:.4f}, std {info['pixel_std']:.4f} "
                                     "(training set, after /255)")
     if "grid" in info:
-        head.add_row("[bold]samples[/]", escape(info["grid"]))
+        head.add_row("[bold]samples[/]", safe(info["grid"]))
     if "verified" in info:
         marks = {True: "[green]ok[/]", False: "[red]MISMATCH[/]", None: "[yellow]no known checksum[/]"}
         head.add_row("[bold]checksums[/]", ", ".join(f"{k} {marks[v]}" for k, v in info["verified"].items()))

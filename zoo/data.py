@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,39 +120,107 @@ def source_text(found) -> str:
 
 
 # -- reading and checking --------------------------------------------------------
-def read_npz(path: Path) -> dict[str, np.ndarray]:
+# The most an image dataset of this zoo may hold in one array (MNIST's largest is 47 MB):
+# a file whose header claims more is refused before anything is allocated or inflated.
+MAX_ARRAY_BYTES = 1 << 30
+
+
+def array_limits(dataset: Dataset) -> dict[str, int]:
+    """The most bytes each array of ``dataset`` may hold: its known size, else MAX_ARRAY_BYTES."""
+    if not dataset.sizes:
+        return dict.fromkeys(IDX_NAMES, MAX_ARRAY_BYTES)
+    pixels = math.prod(dataset.image_shape[:2])
+    train, test = dataset.sizes
+    # labels may be stored as wider integers than uint8 (8 bytes each at most)
+    return {"x_train": train * pixels, "y_train": train * 8, "x_test": test * pixels, "y_test": test * 8}
+
+
+def _too_big(path, what: str, nbytes: int, limit: int) -> ZooError:
+    return ZooError(f"{path}: {what} claims {nbytes:,} bytes, more than the {limit:,} this dataset can hold; "
+                    "refused before reading")
+
+
+def read_npz(path: Path, limits: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """The four arrays of a Keras-layout ``.npz``, each header checked before its data is read.
+
+    No pickles (object arrays are refused), no array larger than ``MAX_ARRAY_BYTES``, and
+    a compressed entry is inflated only up to the size its header declares.
+    """
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in IDX_NAMES if k not in npz.files]
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise ZooError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise ZooError(f"{path}: a single NumPy array (.npy), not an .npz archive holding "
+                       f"{', '.join(IDX_NAMES)}")
+    if not magic.startswith(b"PK"):
+        raise ZooError(f"{path}: not an .npz file (it is not a zip archive); corrupt or not a dataset")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = {n.removesuffix(".npy"): n for n in archive.namelist()}
+            missing = [k for k in IDX_NAMES if k not in names]
             if missing:
                 raise ZooError(f"{path}: not a dataset .npz in Keras's layout (missing {', '.join(missing)})")
-            return {k: npz[k] for k in IDX_NAMES}
+            return {key: _read_npy_entry(archive, names[key], path, (limits or {}).get(key, MAX_ARRAY_BYTES))
+                    for key in IDX_NAMES}
     except ZooError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise ZooError(f"{path}: corrupt or truncated .npz file ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001  (a damaged archive raises many kinds of error)
+        raise ZooError(f"{path}: corrupt or truncated .npz file ({type(exc).__name__})") from None
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (the format MNIST was published in): magic, dims, then raw bytes."""
+def _read_npy_entry(archive: zipfile.ZipFile, name: str, path, limit: int) -> np.ndarray:
+    fmt = np.lib.format
+    with archive.open(name) as fh:
+        version = fmt.read_magic(fh)
+        reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if reader is None:
+            raise ZooError(f"{path}: {name} has an unknown .npy format version {version}")
+        shape, fortran_order, dtype = reader(fh)
+        if dtype.hasobject:
+            raise ZooError(f"{path}: {name} holds Python objects (a pickle); only plain arrays are read")
+        nbytes = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+        if nbytes > limit:
+            raise _too_big(path, f"{name} of shape {shape}", nbytes, limit)
+        data = fh.read(nbytes + 1)
+    if len(data) != nbytes:
+        raise ZooError(f"{path}: {name} is truncated or padded: its header promises {nbytes:,} bytes, "
+                       f"the archive holds {len(data):,}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def read_idx(path: Path, limit: int = MAX_ARRAY_BYTES) -> np.ndarray:
+    """An IDX file (the format MNIST was published in): magic, dims, then raw bytes.
+
+    The header's size is checked against ``limit`` before anything is read, and a gzipped
+    file is inflated as a stream, never past the size the header declares.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
-        raise ZooError(f"{path}: cannot read IDX file ({type(exc).__name__}: {exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ZooError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ZooError(f"{path}: truncated IDX header")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
+            magic = fh.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != 0x08:
+                raise ZooError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+            ndim = magic[3]
+            if not 1 <= ndim <= 4:
+                raise ZooError(f"{path}: an IDX file of {ndim} dimensions is not an image or label file")
+            header = fh.read(4 * ndim)
+            if len(header) < 4 * ndim:
+                raise ZooError(f"{path}: truncated IDX header")
+            dims = struct.unpack(f">{ndim}I", header)
+            expected = math.prod(dims)  # a Python integer: dimensions cannot overflow it
+            if expected > limit:
+                raise _too_big(path, f"the IDX header {dims}", expected, limit)
+            raw = fh.read(expected + 1)
+    except ZooError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ZooError(f"{path}: cannot read IDX file ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if len(raw) != expected:
         raise ZooError(f"{path}: truncated or padded IDX file: header promises {dims} = {expected:,} bytes, "
-                       f"file holds {len(raw) - header:,}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+                       f"file holds {'more' if len(raw) > expected else f'{len(raw):,}'}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(dims)
 
 
 def validate(dataset: Dataset, arrays: dict[str, np.ndarray], where: str) -> None:
@@ -202,7 +272,9 @@ def load(dataset: Dataset, data_dir: str | None = None) -> Arrays:
     found = locate(dataset, data_dir)
     if found:
         _, kind, where = found
-        arrays = read_npz(where) if kind == "npz" else {k: read_idx(p) for k, p in where.items()}
+        limits = array_limits(dataset)
+        arrays = (read_npz(where, limits) if kind == "npz"
+                  else {k: read_idx(p, limits[k]) for k, p in where.items()})
         validate(dataset, arrays, str(where if kind == "npz" else where["x_train"].parent))
         described = source_text(found)
     else:

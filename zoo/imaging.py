@@ -16,6 +16,10 @@ from zoo.errors import ZooError
 
 BOX = 20
 FIELD = 28
+# A photo of one digit needs far fewer pixels than this (a 12-megapixel phone photo is 12);
+# checked from the header before decoding, so a tiny file that claims a huge image (a
+# "decompression bomb") is refused before it takes gigabytes. Pillow's own limit is 89.
+MAX_PIXELS = 50_000_000
 
 
 def load_grayscale(path) -> np.ndarray:
@@ -24,7 +28,11 @@ def load_grayscale(path) -> np.ndarray:
 
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as im:  # reads the header only
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ZooError(f"{path}: {width}×{height} pixels is more than the {MAX_PIXELS // 1_000_000} "
+                               "megapixels a digit photo needs; crop or shrink it")
             im.load()
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 im = im.convert("RGBA")
@@ -32,21 +40,31 @@ def load_grayscale(path) -> np.ndarray:
                 im = Image.alpha_composite(background, im)  # transparent = paper
             if im.mode in ("I", "I;16", "I;16B", "F"):
                 arr = np.asarray(im, dtype="float64")
-                peak = arr.max() or 1.0
-                return arr / peak * 255.0
+                if not np.isfinite(arr).all():
+                    raise ZooError(f"{path}: the image holds pixel values that are not numbers (NaN or infinity)")
+                low, peak = min(arr.min(), 0.0), arr.max()
+                return (arr - low) / ((peak - low) or 1.0) * 255.0
             return np.asarray(im.convert("L"), dtype="float64")
+    except ZooError:
+        raise
     except FileNotFoundError:
         raise ZooError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ZooError(f"{path}: a folder, not an image") from None
     except UnidentifiedImageError:
         raise ZooError(f"{path}: not an image Pillow can read") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ZooError(f"{path}: unreadable image ({exc})") from None
+    except Image.DecompressionBombError:
+        raise ZooError(f"{path}: the image claims far more pixels than a digit photo has (refused unread)") from None
+    except Exception as exc:  # noqa: BLE001  (a damaged file can make any decoder raise anything)
+        raise ZooError(f"{path}: unreadable image ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:
     """Grayscale array → 28×28 uint8, white digit on black, centred by centre of mass."""
     from PIL import Image
 
+    if gray.ndim != 2 or min(gray.shape) < 1:
+        raise ZooError(f"{name}: not a two-dimensional image")
     # Ink is whatever differs from the paper; the border tells us which the paper is.
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if np.median(border) > 127:  # dark ink on light paper: invert, as MNIST is white on black
@@ -124,6 +142,10 @@ def read_digits(model, record, paths, save_dir=None):
             digit = preprocess(path)
         except ZooError as exc:
             yield {"image": str(path), "error": str(exc), "digit": None, "probabilities": None}
+            continue
+        except Exception as exc:  # noqa: BLE001  (one odd image must not lose the others' answers)
+            error = f"{path}: cannot process this image ({type(exc).__name__}: {str(exc)[:120]})"
+            yield {"image": str(path), "error": error, "digit": None, "probabilities": None}
             continue
         if save_dir is not None:
             name, n = Path(path).stem, 1

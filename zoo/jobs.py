@@ -357,9 +357,10 @@ def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=No
     for name, write in steps:
         try:
             write()
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001  (a full disk reaches us through Keras and h5py too)
             missing = [n for n, _ in steps[len(kept):]]
-            raise ZooError(f"{record.model}: trained, but saving it in {run_dir} failed "
-                           f"({exc.strerror or exc}); written: {', '.join(kept) or 'nothing'}; "
-                           f"not written: {', '.join(missing)}", exit_code=1) from None
+            reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {str(exc)[:120]}"
+            raise ZooError(f"{record.model}: trained, but saving it in {run_dir} failed ({reason}); "
+                           f"written: {', '.join(kept) or 'nothing'}; not written: {', '.join(missing)}",
+                           exit_code=1) from None
         kept.append(name)

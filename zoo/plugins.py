@@ -53,6 +53,24 @@ def ordered_entry_points(group: str) -> list:
     return sorted(entry_points(group=group), key=key)
 
 
+@contextlib.contextmanager
+def slow_import_notice(name: str, where: str, after: float = SLOW_IMPORT_SECONDS):
+    """Say on stderr which plugin is still importing after ``after`` seconds (a hang is not silent)."""
+    import threading
+
+    def notice():
+        print(f"Still importing plugin {name!r} ({where}) after {after:.0f} s; "
+              f"{DISABLE_ENV}={name} skips it", file=sys.__stderr__, flush=True)
+
+    timer = threading.Timer(after, notice)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def plugin_output_to_stderr():
     """Whatever plugins print goes to stderr, so ``--json`` on stdout stays valid."""
     return contextlib.redirect_stdout(sys.stderr)
@@ -100,6 +118,9 @@ class Zoo:
 
     # -- loading -------------------------------------------------------------
     def load(self, plugins_dir: str | None = None) -> "Zoo":
+        from zoo.keras_glue import import_backend_quietly
+
+        import_backend_quietly()  # plugins import Keras: pay for it once, not in the first plugin's time
         disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         seen_modules = set()
         for group in GROUPS:
@@ -114,7 +135,7 @@ class Zoo:
                 seen_modules.add(ep.value)
                 started = time.perf_counter()
                 try:
-                    with plugin_output_to_stderr():
+                    with plugin_output_to_stderr(), slow_import_notice(ep.name, dist):
                         module = ep.load()
                 except Exception as exc:  # a broken plugin must not break the zoo
                     self._fail(ep.name, dist, version, "import", exc,
@@ -146,7 +167,7 @@ class Zoo:
                 spec = importlib.util.spec_from_file_location(module_name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
-                with plugin_output_to_stderr():
+                with plugin_output_to_stderr(), slow_import_notice(path.stem, str(path)):
                     spec.loader.exec_module(module)
             except Exception as exc:
                 sys.modules.pop(module_name, None)

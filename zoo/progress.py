@@ -13,7 +13,7 @@ from __future__ import annotations
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from zoo.console import err
+from zoo.console import err, safe
 
 
 def metrics_text(metrics: dict) -> str:
@@ -50,8 +50,6 @@ class TrainingDisplay:
 
     def on_event(self, event) -> None:
         """Draw one ``zoo.jobs.Event``."""
-        from rich.markup import escape
-
         kind, name = event.kind, event.job.model
         if kind == "started":
             self.start_model(name, event.epochs, event.steps)
@@ -64,7 +62,7 @@ class TrainingDisplay:
         elif kind == "finished":
             self.end_model()
         elif kind == "failed":
-            self.note(f"[red]Error:[/] {escape(event.error or '')}")
+            self.note(f"[red]Error:[/] {safe(event.error or '')}")
             self.end_model()
 
     def start_model(self, name, epochs, steps):
@@ -73,9 +71,7 @@ class TrainingDisplay:
         for task in (self.epochs_task, self.steps_task):
             if task is not None:
                 self.progress.remove_task(task)
-        from rich.markup import escape
-
-        self.epochs_task = self.progress.add_task(f"{escape(name)} epochs", total=epochs, metrics="")
+        self.epochs_task = self.progress.add_task(f"{safe(name)} epochs", total=epochs, metrics="")
         self.steps_task = self.progress.add_task("  steps", total=steps, metrics="")
 
     def start_epoch(self, epoch):
@@ -91,10 +87,8 @@ class TrainingDisplay:
         self.progress.advance(self.epochs_task)
         self.progress.update(self.steps_task, metrics=metrics_text(
             {k: v for k, v in logs.items() if k in ("loss", "accuracy")}))
-        from rich.markup import escape
-
         self.progress.console.print(
-            f"[cyan]{escape(self.name)}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
+            f"[cyan]{safe(self.name)}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
 
     def end_model(self):
         if self.models_task is not None:

@@ -297,13 +297,44 @@ def read_predictions(run_dir) -> dict | None:
     return {"predicted": predicted.astype(np.int64), "p_true": p_true, "test_sha256": sha or None}
 
 
+# What a .keras file of this zoo may hold. The largest model here saves ~8 MB of weights
+# and a config of ~20 KB; these caps leave a wide margin and still refuse a zip bomb (a
+# 1 MB file whose config inflates to 1 GiB) before Keras inflates anything.
+MAX_MODEL_CONFIG_BYTES = 10_000_000
+MAX_MODEL_FILE_BYTES = 2_000_000_000
+MAX_MODEL_ENTRIES = 64
+MAX_COMPRESSION_RATIO = 200
+
+
+def check_model_archive(path: Path) -> None:
+    """Refuse a ``.keras`` file whose entries are absurd for a model of this zoo (one line)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ZooError(f"{path}: not a Keras model file (not a readable zip archive: {type(exc).__name__})") from None
+    if len(entries) > MAX_MODEL_ENTRIES:
+        raise ZooError(f"{path}: {len(entries)} entries, more than a Keras model file of this zoo holds "
+                       f"({MAX_MODEL_ENTRIES}); refused unread")
+    for entry in entries:
+        limit = MAX_MODEL_CONFIG_BYTES if entry.filename.endswith(".json") else MAX_MODEL_FILE_BYTES
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > limit or (entry.file_size > 1_000_000 and ratio > MAX_COMPRESSION_RATIO):
+            raise ZooError(f"{path}: its {entry.filename} would inflate to {entry.file_size:,} bytes "
+                           f"({ratio:,.0f}× its stored size), absurd for a model of this zoo; refused unread")
+
+
 def load_model(run_dir):
-    """The run's model, loaded with Keras safe_mode (no arbitrary code from the file)."""
+    """The run's model, loaded with Keras safe_mode (no arbitrary code from the file), after
+    its archive passed ``check_model_archive``."""
     import keras
 
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():
         raise ZooError(f"{run_dir}: no {MODEL_FILE} in the run directory")
+    check_model_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:  # noqa: BLE001

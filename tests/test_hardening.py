@@ -1,0 +1,437 @@
+"""Untrusted files, hostile plugins' output and odd paths never crash the zoo or lose results.
+
+Each test reproduces a case found by trying the zoo as an adversarial user would, and
+checks that it now ends in a one-line error (or a warning) and loses nothing.
+"""
+
+import gzip
+import io
+import json
+import struct
+import sys
+import textwrap
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_zoo
+
+# A third-party-style plugin using every feature docs/writing-a-plugin.md documents: the
+# functional API with a residual branch, a shared layer and a nested model, a custom layer
+# (saved and loaded back), logits output, a learning-rate schedule and weight averaging.
+EVERY_FEATURE = '''
+import keras
+import zoo
+
+SRC = zoo.Source("every documented plugin feature", "tests", 2026)
+
+
+@keras.saving.register_keras_serializable(package="zoo_test_every_feature")
+class Scale(keras.layers.Layer):
+    """A custom layer: one learned scale per channel."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.scale
+
+
+def build(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    shortcut = x
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Add()([x, shortcut])                     # the residual branch
+    x = Scale()(x)
+    x = keras.layers.MaxPooling2D(4)(x)
+    x = keras.layers.Flatten()(x)
+    shared = keras.layers.Dense(32, activation="relu")
+    x = keras.layers.Concatenate()([shared(x), shared(x)])  # one layer used twice
+    head = keras.Sequential([keras.Input((64,)), keras.layers.Dense(num_classes)], name="head")
+    return keras.Model(inputs, head(x), name="every_feature")  # logits: no softmax
+
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    register(zoo.Architecture(
+        name="every-feature", title="Every feature", summary="s", teaches="t", source=SRC,
+        input_kind="image", build=build, output="logits",
+        recipes=(zoo.Recipe(
+            name="adam", optimizer={"class_name": "Adam", "learning_rate": 0.003},
+            loss="sparse_categorical_crossentropy", batch_size=64, epochs=2, validation="none", source=SRC,
+            schedule={"kind": "warmup_cosine", "warmup": 0.1, "start": 0.1, "alpha": 0.1},
+            weight_average=0.2),)))
+'''
+
+
+@pytest.fixture(scope="module")
+def every_feature(tmp_path_factory, mnist_npz):
+    folder = tmp_path_factory.mktemp("every-feature-plugin")
+    (folder / "every_feature.py").write_text(EVERY_FEATURE)
+    return {"ZOO_PLUGINS_DIR": str(folder), "ZOO_DATA_DIR": str(mnist_npz)}
+
+
+def test_logits_loss_really_applies():
+    """keras.losses.get(...config...) drops from_logits; the zoo's loss keeps it."""
+    from zoo.keras_glue import build_loss
+
+    for name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+        assert build_loss(name, from_logits=True).get_config()["from_logits"] is True
+        assert build_loss(name, from_logits=False).get_config()["from_logits"] is False
+
+
+def test_every_documented_feature_checks_trains_predicts_and_evaluates(every_feature, tmp_path, mnist, cli):
+    listed = cli("list", "every-feature", "--json", env=every_feature)
+    assert listed.exit_code == 0, listed.stderr
+    row = json.loads(listed.stdout)[0]
+    assert row["params"] == 16 * 9 + 16 + 16 * 9 * 16 + 16 + 16 + (16 * 49 * 32 + 32) + (64 * 10 + 10)
+    # conv 784·16·9 + conv 784·16·144 + dense (×2 calls counted once per layer) + head
+    assert row["macs"] == 784 * 16 * 9 + 784 * 16 * 144 + 784 * 32 + 640
+
+    checked = cli("check", "every-feature", env=every_feature)
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+
+    trained = cli("train", "every-feature", "--limit", "3000", "--runs-dir", tmp_path, "--json", env=every_feature)
+    assert trained.exit_code == 0, trained.stderr
+    record = json.loads(trained.stdout)
+    assert record["output"] == "logits" and record["hyperparameters"]["weight_average"] == 0.2
+    assert record["test_accuracy"] > 0.8  # with a probability loss on logits it stayed at chance
+
+    image = tmp_path / "digit.png"
+    Image.fromarray(255 - mnist.x_test[0]).resize((140, 140)).save(image)
+    predicted = run_zoo("predict", record["run_dir"], image, "--json", env=every_feature)  # a fresh process
+    assert predicted.returncode == 0, predicted.stderr
+    answer = json.loads(predicted.stdout)[0]
+    assert sum(answer["probabilities"]) == pytest.approx(1, abs=1e-4)  # softmax applied to the logits
+    evaluated = run_zoo("evaluate", record["run_dir"], "--json", env=every_feature)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
+
+
+# -- model files ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory, zoo_registry, mnist):
+    from zoo.jobs import Options, make_jobs, prepare, run_job
+
+    folder = tmp_path_factory.mktemp("small-run")
+    options = Options(epochs=1, limit=500)
+    run_job(make_jobs([zoo_registry.architecture("mlp")], options)[0], prepare(zoo_registry, options), folder)
+    return folder
+
+
+def _copy_run(src: Path, dst: Path, config=None, extra=None) -> Path:
+    """A copy of a run whose model.keras has its config.json replaced (or entries added)."""
+    dst.mkdir()
+    (dst / "run.json").write_text((src / "run.json").read_text())
+    with zipfile.ZipFile(src / "model.keras") as old, zipfile.ZipFile(dst / "model.keras", "w",
+                                                                       zipfile.ZIP_DEFLATED) as new:
+        for item in old.infolist():
+            data = old.read(item.filename)
+            if item.filename == "config.json" and config is not None:
+                data = config if isinstance(config, bytes) else json.dumps(config).encode()
+            new.writestr(item.filename, data)
+        for name, data in (extra or {}).items():
+            new.writestr(name, data)
+    return dst
+
+
+def test_a_model_file_naming_os_system_or_a_lambda_runs_nothing(small_run, tmp_path, cli):
+    import keras
+
+    marker = tmp_path / "pwned"
+    os_system = {"module": "os", "class_name": "system", "config": f"touch {marker}", "registered_name": "system"}
+    bad = _copy_run(small_run, tmp_path / "os-system", config=os_system)
+    result = cli("evaluate", bad)
+    assert result.exit_code == 2 and "cannot load model" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+    writes_marker = eval(f"lambda x: (open({str(marker)!r}, 'w'), x)[1]")  # no closure: Keras can save it
+    lambda_model = keras.Sequential([keras.Input((784,)), keras.layers.Lambda(writes_marker),
+                                     keras.layers.Dense(10, activation="softmax")])
+    lambda_run = tmp_path / "lambda"
+    lambda_run.mkdir()
+    (lambda_run / "run.json").write_text((small_run / "run.json").read_text())
+    lambda_model.save(lambda_run / "model.keras")
+    marker.unlink()  # building the model here called the lambda once; loading must not
+    result = cli("evaluate", lambda_run)
+    assert result.exit_code == 2 and "cannot load model" in result.stderr
+    assert not marker.exists()  # nothing ran
+
+
+def test_a_model_file_that_would_inflate_absurdly_is_refused_unread(small_run, tmp_path, cli):
+    bomb = _copy_run(small_run, tmp_path / "bomb", config=b" " * 30_000_000)  # 30 MB of config, ~30 KB stored
+    assert (bomb / "model.keras").stat().st_size < 1_000_000
+    result = cli("evaluate", bomb)
+    assert result.exit_code == 2 and "refused unread" in result.stderr and "config.json" in result.stderr
+
+
+# -- images ---------------------------------------------------------------------------
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width × height pixels, with no pixel data (a tiny 'bomb')."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    return path
+
+
+def test_bad_images_are_each_one_line_and_the_rest_are_answered(small_run, tmp_path, cli, mnist):
+    big = png_header_only(tmp_path / "big.png", 12000, 12000)
+    bomb = png_header_only(tmp_path / "bomb.png", 30000, 30000)
+    nan = tmp_path / "nan.tiff"
+    pixels = np.zeros((40, 40), dtype=np.float32)
+    pixels[5:30, 18:22] = np.nan
+    Image.fromarray(pixels, mode="F").save(nan)
+    good = tmp_path / "my [draft].png"
+    Image.fromarray(255 - mnist.x_test[0]).resize((100, 100)).save(good)
+    result = cli("predict", small_run, big, bomb, nan, good, "--json")
+    assert result.exit_code == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 3 and "Traceback" not in result.stderr
+    assert "megapixels" in errors[0] and "far more pixels" in errors[1] and "not numbers" in errors[2]
+    answers = json.loads(result.stdout)
+    assert [a["digit"] is None for a in answers] == [True, True, True, False]
+    shown = cli("predict", small_run, good)
+    assert shown.exit_code == 0 and "my [draft].png" in shown.stdout  # brackets shown, not eaten as markup
+
+
+def test_save_preprocessed_at_a_file_and_name_clashes(small_run, tmp_path, cli, mnist):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(255 - mnist.x_test[0]).resize((80, 80)).save(tmp_path / folder / "x.png")
+    (tmp_path / "file").write_text("not a folder")
+    clash = cli("predict", small_run, tmp_path / "a" / "x.png", tmp_path / "b" / "x.png",
+                "--save-preprocessed", tmp_path / "seen")
+    assert clash.exit_code == 0, clash.stderr
+    assert sorted(p.name for p in (tmp_path / "seen").iterdir()) == ["x-2.png", "x.png"]
+    at_file = cli("predict", small_run, tmp_path / "a" / "x.png", "--save-preprocessed", tmp_path / "file")
+    assert at_file.exit_code == 2 and "is a file" in at_file.stderr
+
+
+# -- data files -----------------------------------------------------------------------
+def idx_bytes(dims, payload: bytes) -> bytes:
+    return bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
+
+
+def test_idx_headers_are_checked_before_reading(tmp_path):
+    import tracemalloc
+
+    from zoo.data import read_idx
+    from zoo.errors import ZooError
+
+    padded = tmp_path / "padded.gz"  # declares 10 images, inflates to 50 MB
+    padded.write_bytes(gzip.compress(idx_bytes((10, 28, 28), bytes(7840 + 50_000_000)), compresslevel=1))
+    tracemalloc.start()
+    with pytest.raises(ZooError, match="truncated or padded"):
+        read_idx(padded)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5_000_000  # it stopped inflating after the declared 7,840 bytes
+    huge = tmp_path / "huge"
+    huge.write_bytes(idx_bytes((4_000_000_000, 4_000_000_000, 4_000_000_000), b""))  # past 2**64 bytes
+    with pytest.raises(ZooError, match="refused before reading"):
+        read_idx(huge)
+    more_than_mnist = tmp_path / "more"
+    more_than_mnist.write_bytes(idx_bytes((70000, 28, 28), b""))
+    with pytest.raises(ZooError, match="refused before reading"):
+        read_idx(more_than_mnist, limit=60000 * 28 * 28)
+
+
+def test_npz_headers_are_checked_before_allocating(tmp_path, zoo_registry):
+    from zoo import data
+    from zoo.errors import ZooError
+
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "mnist.npz", "w") as archive:
+        archive.writestr("x_train.npy", _npy_with_header((10**12, 28, 28)))  # no data behind the claim
+        for key in ("y_train", "x_test", "y_test"):
+            archive.writestr(f"{key}.npy", _npy_with_header((5,)))
+    with pytest.raises(ZooError, match="refused before reading"):
+        data.load(zoo_registry.dataset("mnist"), str(folder))
+
+    npy = tmp_path / "npy"
+    npy.mkdir()
+    np.save(npy / "mnist.npy", np.zeros(3))
+    (npy / "mnist.npy").rename(npy / "mnist.npz")
+    with pytest.raises(ZooError, match="single NumPy array"):
+        data.load(zoo_registry.dataset("mnist"), str(npy))
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    (noise / "mnist.npz").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(ZooError) as info:
+        data.load(zoo_registry.dataset("mnist"), str(noise))
+    assert "allow_pickle" not in str(info.value) and "not a zip archive" in str(info.value)
+
+
+def _npy_with_header(shape) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+# -- saved runs -------------------------------------------------------------------------
+def test_one_bad_saved_run_is_skipped_and_the_rest_compare(small_run, tmp_path, cli):
+    folder = tmp_path / "compare-x"
+    folder.mkdir()
+    _copy_run(small_run, folder / "good")
+    truncated = _copy_run(small_run, folder / "truncated")
+    (truncated / "run.json").write_text((small_run / "run.json").read_text()[:200])
+    wrong = _copy_run(small_run, folder / "wrong")
+    (wrong / "run.json").write_text(json.dumps({**json.loads((small_run / "run.json").read_text()),
+                                                "test_accuracy": "high"}))
+    (folder / "compare.json").write_text("{ not json")  # a corrupt compare.json: order is simply unknown
+    result = cli("compare", "--from-runs", folder)
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning")]
+    assert len(warnings) == 2 and "truncated" in " ".join(warnings) and "test_accuracy" in " ".join(warnings)
+    assert "mlp" in result.stdout
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: {**r, "dataset": None}, "dataset: Input should be an object"),
+    (lambda r: {**r, "dataset": {**r["dataset"], "class_names": ["0", "1", "2"]}}, "inconsistent run record"),
+    (lambda r: {**r, "input_kind": "image"}, "does not match model.keras"),
+    (lambda r: {**r, "input_kind": "pixels"}, "input_kind"),
+    (lambda r: [r], "not a run record"),
+])
+def test_an_edited_run_json_is_one_line_for_evaluate_and_predict(small_run, tmp_path, cli, edit, message):
+    run = _copy_run(small_run, tmp_path / "edited")
+    (run / "run.json").write_text(json.dumps(edit(json.loads((small_run / "run.json").read_text()))))
+    for args in (("evaluate", run), ("predict", run, tmp_path / "whatever.png")):
+        result = cli(*args)
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+# -- plugins: output, markup, names, precedence --------------------------------------------
+LOUD = '''
+import keras
+import zoo
+print("hello from import")
+SRC = zoo.Source("[/y] <b>loud</b> \\x1b[31mred", "tests", 2026)
+
+def build(input_shape, num_classes):
+    print("hello from build")
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(num_classes, activation="softmax")])
+
+def wrong_output(input_shape, num_classes):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(3)])
+
+R = zoo.Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy", batch_size=8,
+               epochs=1, validation="none", source=SRC)
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    print("hello from the hook")
+    register(zoo.Architecture(name="loud", title="[/y] <b>x</b> [draft]", summary="s", teaches="t",
+                              source=SRC, input_kind="image", build=build, recipes=(R,)))
+    register(zoo.Architecture(name="three-outputs", title="t", summary="s", teaches="t", source=SRC,
+                              input_kind="image", build=wrong_output, recipes=(R,)))
+    for bad in ("../x", "/abs", "", "\\t", "-rf", "Upper"):
+        register(zoo.Architecture(name=bad, title="t", summary="s", teaches="t", source=SRC,
+                                  input_kind="image", build=build, recipes=(R,)))
+'''
+
+
+def test_plugins_that_print_odd_names_and_markup_cannot_break_the_zoo(tmp_path, cli, mnist_npz):
+    (tmp_path / "loud.py").write_text(LOUD)
+    env = {"ZOO_PLUGINS_DIR": str(tmp_path), "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    for args in (("list",), ("info", "loud"), ("plugins",), ("data", "mnist", "--data-dir", mnist_npz)):
+        result = cli(*args, "--json", env=env)
+        assert result.exit_code == 0, result.stderr
+        json.loads(result.stdout)  # stdout holds the JSON document and nothing else
+    shown = cli("info", "loud", env=env)
+    assert shown.exit_code == 0 and "[/y] <b>x</b> [draft]" in shown.stdout
+    assert "\x1b[31m" not in shown.stdout and "\\x1b" in shown.stdout  # the escape is shown, not obeyed
+    listed = cli("list", env=env)
+    assert listed.exit_code == 0 and "three-outputs: output shape (None, 3)" in " ".join(listed.stderr.split())
+    failures = json.loads(cli("plugins", "--json", env=env).stdout)["failures"]
+    assert any("three-outputs: output shape (None, 3)" in f["error"] for f in failures)
+    # the hook raises at the first bad name: the plugin's failure, not the zoo's
+    assert any("architecture name '../x'" in f["error"] for f in failures)
+
+
+def test_names_that_are_not_the_name_rule_are_refused():
+    from zoo import Architecture, Recipe, Source
+
+    src = Source("t", "tests", 2026)
+    recipe = Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy", batch_size=8,
+                    epochs=1, validation="none", source=src)
+    for bad in ("../x", "/abs", "", "\t", "-rf", "Upper", "a--b", "x y"):
+        with pytest.raises(ValueError, match="lower-case letters"):
+            Architecture(name=bad, title="t", summary="s", teaches="t", source=src, input_kind="flat",
+                         build=lambda *a: None, recipes=(recipe,))
+
+
+def test_precedence_does_not_depend_on_sys_path_order(tmp_path):
+    """A third-party `mlp` loses to the built-in whether its distribution is found first or last."""
+    from test_plugin_discovery import GOOD_PLUGIN, make_distribution
+
+    make_distribution(tmp_path, "zoo-aaa-clash", "1.0", {"aaa-clash": "zoo_aaa_clash"},
+                      {"zoo_aaa_clash": GOOD_PLUGIN.replace("tiny-logreg", "mlp")})
+    before = run_zoo("plugins", "--json", env={"PYTHONPATH": str(tmp_path)})
+    after_code = (f"import sys; sys.path.append({str(tmp_path)!r}); from zoo.cli import main; "
+                  "sys.argv = ['zoo', 'plugins', '--json']; main()")
+    import subprocess
+
+    after = subprocess.run([sys.executable, "-c", after_code], capture_output=True, text=True, timeout=120)
+    for result in (before, after):
+        data = json.loads(result.stdout)
+        owner = next(p for p in data["plugins"] if "mlp" in p["architectures"])
+        assert owner["distribution"] == "mnist-zoo"
+        clash = next(f for f in data["failures"] if f["plugin"] == "aaa-clash")
+        assert "already registered by plugin 'mlp' (mnist-zoo)" in clash["error"]
+
+
+def test_slow_plugin_import_is_announced_and_reported(tmp_path, cli):
+    (tmp_path / "sleepy.py").write_text("import time\ntime.sleep(3.5)\n")
+    result = run_zoo("plugins", env={"ZOO_PLUGINS_DIR": str(tmp_path)})
+    assert result.returncode == 0
+    assert "Still importing plugin 'sleepy'" in result.stderr
+    assert "sleepy took 3." in " ".join(result.stdout.split())
+
+
+# -- runs directories and saving -----------------------------------------------------------
+def test_a_runs_dir_that_cannot_be_made_is_one_line(tmp_path, cli, mnist_npz):
+    (tmp_path / "file").write_text("x")
+    result = cli("train", "mlp", "--limit", "100", "--epochs", "1", "--data-dir", mnist_npz,
+                 "--runs-dir", tmp_path / "file" / "runs")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "cannot create the runs folder" in errors[0]
+
+
+def test_a_runs_dir_with_markup_in_its_name_trains(tmp_path, cli, mnist_npz):
+    runs = tmp_path / "[/y] runs [draft]"
+    result = cli("train", "mlp", "--limit", "200", "--epochs", "1", "--data-dir", mnist_npz, "--runs-dir", runs)
+    assert result.exit_code == 0, result.stderr
+    assert "[/y] runs [draft]" in " ".join(result.stdout.split())
+
+
+def test_a_save_that_fails_after_training_says_what_was_kept(zoo_registry, tmp_path, monkeypatch):
+    import errno
+
+    from zoo import files
+    from zoo.errors import ZooError
+    from zoo.jobs import Options, make_jobs, prepare, run_job
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "atomic_write_json", full_disk)  # history.json cannot be written
+    monkeypatch.setattr("zoo.runs.atomic_write_json", full_disk)
+    options = Options(epochs=1, limit=200)
+    with pytest.raises(ZooError) as info:
+        run_job(make_jobs([zoo_registry.architecture("mlp")], options)[0], prepare(zoo_registry, options), tmp_path)
+    message = str(info.value)
+    assert "trained, but saving it" in message and "No space left on device" in message
+    assert "written: model.keras" in message and "not written: history, test_predictions.npz, run.json" in message
+    assert (tmp_path / "model.keras").is_file()
