@@ -39,7 +39,7 @@ def test_train_writes_every_file_and_learns(trained_run):
     assert record["params"] == 592_074 and record["macs"] == 1_051_904
     assert record["execution"]["tf_data_autotune"] is False  # the TensorFlow input pipeline ran untuned
     assert record["split"] == {"validate_on": "val", "train": 1800, "validation": 200, "test": 10_000,
-                               "limit": 2000, "seed": 42, "article_validated_on": "test"}
+                               "limit": 2000, "seed": 42, "article_validated_on": "test", "varies_with_seed": False}
     assert record["overrides"] == {"epochs": {"recipe": 10, "used": 1}}
     assert record["hyperparameters"]["optimizer"]["class_name"] == "Adam"
     assert len(record["per_class_accuracy"]) == 10
@@ -114,8 +114,19 @@ def test_compare_two_models(cli, tmp_path):
         assert (row["precision"], row["backend"]) == ("float32", "tensorflow")
         assert RUN_FILES <= {p.name for p in Path(row["run_dir"]).iterdir()}
     assert rows[1]["published_accuracy"] == 0.9911
+    assert rows[1]["vs_published"] is None and rows[1]["verdict"].startswith("not comparable: changed epochs")
     compare_dir = Path(rows[0]["run_dir"]).parent
     assert (compare_dir / "compare.png").is_file() and (compare_dir / "compare.json").is_file()
+    assert (compare_dir / "pareto.png").is_file()
+    # One run each: exact McNemar on the two runs' saved per-image results, as statsmodels computes it.
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    best, other = sorted(rows, key=lambda r: -r["test_accuracy"])
+    a, b = (np.load(Path(r["run_dir"]) / "test_predictions.npz")["correct"] for r in (best, other))
+    table = [[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]]
+    assert other["test"] == "McNemar (exact)" and best["standing"] == "best"
+    assert other["p_value_vs_best"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert best["n"] == 1 and best["ci_low"] < best["test_accuracy"] < best["ci_high"]
     text = " ".join(result.stdout.split())
     assert "baseline-cnn" in text and "592,074" in text and "per class" in text
     assert (tmp_path / "out.csv").read_text().startswith("model,")
@@ -184,10 +195,10 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "zoo", "compare", "mlp", "keras-docs-cnn", "--epochs", "20", "--limit", "6000",
-         "--runs-dir", str(runs), "--json", str(tmp_path / "rows.json")],
+         "--seeds", "2", "--runs-dir", str(runs), "--json", str(tmp_path / "rows.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
-    while time.time() < deadline and not list(runs.glob("compare-*/keras-docs-cnn")):
+    while time.time() < deadline and not list(runs.glob("compare-*/keras-docs-cnn-seed42")):
         time.sleep(0.2)
     time.sleep(4)  # well inside keras-docs-cnn's training
     proc.send_signal(signal.SIGINT)
@@ -195,12 +206,15 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
     rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
-    assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.5
+    # both finished seeds of mlp are kept, with their statistics
+    assert rows["mlp"]["status"] == "completed" and rows["mlp"]["n"] == 2 and rows["mlp"]["test_accuracy"] > 0.5
+    assert rows["mlp"]["seeds"] == [42, 43] and rows["mlp"]["ci_low"] <= rows["mlp"]["mean"] <= rows["mlp"]["ci_high"]
     assert rows["keras-docs-cnn"]["status"] == "interrupted"
     assert "mlp" in stdout  # the table still shows the finished model
     compare_dir = next(runs.glob("compare-*"))
-    assert (compare_dir / "mlp" / "model.keras").is_file()
-    assert json.loads((compare_dir / "keras-docs-cnn" / "run.json").read_text())["status"] == "interrupted"
+    assert (compare_dir / "mlp-seed42" / "model.keras").is_file() and (compare_dir / "mlp-seed43" / "model.keras").is_file()
+    stopped = json.loads((compare_dir / "keras-docs-cnn-seed42" / "run.json").read_text())
+    assert stopped["status"] == "interrupted" and stopped["model_weights"].startswith(("end of epoch", "mid-epoch 1"))
 
 
 def test_jax_backend_trains_and_is_recorded(mnist_npz, tmp_path):
@@ -231,3 +245,27 @@ def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
     assert marker.read_text() == "yes"
     done = subprocess.run([sys.executable, "-c", script, "no data here"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stderr.strip().endswith("no data here")
+
+
+def test_compare_several_seeds_gives_intervals_and_tests(cli, tmp_path):
+    out = tmp_path / "out.json"
+    result = cli("compare", "mlp", "baseline-cnn", "--seeds", "3", "--epochs", "1", "--limit", "5000",
+                 "--runs-dir", tmp_path / "runs", "--json", out, "--csv", tmp_path / "out.csv")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["model"]: r for r in json.loads(out.read_text())}
+    for row in rows.values():
+        assert row["n"] == 3 and row["seeds"] == [42, 43, 44] and len(row["accuracies"]) == 3
+        assert row["mean"] == pytest.approx(np.mean(row["accuracies"]))
+        assert row["std"] == pytest.approx(np.std(row["accuracies"], ddof=1))
+        assert row["ci_low"] <= row["mean"] <= row["ci_high"] and len(row["run_dirs"]) == 3
+    best, other = sorted(rows.values(), key=lambda r: -r["mean"])
+    assert best["standing"] == "best" and other["test"] == "paired t-test"
+    from scipy import stats
+
+    assert other["p_value_vs_best"] == pytest.approx(stats.ttest_rel(best["accuracies"], other["accuracies"]).pvalue)
+    assert "95% interval" in result.stdout and "±" in result.stdout
+    assert '"[42, 43, 44]"' in (tmp_path / "out.csv").read_text()  # lists as JSON text in the CSV
+    again = cli("compare", "--from-runs", Path(best["run_dirs"][0]).parent, "--json", tmp_path / "again.json")
+    assert again.exit_code == 0, again.stderr
+    assert {r["model"]: r["mean"] for r in json.loads((tmp_path / "again.json").read_text())} == \
+        pytest.approx({m: r["mean"] for m, r in rows.items()})

@@ -329,6 +329,11 @@ def compare(
     precision: PrecisionOpt = "float32",
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'article'.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
+    seeds: Annotated[Optional[str], typer.Option(
+        "--seeds", help="Train each model once per seed: N seeds (--seed, --seed+1, …) or a list like 1,7,42. "
+                        "The table then shows mean ± std, a 95% interval and a test against the best.")] = None,
+    vary_split: Annotated[bool, typer.Option(
+        "--vary-split", help="With --seeds, each seed also draws its own train/validation split.")] = False,
     from_runs: Annotated[Optional[list[Path]], typer.Option(
         "--from-runs", help="Compare saved runs (run directories or folders of them) without training.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON to this file.")] = None,
@@ -349,47 +354,95 @@ def compare(
         return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path)
     if quick and epochs is None:
         epochs = 1
+    seed_list = _seeds(seeds, seed)
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
-                      dataset=dataset, data_dir=data_dir, precision=precision)
-    check_seed(seed)
+                      dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split)
     zoo = _zoo()
     chosen = select(zoo.architectures, patterns or (), tag)
     if not chosen:
         raise ZooError(f"no model matches {' '.join(patterns or [])}".rstrip())
-    jobs = make_jobs(chosen, options, seeds=[seed])
+    jobs = make_jobs(chosen, options, seeds=seed_list)
     prepared = prepare(zoo, options, split_seed=seed)
-    _announce(prepared, options, seed)
+    data_for = prepared
+    if vary_split:
+        splits = {s: prepare(zoo, options, split_seed=s) for s in seed_list}
+        data_for = lambda job: splits[job.seed]  # noqa: E731
+    _announce(prepared, options, seed if not vary_split else f"{seed} (split redrawn per seed)")
+    if len(seed_list) > 1:
+        from zoo.console import err
+
+        err.print(f"[bold]Seeds:[/] {', '.join(map(str, seed_list))}: {len(jobs)} runs", highlight=False)
     compare_dir = new_run_dir(runs_dir, f"compare-{timestamp()}")
     with TrainingDisplay(models=len(jobs)) as display:
         comparison = run_comparison(
-            jobs, prepared, compare_dir, display.on_event, registry=zoo,
+            jobs, data_for, compare_dir, display.on_event, registry=zoo,
             on_outcome=lambda o: o.record and _draw_figures(o.run_dir, o.record, prepared.arrays))
-    rows = comparison.rows()
-    finished = [r for r in rows if r["status"] == "completed"]
+    rows = _summarise(comparison.records, comparison.failed)
     cmp.export(rows, json_path, csv_path, md_path)
-    _compare_figure(finished, compare_dir)
-    title = (f"{dataset}: {prepared.describe()}, seed {seed}" + (", validated on TEST" if validate_on == "test" else ""))
-    out.print(*cmp.tables(rows, title, out.width))
-    out.print(cmp.per_class_table(finished, prepared.arrays.dataset.class_names))
-    out.print(f"Runs, compare.json and compare.png in [bold]{safe(str(compare_dir))}[/]", highlight=False)
+    _compare_figures(rows, compare_dir)
+    title = (f"{dataset}: {prepared.describe()}, seed{'s' * (len(seed_list) > 1)} "
+             f"{', '.join(map(str, seed_list))}" + (", validated on TEST" if validate_on == "test" else ""))
+    out.print(*cmp.summary_tables(rows, title, out.width))
+    out.print(cmp.per_class_table([r for r in rows if r.get("n")], prepared.arrays.dataset.class_names))
+    out.print(f"Runs, compare.json, compare.png and pareto.png in [bold]{safe(str(compare_dir))}[/]", highlight=False)
     if comparison.interrupted:
-        raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} models finished; "
+        raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} runs finished; "
                        f"their results are kept in {compare_dir}", exit_code=130)
     if comparison.failed:
-        raise ZooError(f"{len(comparison.failed)} model(s) failed: "
-                       f"{', '.join(o.job.model for o in comparison.failed)}", exit_code=1)
+        raise ZooError(f"{len(comparison.failed)} run(s) failed: "
+                       f"{', '.join(o.job.label for o in comparison.failed)}", exit_code=1)
 
 
-def _compare_figure(rows, compare_dir):
+def _seeds(text: Optional[str], first: int) -> list[int]:
+    """--seeds N (N seeds from --seed on) or --seeds 1,7,42; without it, just --seed."""
+    from zoo.jobs import check_seed
+
+    if text is None:
+        return [check_seed(first)]
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ZooError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
+    if len(values) == 1 and "," not in text:
+        if not 1 <= values[0] <= 1000:
+            raise ZooError(f"--seeds {values[0]}: give between 1 and 1000 seeds")
+        values = [first + i for i in range(values[0])]
+    if len(set(values)) != len(values) or not values:
+        raise ZooError(f"--seeds {text}: give each seed once")
+    return [check_seed(v) for v in values]
+
+
+def _summarise(records, failed=()) -> list[dict]:
+    """Rows for the table and the exports: statistics per model, then runs that did not finish."""
+    from zoo import compare as cmp
+
+    rows, notes = cmp.summary_rows([r for r in records if r.status == "completed"])
+    for note in notes:
+        _warn(note)
+    rows += [{**cmp.row_from_record(r), "standing": None} for r in records if r.status != "completed"]
+    rows += [{"model": o.job.model, "recipe": o.job.recipe, "seed": o.job.seed, "status": "failed",
+              "error": o.error} for o in failed]
+    return rows
+
+
+def _compare_figures(rows, compare_dir):
+    """compare.png (accuracy per model: seeds, mean, interval), pareto.png, and the validation
+    curves when there is more than one epoch to draw; a figure never loses the results."""
     from zoo import compare as cmp
     from zoo import figures
 
-    if not rows:
+    done = [r for r in rows if r.get("mean") is not None]
+    if not done:
         return
     try:
-        figures.compare_curves(cmp.histories(rows), compare_dir / "compare.png")
-    except Exception as exc:  # noqa: BLE001  (a figure must not lose the results)
-        _warn(f"could not draw compare.png: {exc}")
+        figures.accuracy_chart(done, compare_dir / "compare.png", "Test accuracy, same data and split")
+        figures.pareto(done, compare_dir / "pareto.png")
+        single = [r for r in done if r["n"] == 1 and r.get("run_dir")]
+        histories = cmp.histories(single)
+        if any(len(h.get("val_accuracy", [])) > 1 for h in histories.values()):
+            figures.compare_curves(histories, compare_dir / "curves.png")
+    except Exception as exc:  # noqa: BLE001
+        _warn(f"could not draw the comparison's figures: {exc}")
 
 
 def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path):
@@ -406,12 +459,12 @@ def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path):
     records = cmp.pick_saved(cmp.records_from_dirs(from_runs, warn=_warn), patterns or (), tagged)
     if not records:
         raise ZooError(f"no saved run is of a model tagged {tag!r}")
-    rows = [cmp.row_from_record(r) for r in records]
-    for key, values in cmp.unlike(rows).items():
+    for key, values in cmp.unlike([cmp.row_from_record(r) for r in records]).items():
         _warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
+    rows = _summarise(records)
     cmp.export(rows, json_path, csv_path, md_path)
-    out.print(*cmp.tables(rows, f"{len(rows)} saved runs", out.width))
-    out.print(cmp.per_class_table(rows, records[0].class_names))
+    out.print(*cmp.summary_tables(rows, f"{len(records)} saved runs", out.width))
+    out.print(cmp.per_class_table([r for r in rows if r.get("n")], records[0].class_names))
 
 
 @app.command()

@@ -119,7 +119,7 @@ def pick_saved(records: list[RunRecord], patterns=(), models=None) -> list[RunRe
 def unlike(rows: list[dict]) -> dict[str, list[str]]:
     """Settings in which saved runs differ (then they are not a like-for-like comparison)."""
     differ = {}
-    for key in ("validate_on", "seed", "precision", "backend"):
+    for key in ("validate_on", "precision", "backend"):  # seeds differ on purpose: statistics pool them
         values = sorted({str(r[key]) for r in rows})
         if len(values) > 1:
             differ[key] = values
@@ -127,17 +127,18 @@ def unlike(rows: list[dict]) -> dict[str, list[str]]:
 
 
 def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
+    """Write the rows as JSON, CSV (lists as JSON text) and Markdown, each atomically."""
     if json_path:
         atomic_write_json(json_path, rows)
     if csv_path:
-        keys = [k for k in rows[0] if k != "per_class_accuracy"] if rows else []
+        keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("per_class_accuracy", "records")))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
         atomic_write_text(csv_path, buf.getvalue())
     if md_path:
-        atomic_write_text(md_path, markdown(rows))
+        atomic_write_text(md_path, summary_markdown(rows) if any("n" in r for r in rows) else markdown(rows))
 
 
 def _cell(row, key, fmt):
@@ -217,3 +218,135 @@ def histories(rows: list[dict]) -> dict[str, dict]:
             label = row["model"] if counts[row["model"]] == 1 else f"{row['model']} ({Path(row['run_dir']).name})"
             out[label] = history
     return out
+
+
+# -- several seeds: statistics per model ------------------------------------------------------
+def summary_rows(records: list[RunRecord], y_test=None) -> tuple[list[dict], list[str]]:
+    """One row per model, recipe and set of options: the run row's keys (for older tools)
+    plus n, mean, std, the 95% interval, the test against the best and the verdict."""
+    from zoo import statistics
+
+    analysed, notes = statistics.analyse(records, y_test)  # pools completed runs only
+    rows = []
+    for stats in analysed:
+        runs = stats.pop("records")
+        row = row_from_record(runs[0])
+        comparable = stats.get("published_inside") is not None
+        row.update({
+            "test_accuracy": stats["mean"],
+            "test_loss": _mean([r.test_loss for r in runs]),
+            "best_val_accuracy": _mean([r.best_val_accuracy for r in runs]),
+            "seconds_per_epoch": stats["median_seconds_per_epoch"],
+            "training_seconds": stats["median_training_seconds"],
+            "vs_published": (stats["mean"] - row["published_accuracy"]) if comparable else None,
+            "run_dirs": [r.run_dir for r in runs],
+            "per_class_accuracy": _mean_lists([r.per_class_accuracy for r in runs]),
+            **{k: v for k, v in stats.items() if k not in ("model", "recipe")},
+        })
+        if stats["n"] > 1:
+            row["run_dir"], row["seed"] = None, None
+        rows.append(row)
+    return rows, notes
+
+
+def _mean_lists(lists):
+    lists = [v for v in lists if v]
+    return [round(float(sum(col) / len(col)), 4) for col in zip(*lists)] if lists else None
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(sum(values) / len(values)) if values else None
+
+
+def _accuracy_cell(row) -> str:
+    if row.get("mean") is None:
+        return "—" if row.get("test_accuracy") is None else f"{row['test_accuracy'] * 100:.2f}%"
+    if row["n"] == 1:
+        return f"{row['mean'] * 100:.2f}%"
+    return f"{row['mean'] * 100:.2f} ± {row['std'] * 100:.2f}%"
+
+
+def _interval_cell(row) -> str:
+    if row.get("ci_low") is None:
+        return "—"
+    return f"{row['ci_low'] * 100:.2f}–{row['ci_high'] * 100:.2f}%"
+
+
+def _vs_best_cell(row) -> str:
+    from zoo.statistics import fmt_p
+
+    standing = row.get("standing")
+    if standing is None:
+        return "—"
+    if standing == "best":
+        return "best"
+    if standing == "untested":
+        return "no test (no per-image results)"
+    mark = "≈ best" if standing.startswith("not distinguishable") else "worse"
+    holm = ", Holm" if row.get("holm") else ""
+    return f"{mark} (p {fmt_p(row['p_value_vs_best'])}, {row['test']}{holm})"
+
+
+def _published_cell(row) -> str:
+    if row.get("published_accuracy") is None:
+        return "—"
+    return f"{row['published_accuracy'] * 100:.2f}%"
+
+
+SUMMARY_COLUMNS = [
+    # key, header, cell
+    ("model", "model", lambda r: str(r["model"])),
+    ("recipe", "recipe", lambda r: str(r.get("recipe") or "—")),
+    ("n", "n", lambda r: str(r.get("n") or "—")),
+    ("accuracy", "test acc", _accuracy_cell),
+    ("interval", "95% interval", _interval_cell),
+    ("vs_best", "vs the best", _vs_best_cell),
+    ("published", "published", _published_cell),
+    ("verdict", "reproduction", lambda r: r.get("verdict") or "—"),
+    ("seconds_per_epoch", "s/epoch", lambda r: "—" if r.get("seconds_per_epoch") is None
+     else f"{r['seconds_per_epoch']:.1f}"),
+    ("training_seconds", "total s", lambda r: "—" if r.get("training_seconds") is None
+     else f"{r['training_seconds']:.1f}"),
+    ("params", "params", lambda r: "—" if r.get("params") is None else f"{r['params']:,}"),
+    ("macs", "MACs", lambda r: "—" if r.get("macs") is None else f"{r['macs']:,}"),
+]
+SUMMARY_RESULTS = ("model", "n", "accuracy", "interval", "vs_best", "published", "verdict")
+SUMMARY_COST = ("model", "recipe", "params", "macs", "seconds_per_epoch", "training_seconds")
+
+
+def summary_tables(rows: list[dict], title: str, width: int):
+    """The comparison table: one row per model; results and costs apart on a narrow terminal."""
+    if width >= 170:
+        return [_summary_table(rows, title, [c[0] for c in SUMMARY_COLUMNS])]
+    return [_summary_table(rows, f"{title}: results", SUMMARY_RESULTS),
+            _summary_table(rows, "What each model cost (medians over seeds)", SUMMARY_COST)]
+
+
+def _summary_table(rows: list[dict], title: str, keys):
+    from rich.table import Table
+
+    from zoo.console import safe
+
+    columns = [c for c in SUMMARY_COLUMNS if c[0] in keys]
+    t = Table(title=title, title_justify="left")
+    for key, header, _ in columns:
+        t.add_column(header, justify="left" if key in ("model", "recipe", "vs_best", "verdict") else "right",
+                     no_wrap=key not in ("vs_best", "verdict"))
+    for row in rows:
+        cells = [safe(cell(row)) for _, _, cell in columns]
+        if row.get("status") in ("interrupted", "failed"):
+            cells[1] = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
+        style = {"best": "bold green", "not distinguishable from the best": "green"}.get(row.get("standing"))
+        t.add_row(*cells, style=style)
+    t.caption = ("95% interval: t across seeds, or Clopper-Pearson for one run. vs the best: McNemar (one run each) "
+                 "or a t-test across seeds; ≈ best means p ≥ 0.05, not distinguishable.")
+    return t
+
+
+def summary_markdown(rows: list[dict]) -> str:
+    headers = [h for _, h, _ in SUMMARY_COLUMNS]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row).replace("|", "\\|") for _, _, cell in SUMMARY_COLUMNS) + " |")
+    return "\n".join(lines) + "\n"

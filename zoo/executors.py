@@ -95,14 +95,16 @@ class LocalExecutor:
 
     name = "local"
 
-    def run(self, jobs: list[Job], prepared: Prepared, compare_dir: Path,
+    def run(self, jobs: list[Job], prepared, compare_dir: Path,
             on_event: Callable[[Event], object], registry=None):
         """Yield an ``Outcome`` per job; stops (raising ``KeyboardInterrupt`` after yielding
-        the interrupted job's outcome, if any) on Ctrl-C."""
+        the interrupted job's outcome, if any) on Ctrl-C. ``prepared`` is one ``Prepared``
+        split for every job, or a function giving each job its own (``--vary-split``)."""
         for job, name in zip(jobs, run_dir_names(jobs)):
             run_dir = new_run_dir(compare_dir, name)
             try:
-                record = run_job(job, prepared, run_dir, on_event, registry)
+                data = prepared(job) if callable(prepared) else prepared
+                record = run_job(job, data, run_dir, on_event, registry)
             except Interrupted as stop:
                 yield Outcome(job, run_dir, stop.record)
                 raise KeyboardInterrupt from None
@@ -127,7 +129,7 @@ def _saved_record(run_dir: Path) -> RunRecord | None:
         return None
 
 
-def run_comparison(jobs: list[Job], prepared: Prepared, compare_dir, on_event=None,
+def run_comparison(jobs: list[Job], prepared: Prepared | Callable[[Job], Prepared], compare_dir, on_event=None,
                    on_outcome: Callable[[Outcome], object] | None = None, executor=None,
                    registry=None) -> Comparison:
     """Run ``jobs`` into ``compare_dir`` and return what became of each; never raises on a job's failure."""

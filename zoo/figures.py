@@ -154,3 +154,67 @@ def draw_run(run_dir, record, arrays=None) -> list[str]:
                      run_dir / "mistakes.png", record.model)
             written.append("mistakes.png")
     return written
+
+
+def accuracy_chart(rows: list[dict], path, title: str):
+    """Each model's test accuracy: every seed as a dot, the mean as a bar end, its 95% interval.
+
+    Meaningful after one epoch as after fifty, and honest: overlapping intervals are
+    visible at a glance.
+    """
+    rows = [r for r in rows if r.get("mean") is not None]
+    rows = sorted(rows, key=lambda r: r["mean"])
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.55 * len(rows)))
+    for y, row in enumerate(rows):
+        low, high = row["ci_low"] * 100, row["ci_high"] * 100
+        ax.plot([low, high], [y, y], color="tab:blue", lw=3, alpha=0.35, solid_capstyle="butt")
+        ax.plot(row["mean"] * 100, y, marker="|", color="tab:blue", markersize=18, mew=2.5)
+        ax.scatter([a * 100 for a in row["accuracies"]], [y] * len(row["accuracies"]), color="black", s=14, zorder=3)
+        label = f"{row['mean'] * 100:.2f}%" + (f" ± {row['std'] * 100:.2f}" if row.get("std") else "")
+        ax.annotate(label, (high, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+        if row.get("vs_published") is not None:  # only runs of the article's whole recipe
+            ax.plot(row["published_accuracy"] * 100, y, marker="*", color="tab:orange", markersize=10, zorder=4)
+    ax.set_yticks(range(len(rows)), [f"{r['model']} (n={r['n']})" for r in rows])
+    ax.set_xlabel("test accuracy, % (dots: seeds; bar: 95% interval; |: mean; ★: published)")
+    ax.grid(axis="x", alpha=0.3)
+    lows = [r["ci_low"] * 100 for r in rows] + [a * 100 for r in rows for a in r["accuracies"]]
+    highs = [r["ci_high"] * 100 for r in rows] + [a * 100 for r in rows for a in r["accuracies"]]
+    span = max(highs) - min(lows) or 1.0
+    ax.set_xlim(min(lows) - 0.08 * span, max(highs) + 0.35 * span)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both cost (lower) and accuracy (higher)."""
+    front = []
+    for i, (cost, acc) in enumerate(points):
+        if not any((c <= cost and a >= acc) and (c < cost or a > acc) for j, (c, a) in enumerate(points) if j != i):
+            front.append(i)
+    return sorted(front, key=lambda i: points[i][0])
+
+
+def pareto(rows: list[dict], path):
+    """Test accuracy (mean, 95% interval) against training time and against MACs; the front marked."""
+    rows = [r for r in rows if r.get("mean") is not None]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    for ax, key, label in ((axes[0], "training_seconds", "training time per run, s (median)"),
+                           (axes[1], "macs", "multiply-accumulates per image")):
+        shown = [r for r in rows if r.get(key)]
+        points = [(r[key], r["mean"] * 100) for r in shown]
+        for r, (x, y) in zip(shown, points):
+            ax.errorbar(x, y, yerr=[[y - r["ci_low"] * 100], [r["ci_high"] * 100 - y]], fmt="o", color="tab:blue",
+                        capsize=3)
+            ax.annotate(r["model"], (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
+        front = pareto_front(points)
+        if len(front) > 1:
+            ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="tab:red",
+                    label="Pareto front")
+            ax.legend(fontsize=8, loc="lower right")
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("test accuracy, %")
+        ax.grid(alpha=0.3, which="both")
+    fig.suptitle("What accuracy costs: the models no other beats on both axes are on the front")
+    return _save(fig, path)

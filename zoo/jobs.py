@@ -58,6 +58,9 @@ class Options:
     # "float32" (what the articles ran), or Keras's "mixed_bfloat16" / "mixed_float16":
     # faster where the hardware has the units, and the numbers change, so only on request.
     precision: str = "float32"
+    # Each seed draws its own train/validation split too (Bouthillier et al. 2021); by
+    # default the split stays fixed and only weights and shuffling change with the seed.
+    vary_split: bool = False
 
     def __post_init__(self):
         if self.validate_on not in VALIDATE_ON:
@@ -290,7 +293,8 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         data_preparation=datamod.describe_preparation(arch, recipe),
         split=SplitInfo(validate_on=prepared.split.validate_on, train=int(len(prepared.split.train)),
                         validation=int(len(x_val)), test=int(len(x_test)), limit=options.limit,
-                        seed=prepared.split.seed, article_validated_on=recipe.validation),
+                        seed=prepared.split.seed, article_validated_on=recipe.validation,
+                        varies_with_seed=options.vary_split),
         params=stats.params, trainable_params=stats.trainable, macs=stats.macs,
         published=None if recipe.published is None else PublishedInfo(recipe.published.test_accuracy,
                                                                        recipe.published.test_loss),
@@ -339,7 +343,8 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         setattr(record, key, value)
     record.status = "completed"
     record.finished_at = _now()
-    _save(run_dir, model, history, record, (predicted, p_true, prepared.test_sha256))
+    correct = predicted == prepared.arrays.y_test
+    _save(run_dir, model, history, record, (predicted, p_true, prepared.test_sha256, correct))
     emit(Event("finished", job, record=record))
     return record
 

@@ -70,7 +70,11 @@ def import_backend_quietly() -> None:
         # Keras feeds data through tf.data under every backend when TensorFlow is
         # installed: import it now, while its start-up notices go nowhere.
         if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # Each job builds a fresh model, which TensorFlow reports as "retracing" in a
+            # warning meant for loops that rebuild by mistake: not news to a learner.
+            tensorflow.get_logger().setLevel("ERROR")
     except ImportError as exc:
         from zoo.errors import ZooError
 

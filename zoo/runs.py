@@ -56,6 +56,7 @@ class SplitInfo:
     seed: int
     limit: int | None = None
     article_validated_on: str | None = None
+    varies_with_seed: bool = False  # --vary-split: each seed drew its own split
 
 
 @dataclass
@@ -271,11 +272,16 @@ def read_history(run_dir) -> dict | None:
     return history
 
 
-def write_predictions(run_dir, predicted: np.ndarray, p_true: np.ndarray, test_sha256: str | None) -> None:
-    """Each test image's predicted class and the probability given to its true class."""
+def write_predictions(run_dir, predicted: np.ndarray, p_true: np.ndarray, test_sha256: str | None,
+                      correct: np.ndarray | None = None) -> None:
+    """Each test image's predicted class, the probability given to its true class, and
+    whether it was right (so two runs can be compared image by image without the data)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, predicted=predicted.astype(np.uint16), p_true=p_true.astype(np.float32),
-                        test_sha256=np.array(test_sha256 or ""))
+    arrays = {"predicted": predicted.astype(np.uint16), "p_true": p_true.astype(np.float32),
+              "test_sha256": np.array(test_sha256 or "")}
+    if correct is not None:
+        arrays["correct"] = correct.astype(bool)
+    np.savez_compressed(buf, **arrays)
     atomic_write_bytes(Path(run_dir) / PREDICTIONS_FILE, buf.getvalue())
 
 
@@ -288,13 +294,16 @@ def read_predictions(run_dir) -> dict | None:
         with np.load(path, allow_pickle=False) as npz:
             predicted, p_true = npz["predicted"], npz["p_true"]
             sha = str(npz["test_sha256"]) if "test_sha256" in npz.files else ""
+            correct = npz["correct"] if "correct" in npz.files else None
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise ZooError(f"{path}: unreadable per-image predictions ({type(exc).__name__})") from None
     except Exception as exc:  # noqa: BLE001  (zipfile errors and the like: a damaged file)
         raise ZooError(f"{path}: unreadable per-image predictions ({type(exc).__name__})") from None
-    if predicted.ndim != 1 or p_true.shape != predicted.shape:
+    if predicted.ndim != 1 or p_true.shape != predicted.shape or (correct is not None and
+                                                                   correct.shape != predicted.shape):
         raise ZooError(f"{path}: per-image predictions of the wrong shape")
-    return {"predicted": predicted.astype(np.int64), "p_true": p_true, "test_sha256": sha or None}
+    return {"predicted": predicted.astype(np.int64), "p_true": p_true, "test_sha256": sha or None,
+            "correct": None if correct is None else correct.astype(bool)}
 
 
 # What a .keras file of this zoo may hold. The largest model here saves ~8 MB of weights
