@@ -71,3 +71,11 @@ def test_compare_with_nothing_selected_is_one_line_exit_2(cli):
     result = cli("compare", "--tag", "no-such-tag", "--epochs", "1")
     assert result.exit_code == 2
     assert result.stderr.strip().startswith("Error: no model matches")
+
+
+def test_help_shows_flags_as_flags_and_the_extras_by_name(cli):
+    listed = cli("list", "--help", env={"COLUMNS": "120"})
+    json_line = next(line for line in listed.stdout.splitlines() if "--json" in line)
+    assert "<bool>" not in json_line  # a flag takes no value
+    root = " ".join(cli("--help", env={"COLUMNS": "120"}).stdout.split())
+    assert "mnist-zoo[jax]" in root and "mnist-zoo[torch]" in root  # not eaten as rich markup

@@ -45,6 +45,17 @@ def test_new_plugin_installs_lists_checks_tests_and_trains(scaffold, tmp_path):
     assert json.loads(trained.stdout)["test_accuracy"] > 0.5
 
 
+def test_new_can_name_the_project_folder_and_ignores_build_leftovers(tmp_path, cli):
+    made = cli("new", "lenet5", "--path", tmp_path / "lenet5")
+    assert made.exit_code == 0, made.stderr
+    root = tmp_path / "lenet5"
+    assert (root / "zoo_lenet5" / "__init__.py").is_file()
+    assert "*.egg-info/" in (root / ".gitignore").read_text()
+    assert 'filterwarnings = ["ignore::DeprecationWarning"]' in (root / "pyproject.toml").read_text()
+    assert "pip install -e /path/to/mnist-zoo" in (root / "README.md").read_text()
+    assert cli("new", "lenet5", "--path", root).exit_code == 2  # never over an existing project
+
+
 def test_new_refuses_bad_names_and_existing_folders(tmp_path, cli):
     assert cli("new", "Tiny Net", "--dir", tmp_path).exit_code == 2
     assert cli("new", "tiny", "--dir", tmp_path).exit_code == 0

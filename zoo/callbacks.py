@@ -24,11 +24,16 @@ class RunCallback(keras.callbacks.Callback):
         self.seconds: list[float] = []
         self.history: dict[str, list[float]] = {}
         self.last_step = 0
+        # (epoch, step, loss, accuracy) a few times a second: the curve within an epoch,
+        # which is all a one-epoch run has to show
+        self.samples: list[tuple[int, int, float, float]] = []
+        self._epoch = 0
         self._last_weights = None
         self._start = 0.0
         self._last_metrics = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
         self._start = time.perf_counter()
         self.last_step = 0
         self.emit(_event("epoch_started", self.job, epoch=epoch + 1, steps=self.steps))
@@ -39,6 +44,8 @@ class RunCallback(keras.callbacks.Callback):
         if logs and now - self._last_metrics >= self.METRICS_EVERY_SECONDS:
             self._last_metrics = now
             metrics = {k: float(v) for k, v in logs.items() if k in ("loss", "accuracy")}
+            if len(metrics) == 2:
+                self.samples.append((self._epoch, min(batch + 1, self.steps), metrics["loss"], metrics["accuracy"]))
         # With several steps per compiled call, JAX reports the index the call would reach
         # at full length, past the epoch's end on its last call.
         self.last_step = min(batch + 1, self.steps)
@@ -52,6 +59,13 @@ class RunCallback(keras.callbacks.Callback):
             self.history.setdefault(key, []).append(value)
         self._last_weights = self.model.get_weights()  # a copy: what an interrupted run saves
         self.emit(_event("epoch_ended", self.job, epoch=epoch + 1, metrics=logs, seconds=seconds))
+
+    def step_history(self) -> dict:
+        """The within-epoch samples as columns, with the position in epochs (1.5 = half way through epoch 2)."""
+        return {"steps_per_epoch": self.steps,
+                "position": [round(e - 1 + s / self.steps, 4) for e, s, _, _ in self.samples],
+                "loss": [round(x, 5) for _, _, x, _ in self.samples],
+                "accuracy": [round(x, 5) for _, _, _, x in self.samples]}
 
     def restore_last_epoch(self, model) -> str:
         """Put the last completed epoch's weights back; say what the model now holds."""

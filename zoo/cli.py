@@ -46,7 +46,8 @@ app = typer.Typer(
 
 _settings: dict = {}
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON and nothing else on stdout.")]
+# Flags take no value: an empty metavar keeps the help from showing them as `--json <bool>`.
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print machine-readable JSON and nothing else on stdout.")]
 DataDirOpt = Annotated[Optional[str], typer.Option(
     "--data-dir", envvar="ZOO_DATA_DIR", show_envvar=True,
     help="Folder holding mnist.npz (or the IDX files); default: Keras's cache, then its download.")]
@@ -62,7 +63,8 @@ def _root(
         help="Also load plugins from the .py files in this folder.")] = None,
     backend: Annotated[Optional[str], typer.Option(
         "--backend", envvar="KERAS_BACKEND", show_envvar=True,
-        help="Keras backend: tensorflow (default), jax (pip install 'mnist-zoo[jax]') or torch.")] = None,
+        help="Keras backend: tensorflow (default), jax (pip install 'mnist-zoo\\[jax]') or torch "
+             "(pip install 'mnist-zoo\\[torch]').")] = None,
 ):
     _settings["plugins_dir"] = plugins_dir
     if backend:
@@ -188,7 +190,7 @@ def _tag(tag: Optional[str]) -> Optional[str]:
 def data(
     name: Annotated[Optional[str], typer.Argument(help="Dataset name; all datasets when left out.")] = None,
     data_dir: DataDirOpt = None,
-    verify: Annotated[bool, typer.Option("--verify", help="Compare array checksums with the known ones.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", metavar="", help="Compare array checksums with the known ones.")] = False,
     show: Annotated[Optional[int], typer.Option("--show", help="Write a PNG grid of N samples.")] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Where --show writes its PNG.")] = None,
     as_json: JsonOpt = False,
@@ -328,12 +330,12 @@ def compare(
     runs_dir: RunsDirOpt = Path("runs"),
     precision: PrecisionOpt = "float32",
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'article'.")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", metavar="", help="One epoch per model (unless --epochs says otherwise).")] = False,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", help="Train each model once per seed: N seeds (--seed, --seed+1, …) or a list like 1,7,42. "
                         "The table then shows mean ± std, a 95% interval and a test against the best.")] = None,
     vary_split: Annotated[bool, typer.Option(
-        "--vary-split", help="With --seeds, each seed also draws its own train/validation split.")] = False,
+        "--vary-split", metavar="", help="With --seeds, each seed also draws its own train/validation split.")] = False,
     from_runs: Annotated[Optional[list[Path]], typer.Option(
         "--from-runs", help="Compare saved runs (run directories or folders of them) without training.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON to this file.")] = None,
@@ -533,13 +535,15 @@ def predict(
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="The new architecture's name, e.g. tiny-net.")],
-    directory: Annotated[Path, typer.Option("--dir", help="Where to create the project folder.")] = Path("."),
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the project folder "
+                                                          "(it is named mnist-zoo-NAME).")] = Path("."),
+    path: Annotated[Optional[Path], typer.Option("--path", help="The project folder itself, e.g. ./lenet5.")] = None,
 ):
     """Create an installable plugin project with one documented architecture and its test."""
     from zoo.console import out, safe
     from zoo.scaffold import create
 
-    root = safe(str(create(name, directory)))
+    root = safe(str(create(name, directory, path)))
     out.print(f"Created [bold]{root}[/]. Next:\n"
               f"  pip install -e {root}\n  zoo list\n  zoo check {name}\n  (cd {root} && pytest)\n"
               f"  zoo train {name}", highlight=False)

@@ -319,8 +319,9 @@ def summary_tables(rows: list[dict], title: str, width: int):
     """The comparison table: one row per model; results and costs apart on a narrow terminal."""
     if width >= 170:
         return [_summary_table(rows, title, [c[0] for c in SUMMARY_COLUMNS])]
-    return [_summary_table(rows, f"{title}: results", SUMMARY_RESULTS),
-            _summary_table(rows, "What each model cost (medians over seeds)", SUMMARY_COST)]
+    cost = _summary_table(rows, "What each model cost (medians over seeds)", SUMMARY_COST)
+    cost.caption = None
+    return [_summary_table(rows, f"{title}: results", SUMMARY_RESULTS), cost]
 
 
 def _summary_table(rows: list[dict], title: str, keys):

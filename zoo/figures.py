@@ -21,19 +21,26 @@ def _save(fig, path, layout=True):
     return path
 
 
-def curves(history: dict, path, title: str):
-    """Loss and accuracy per epoch, training and validation, as article 004 plots them."""
+def curves(history: dict, path, title: str, steps: dict | None = None):
+    """Loss and accuracy, training and validation, as article 004 plots them; with the
+    training metrics sampled within each epoch as a thin line, so a one-epoch run shows
+    how it learned instead of a lone dot."""
     epochs = np.arange(1, len(history["loss"]) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
-        ax.plot(epochs, history[key], marker="o", label=f"train {label}")
+        if steps and steps.get(key):
+            ax.plot(steps["position"], steps[key], lw=1, alpha=0.6, color="tab:blue",
+                    label=f"train {label} (running, within epochs)")
+        ax.plot(epochs, history[key], marker="o", color="tab:blue", ls="-" if len(epochs) > 1 else "none",
+                label=f"train {label} (end of epoch)")
         if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], marker="o", label=f"validation {label}")
-        ax.set_xlabel("epoch")
+            ax.plot(epochs, history[f"val_{key}"], marker="s", color="tab:orange",
+                    ls="-" if len(epochs) > 1 else "none", label=f"validation {label}")
+        ax.set_xlabel("epochs")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend()
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=8, loc="upper right" if key == "loss" else "lower right")
+        ax.set_xlim(0, len(epochs) + 0.05)
     fig.suptitle(f"{title}: learning curves")
     return _save(fig, path)
 
@@ -42,7 +49,11 @@ def confusion(matrix: np.ndarray, class_names, path, title: str):
     """Counts of true (rows) against predicted (columns) classes on the test set."""
     fig, ax = plt.subplots(figsize=(7, 6))
     shown = np.log1p(matrix)  # the diagonal dwarfs the mistakes; a log scale shows both
-    ax.imshow(shown, cmap="Blues")
+    image = ax.imshow(shown, cmap="Blues")
+    ticks = [t for t in (1, 10, 100, 1000, 10000) if t <= max(int(matrix.max()), 1)]
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, ticks=np.log1p(ticks))
+    bar.ax.set_yticklabels([f"{t:,}" for t in ticks])
+    bar.set_label("test images (log scale)")
     k = len(class_names)
     ticks = range(k)
     ax.set_xticks(ticks, [str(c)[:10] for c in class_names], rotation=45 if k and len(str(class_names[0])) > 2 else 0)
@@ -143,7 +154,7 @@ def draw_run(run_dir, record, arrays=None) -> list[str]:
     written = []
     history = runs.read_history(run_dir)
     if history and history.get("loss"):
-        curves(history, run_dir / "curves.png", record.model)
+        curves(history, run_dir / "curves.png", record.model, runs.read_steps(run_dir))
         written.append("curves.png")
     if record.confusion_matrix is not None:
         confusion(np.array(record.confusion_matrix), record.class_names, run_dir / "confusion.png", record.model)

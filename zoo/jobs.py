@@ -333,7 +333,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         record.model_weights = tracker.restore_last_epoch(model)
         record.status = "interrupted"
         record.finished_at = _now()
-        _save(run_dir, model, history, record)
+        _save(run_dir, model, history, record, step_history=tracker.step_history())
         raise Interrupted(record)
 
     metrics = evaluate_predictions(predict_probabilities(model, x_test, arch.output),
@@ -344,17 +344,18 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     record.status = "completed"
     record.finished_at = _now()
     correct = predicted == prepared.arrays.y_test
-    _save(run_dir, model, history, record, (predicted, p_true, prepared.test_sha256, correct))
+    _save(run_dir, model, history, record, (predicted, p_true, prepared.test_sha256, correct),
+          tracker.step_history())
     emit(Event("finished", job, record=record))
     return record
 
 
-def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=None) -> None:
+def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=None, step_history=None) -> None:
     """Write the run's files, run.json last; a failure names what was kept and what was not."""
     from zoo.files import atomic_save_model
 
     steps = [("model.keras", lambda: atomic_save_model(model, run_dir / "model.keras")),
-             ("history", lambda: write_history(run_dir, history))]
+             ("history", lambda: write_history(run_dir, history, step_history))]
     if predictions is not None:
         steps.append(("test_predictions.npz", lambda: write_predictions(run_dir, *predictions)))
     steps.append(("run.json", lambda: write_record(run_dir, record)))

@@ -255,9 +255,28 @@ def history_csv(history: dict) -> str:
     return buf.getvalue()
 
 
-def write_history(run_dir, history: dict) -> None:
+STEPS_FILE = "history_steps.json"
+
+
+def write_history(run_dir, history: dict, steps: dict | None = None) -> None:
     atomic_write_json(Path(run_dir) / HISTORY_FILE, history)
     atomic_write_text(Path(run_dir) / "history.csv", history_csv(history))
+    if steps is not None:
+        atomic_write_json(Path(run_dir) / STEPS_FILE, steps)
+
+
+def read_steps(run_dir) -> dict | None:
+    """Training loss and accuracy sampled within epochs (None for runs without them)."""
+    try:
+        steps = json.loads((Path(run_dir) / STEPS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keys = ("position", "loss", "accuracy")
+    if not isinstance(steps, dict) or not all(isinstance(steps.get(k), list) for k in keys):
+        return None
+    if len({len(steps[k]) for k in keys}) != 1:
+        return None
+    return steps
 
 
 def read_history(run_dir) -> dict | None:

@@ -29,6 +29,20 @@ test = ["pytest>=8"]
 
 [tool.setuptools]
 packages = ["{package}"]
+
+[tool.pytest.ini_options]
+addopts = "-p no:cacheprovider"
+# Keras, TensorFlow and NumPy warn about their own internals; mnist-zoo's tests hide them too.
+filterwarnings = ["ignore::DeprecationWarning"]
+'''
+
+GITIGNORE = '''\
+*.egg-info/
+__pycache__/
+.pytest_cache/
+build/
+dist/
+runs/
 '''
 
 MODULE = '''\
@@ -115,8 +129,12 @@ README = '''\
 
 An architecture plugin for [mnist-zoo](https://pypi.org/project/mnist-zoo/).
 
+Until mnist-zoo is on PyPI, install it from its checkout first, in the same
+environment: `pip install -e /path/to/mnist-zoo` (then `dependencies = ["mnist-zoo"]`
+below is already met).
+
 ```bash
-pip install -e .             # now `zoo list` shows {name}
+pip install -e .             # now `zoo list` shows {name} (the entry point is already declared)
 zoo check {name}             # the plugin contract: builds, outputs, recipes, overfits a batch, saves
 pytest                       # the same contract, through the zoo_check fixture
 zoo train {name}             # train it with its recipe
@@ -129,13 +147,14 @@ comes from), `build()`, and the recipe. Offline, point the zoo at MNIST with
 '''
 
 
-def create(name: str, directory: Path) -> Path:
+def create(name: str, directory: Path, path: Path | None = None) -> Path:
+    """Write the project into ``directory/mnist-zoo-NAME``, or exactly into ``path``."""
     if not NAME_RULE.match(name):  # the registry's rule: what users type, and a folder name
         raise ZooError(f"plugin name {name!r}: use lower-case letters, digits and single hyphens, e.g. 'tiny-net'")
     package = "zoo_" + name.replace("-", "_")
-    root = Path(directory) / f"mnist-zoo-{name}"
-    if root.exists():
-        raise ZooError(f"{root} already exists; pick another --dir or name")
+    root = Path(path) if path is not None else Path(directory) / f"mnist-zoo-{name}"
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise ZooError(f"{root} already exists; pick another --dir, --path or name")
     title = name.replace("-", " ").capitalize()
     values = {"name": name, "package": package, "title": title, "api": API_VERSION}
     files = {
@@ -143,6 +162,7 @@ def create(name: str, directory: Path) -> Path:
         f"{package}/__init__.py": MODULE,
         f"tests/test_{package}.py": TEST,
         "README.md": README,
+        ".gitignore": GITIGNORE,
     }
     for relative, template in files.items():
         path = root / relative
