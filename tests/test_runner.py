@@ -269,3 +269,11 @@ def test_compare_several_seeds_gives_intervals_and_tests(cli, tmp_path):
     assert again.exit_code == 0, again.stderr
     assert {r["model"]: r["mean"] for r in json.loads((tmp_path / "again.json").read_text())} == \
         pytest.approx({m: r["mean"] for m, r in rows.items()})
+
+
+def test_a_limit_above_the_training_set_says_it_was_capped(cli, tmp_path):
+    result = cli("train", "mlp", "--epochs", "1", "--limit", "100000", "--batch-size", "2000", "--runs-dir", tmp_path,
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "--limit 100,000 is more than the 60,000 training images" in " ".join(result.stderr.split())
+    assert json.loads(result.stdout)["split"]["train"] == 54_000

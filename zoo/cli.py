@@ -251,6 +251,9 @@ def _announce(prepared, options, seed):
               f"{prepared.describe()}; seed {seed}", highlight=False)
     if options.validate_on == "test":
         _warn(datamod.test_set_warning())
+    available = len(prepared.arrays.y_train)
+    if options.limit and options.limit > available:
+        _warn(f"--limit {options.limit:,} is more than the {available:,} training images: all of them are used")
 
 
 def _draw_figures(run_dir, record, arrays) -> list[str]:
