@@ -316,3 +316,30 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_zoo_list_and_info_answer_from_the_cache_without_tensorflow(tmp_path):
+    """The first `zoo list` imports the plugins (and TensorFlow); the next ones read the cache."""
+    env = {"ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    first = run_zoo("list", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: sys.stderr.write('loaded: %s\\n' % sorted(m for m in ('tensorflow', 'keras', "
+             "'zoo_mlp') if m in sys.modules)))\n"
+             "from zoo.cli import main\n"
+             "sys.argv = ['zoo'] + sys.argv[1:]\n"
+             "main()\n")
+    for args in (["list", "--json"], ["info", "deep-bn-cnn", "--json"], ["list", "--tag", "article"]):
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **env})
+        assert done.returncode == 0, done.stderr
+        assert "loaded: []" in done.stderr, done.stderr
+    listed = subprocess.run([sys.executable, "-c", probe, "list", "--json"], capture_output=True, text=True,
+                            timeout=120, env={**os.environ, **env})
+    assert json.loads(listed.stdout) == json.loads(first.stdout)  # the same answer as the full load
+    card = subprocess.run([sys.executable, "-c", probe, "info", "deep-bn-cnn", "--json"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+    assert json.loads(card.stdout)["non_trainable_params"] == 40
+    unknown = subprocess.run([sys.executable, "-c", probe, "info", "mlpp"], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, **env})
+    assert unknown.returncode == 2 and "did you mean: mlp" in unknown.stderr

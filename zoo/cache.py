@@ -118,3 +118,110 @@ def cached_stats(registry, arch, image_shape=(28, 28, 1), num_classes=10):
     entries[entry] = dataclasses.asdict(stats)
     _write(entries)
     return stats
+
+
+# -- the whole listing, answered without importing a plugin (or TensorFlow) -------------
+LISTING_FILE = "listing-v1.json"
+
+
+def _files(paths) -> list:
+    out = []
+    for path in sorted(paths):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out.append([str(path), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _spec_files(module_name: str) -> list | None:
+    """The source files of an entry point's module, found without importing it (None if unknown)."""
+    import importlib.util
+
+    if "." in module_name:
+        return None  # finding a submodule would import its parent package
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        return None
+    origin = Path(spec.origin)
+    return _files(origin.parent.rglob("*.py") if spec.submodule_search_locations else [origin])
+
+
+def listing_key(plugins_dir: str | None) -> str | None:
+    """Everything the listing depends on, read without importing any plugin; None when a
+    plugin's files cannot be found that way (then the listing is built the usual way)."""
+    from zoo.plugins import DISABLE_ENV, GROUPS, PLUGINS_DIR_ENV, ordered_entry_points
+
+    plugins_dir = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
+    parts = {"zoo": _version("mnist-zoo"), "keras": _version("keras"),
+             "zoo-files": _files(Path(__file__).parent.glob("*.py")),
+             "disabled": os.environ.get(DISABLE_ENV, ""), "entry-points": []}
+    for group in GROUPS:
+        for ep in ordered_entry_points(group):
+            files = _spec_files(ep.module)
+            if files is None:
+                return None
+            dist = [ep.dist.name, ep.dist.version] if ep.dist else None
+            parts["entry-points"].append([group, ep.name, ep.value, dist, files])
+    if plugins_dir:
+        folder = Path(plugins_dir)
+        if not folder.is_dir():
+            return None  # loading will say so, in one line
+        parts["plugins-dir"] = _files(folder.glob("*.py"))
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def read_listing(plugins_dir: str | None) -> dict | None:
+    """The saved listing (summary rows, cards, warnings) if nothing it depends on changed."""
+    if not enabled():
+        return None
+    key = listing_key(plugins_dir)
+    if key is None:
+        return None
+    try:
+        data = json.loads((cache_dir() / LISTING_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("models"), list):
+        return None
+    return data
+
+
+def listing_data(registry, warnings: list[dict]) -> dict:
+    """What `zoo list` and `zoo info` show, for every model (``row`` None for one that cannot be built)."""
+    from zoo.cards import card, summary_row
+    from zoo.errors import ZooError
+
+    models = []
+    for arch in registry.architectures.values():
+        try:
+            stats = cached_stats(registry, arch)
+        except ZooError as exc:
+            warnings.append({"model": arch.name, "text": f"{exc} (left out; `zoo check {arch.name}` says more)"})
+            models.append({"name": arch.name, "tags": list(arch.tags), "row": None, "card": None, "error": str(exc)})
+            continue
+        if stats.output_shape != (None, 10):
+            warnings.append({"model": arch.name, "text": f"{arch.name}: output shape {stats.output_shape}, expected "
+                             f"(None, 10): it cannot be trained (`zoo check {arch.name}` says more)"})
+        models.append({"name": arch.name, "tags": list(arch.tags), "row": summary_row(arch, stats),
+                       "card": card(arch, stats)})
+    return {"models": models, "warnings": warnings}
+
+
+def write_listing(plugins_dir: str | None, data: dict) -> None:
+    """Save the listing keyed by ``listing_key``, for the next `zoo list` or `zoo info`."""
+    from zoo.files import atomic_write_json, json_text
+
+    if not enabled():
+        return
+    key = listing_key(plugins_dir)
+    if key is None:
+        return
+    try:
+        atomic_write_json(cache_dir() / LISTING_FILE, {"key": key, **json.loads(json_text(data))})
+    except OSError:
+        pass

@@ -98,6 +98,32 @@ def _print_json(data) -> None:
 
 
 # -- registry --------------------------------------------------------------------
+def _listing() -> dict:
+    """Every model's listing row and card, and the warnings that go with them: from the cache
+    when no plugin file changed (then neither the plugins nor TensorFlow are imported)."""
+    from zoo import cache
+
+    plugins_dir = _settings.get("plugins_dir")
+    saved = cache.read_listing(plugins_dir)
+    if saved is not None:
+        return saved
+    zoo = _zoo(warn=False)
+    data = cache.listing_data(zoo, [{"model": None, "text": f"{f.line()} (see `zoo plugins`)"} for f in zoo.failures])
+    cache.write_listing(plugins_dir, data)
+    return data
+
+
+def _pick(data: dict, patterns, tag) -> list[dict]:
+    """The listed models the patterns and tag select, as `zoo.registry.select` selects architectures."""
+    from types import SimpleNamespace
+
+    from zoo.registry import select
+
+    by_name = {m["name"]: m for m in data["models"]}
+    chosen = select({n: SimpleNamespace(name=n, tags=tuple(m["tags"])) for n, m in by_name.items()}, patterns, tag)
+    return [by_name[a.name] for a in chosen]
+
+
 @app.command("list")
 def list_models(
     patterns: Annotated[Optional[list[str]], typer.Argument(
@@ -106,23 +132,15 @@ def list_models(
     as_json: JsonOpt = False,
 ):
     """List the architectures: params and MACs computed from the built model."""
-    from zoo.cache import cached_stats
-    from zoo.cards import summary_row
     from zoo.console import models_table, out
-    from zoo.registry import select
 
-    zoo = _zoo()
-    rows = []
-    for arch in select(zoo.architectures, patterns or (), _tag(tag)):
-        try:
-            stats = cached_stats(zoo, arch)
-        except ZooError as exc:  # a plugin whose model cannot be built is left out, not fatal
-            _warn(f"{exc} (left out; `zoo check {arch.name}` says more)")
-            continue
-        if stats.output_shape != (None, 10):
-            _warn(f"{arch.name}: output shape {stats.output_shape}, expected (None, 10): it cannot be trained "
-                  f"(`zoo check {arch.name}` says more)")
-        rows.append(summary_row(arch, stats))
+    data = _listing()
+    chosen = _pick(data, patterns or (), _tag(tag))
+    names = {m["name"] for m in chosen}
+    for warning in data["warnings"]:
+        if warning["model"] is None or warning["model"] in names:
+            _warn(warning["text"])
+    rows = [m["row"] for m in chosen if m["row"] is not None]
     if as_json:
         _print_json(rows)
     else:
@@ -135,17 +153,19 @@ def info(
     as_json: JsonOpt = False,
 ):
     """Show a model card: what it teaches, every layer and the arithmetic behind it, recipes."""
-    from zoo.cache import cached_stats
-    from zoo.cards import card
     from zoo.console import model_card, out
+    from zoo.registry import unknown_name_error
 
-    zoo = _zoo()
-    arch = zoo.architecture(name)
-    data = card(arch, cached_stats(zoo, arch))
+    data = _listing()
+    model = next((m for m in data["models"] if m["name"] == name), None)
+    if model is None:
+        raise unknown_name_error("model", name, [m["name"] for m in data["models"]])
+    if model["card"] is None:
+        raise ZooError(model["error"])
     if as_json:
-        _print_json(data)
+        _print_json(model["card"])
     else:
-        out.print(model_card(data))
+        out.print(model_card(model["card"]))
 
 
 @app.command()
