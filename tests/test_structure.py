@@ -343,3 +343,14 @@ def test_zoo_list_and_info_answer_from_the_cache_without_tensorflow(tmp_path):
     unknown = subprocess.run([sys.executable, "-c", probe, "info", "mlpp"], capture_output=True, text=True,
                              timeout=120, env={**os.environ, **env})
     assert unknown.returncode == 2 and "did you mean: mlp" in unknown.stderr
+
+
+def test_a_listing_with_a_broken_plugin_is_not_cached(tmp_path, cli):
+    """An import failure may be fixed outside the plugin's files (pip install a dependency)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "needs_missing.py").write_text("import a_package_that_is_not_installed\n")
+    env = {"ZOO_PLUGINS_DIR": str(plugins), "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    first = cli("list", "--json", env=env)
+    assert first.exit_code == 0 and "a_package_that_is_not_installed" in first.stderr
+    assert not (tmp_path / "cache" / "listing-v1.json").exists()

@@ -213,11 +213,12 @@ def listing_data(registry, warnings: list[dict]) -> dict:
 
 
 def write_listing(plugins_dir: str | None, data: dict) -> None:
-    """Save the listing keyed by ``listing_key``, for the next `zoo list` or `zoo info`."""
+    """Save the listing keyed by ``listing_key``, for the next `zoo list` or `zoo info`; a listing
+    with any failure is not saved, so a fixed environment is seen at once."""
     from zoo.files import atomic_write_json, json_text
 
-    if not enabled():
-        return
+    if not enabled() or data["warnings"]:
+        return  # a failure may come from outside the plugin's files (a missing package): never cache it
     key = listing_key(plugins_dir)
     if key is None:
         return
