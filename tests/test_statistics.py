@@ -100,3 +100,15 @@ def test_reproduction_verdicts_only_for_the_whole_recipe():
     assert "article above our interval" in statistics.analyse(low)[0][0]["verdict"]
     changed = [record("m", 1, 0.85, published=0.9911, overrides={"epochs": {"recipe": 10, "used": 1}}, limit=3000)]
     assert statistics.analyse(changed)[0][0]["verdict"] == "not comparable: changed epochs, training data (--limit)"
+
+
+def test_seeds_option_counts_up_or_takes_a_list():
+    from zoo.errors import ZooError
+    from zoo.jobs import parse_seeds
+
+    assert parse_seeds(None, 42) == [42]
+    assert parse_seeds("3", 42) == [42, 43, 44]
+    assert parse_seeds("1,7,42") == [1, 7, 42]
+    for bad in ("x", "0", "1,1", "5000", "1,-3"):
+        with pytest.raises(ZooError):
+            parse_seeds(bad)

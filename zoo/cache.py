@@ -226,3 +226,26 @@ def write_listing(plugins_dir: str | None, data: dict) -> None:
         atomic_write_json(cache_dir() / LISTING_FILE, {"key": key, **json.loads(json_text(data))})
     except OSError:
         pass
+
+
+def listing(plugins_dir: str | None, load_registry) -> dict:
+    """The listing: saved, or built from ``load_registry()`` (which imports the plugins) and saved."""
+    saved = read_listing(plugins_dir)
+    if saved is not None:
+        return saved
+    registry = load_registry()
+    data = listing_data(registry, [{"model": None, "text": f"{f.line()} (see `zoo plugins`)"}
+                                   for f in registry.failures])
+    write_listing(plugins_dir, data)
+    return data
+
+
+def pick(data: dict, patterns=(), tag: str | None = None) -> list[dict]:
+    """The listed models that patterns and tag select, exactly as ``zoo.registry.select`` would."""
+    from types import SimpleNamespace
+
+    from zoo.registry import select
+
+    by_name = {m["name"]: m for m in data["models"]}
+    chosen = select({n: SimpleNamespace(name=n, tags=tuple(m["tags"])) for n, m in by_name.items()}, patterns, tag)
+    return [by_name[a.name] for a in chosen]

@@ -99,29 +99,11 @@ def _print_json(data) -> None:
 
 # -- registry --------------------------------------------------------------------
 def _listing() -> dict:
-    """Every model's listing row and card, and the warnings that go with them: from the cache
-    when no plugin file changed (then neither the plugins nor TensorFlow are imported)."""
-    from zoo import cache
+    """Every model's listing row and card, and the warnings: from the cache when no plugin
+    file changed (then neither the plugins nor TensorFlow are imported)."""
+    from zoo.cache import listing
 
-    plugins_dir = _settings.get("plugins_dir")
-    saved = cache.read_listing(plugins_dir)
-    if saved is not None:
-        return saved
-    zoo = _zoo(warn=False)
-    data = cache.listing_data(zoo, [{"model": None, "text": f"{f.line()} (see `zoo plugins`)"} for f in zoo.failures])
-    cache.write_listing(plugins_dir, data)
-    return data
-
-
-def _pick(data: dict, patterns, tag) -> list[dict]:
-    """The listed models the patterns and tag select, as `zoo.registry.select` selects architectures."""
-    from types import SimpleNamespace
-
-    from zoo.registry import select
-
-    by_name = {m["name"]: m for m in data["models"]}
-    chosen = select({n: SimpleNamespace(name=n, tags=tuple(m["tags"])) for n, m in by_name.items()}, patterns, tag)
-    return [by_name[a.name] for a in chosen]
+    return listing(_settings.get("plugins_dir"), lambda: _zoo(warn=False))
 
 
 @app.command("list")
@@ -134,8 +116,10 @@ def list_models(
     """List the architectures: params and MACs computed from the built model."""
     from zoo.console import models_table, out
 
+    from zoo.cache import pick
+
     data = _listing()
-    chosen = _pick(data, patterns or (), _tag(tag))
+    chosen = pick(data, patterns or (), _tag(tag))
     names = {m["name"] for m in chosen}
     for warning in data["warnings"]:
         if warning["model"] is None or warning["model"] in names:
@@ -369,7 +353,7 @@ def compare(
     from zoo import compare as cmp
     from zoo.console import out, safe
     from zoo.executors import run_comparison
-    from zoo.jobs import Options, check_seed, make_jobs, prepare
+    from zoo.jobs import Options, make_jobs, parse_seeds, prepare
     from zoo.progress import TrainingDisplay
     from zoo.registry import select
     from zoo.runs import new_run_dir, timestamp
@@ -379,7 +363,7 @@ def compare(
         return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path)
     if quick and epochs is None:
         epochs = 1
-    seed_list = _seeds(seeds, seed)
+    seed_list = parse_seeds(seeds, seed)
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
                       dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split)
     zoo = _zoo()
@@ -418,35 +402,12 @@ def compare(
                        f"{', '.join(o.job.label for o in comparison.failed)}", exit_code=1)
 
 
-def _seeds(text: Optional[str], first: int) -> list[int]:
-    """--seeds N (N seeds from --seed on) or --seeds 1,7,42; without it, just --seed."""
-    from zoo.jobs import check_seed
-
-    if text is None:
-        return [check_seed(first)]
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ZooError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
-    if len(values) == 1 and "," not in text:
-        if not 1 <= values[0] <= 1000:
-            raise ZooError(f"--seeds {values[0]}: give between 1 and 1000 seeds")
-        values = [first + i for i in range(values[0])]
-    if len(set(values)) != len(values) or not values:
-        raise ZooError(f"--seeds {text}: give each seed once")
-    return [check_seed(v) for v in values]
-
-
 def _summarise(records, failed=()) -> list[dict]:
-    """Rows for the table and the exports: statistics per model, then runs that did not finish."""
-    from zoo import compare as cmp
+    from zoo.compare import comparison_rows
 
-    rows, notes = cmp.summary_rows([r for r in records if r.status == "completed"])
+    rows, notes = comparison_rows(records, failed)
     for note in notes:
         _warn(note)
-    rows += [{**cmp.row_from_record(r), "standing": None} for r in records if r.status != "completed"]
-    rows += [{"model": o.job.model, "recipe": o.job.recipe, "seed": o.job.seed, "status": "failed",
-              "error": o.error} for o in failed]
     return rows
 
 

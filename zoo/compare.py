@@ -249,6 +249,16 @@ def summary_rows(records: list[RunRecord], y_test=None) -> tuple[list[dict], lis
     return rows, notes
 
 
+def comparison_rows(records: list[RunRecord], failed=()) -> tuple[list[dict], list[str]]:
+    """The table's and the exports' rows: statistics per model over the completed runs, then
+    the runs that were interrupted and the jobs that failed (``zoo.executors.Outcome``)."""
+    rows, notes = summary_rows([r for r in records if r.status == "completed"])
+    rows += [{**row_from_record(r), "standing": None} for r in records if r.status != "completed"]
+    rows += [{"model": o.job.model, "recipe": o.job.recipe, "seed": o.job.seed, "status": "failed",
+              "error": o.error} for o in failed]
+    return rows, notes
+
+
 def _mean_lists(lists):
     lists = [v for v in lists if v]
     return [round(float(sum(col) / len(col)), 4) for col in zip(*lists)] if lists else None

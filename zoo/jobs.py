@@ -42,6 +42,23 @@ def check_seed(seed: int) -> int:
     return seed
 
 
+def parse_seeds(text: str | None, first: int = DEFAULT_SEED) -> list[int]:
+    """``--seeds N`` (N seeds counting up from ``first``) or ``--seeds 1,7,42``; without it, ``[first]``."""
+    if text is None:
+        return [check_seed(first)]
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ZooError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
+    if len(values) == 1 and "," not in text:
+        if not 1 <= values[0] <= 1000:
+            raise ZooError(f"--seeds {values[0]}: give between 1 and 1000 seeds")
+        values = [first + i for i in range(values[0])]
+    if not values or len(set(values)) != len(values):
+        raise ZooError(f"--seeds {text}: give each seed once")
+    return [check_seed(v) for v in values]
+
+
 @dataclass(frozen=True)
 class Options:
     """What the user asked for, shared by every job of a comparison; None means "as the recipe says".
