@@ -13,12 +13,12 @@ SHA = "test-set-identity"
 
 
 def record(model, seed, accuracy, tmp_path=None, predicted=None, overrides=None, limit=None, published=None,
-           split_seed=42, vary=False, validated_on="test"):
+           split_seed=42, vary=False, validated_on="test", y=None):
     run_dir = None
     if tmp_path is not None and predicted is not None:
         run_dir = tmp_path / f"{model}-{seed}"
         run_dir.mkdir()
-        write_predictions(run_dir, predicted, np.ones(len(predicted)), SHA)
+        write_predictions(run_dir, predicted, np.ones(len(predicted)), SHA, predicted == y)
     return RunRecord(model=model, recipe="r", status="completed", seed=seed, input_kind="image",
                      dataset=DatasetInfo("mnist", [str(i) for i in range(10)], [28, 28, 1], test_sha256=SHA),
                      split=SplitInfo("val", 54000, 6000, 10000, split_seed if not vary else seed, limit=limit,
@@ -57,8 +57,8 @@ def test_single_runs_are_tested_by_mcnemar_on_saved_per_image_results(tmp_path):
     y = rng.integers(0, 10, 10000)
     wrong_a, wrong_b = rng.random(10000) < 0.009, rng.random(10000) < 0.02
     pred_a, pred_b = np.where(wrong_a, (y + 1) % 10, y), np.where(wrong_b, (y + 1) % 10, y)
-    rows, _ = statistics.analyse([record("a", 42, (pred_a == y).mean(), tmp_path, pred_a),
-                                  record("b", 42, (pred_b == y).mean(), tmp_path, pred_b)], y)
+    rows, _ = statistics.analyse([record("a", 42, (pred_a == y).mean(), tmp_path, pred_a, y=y),
+                                  record("b", 42, (pred_b == y).mean(), tmp_path, pred_b, y=y)])
     by = {r["model"]: r for r in rows}
     assert by["a"]["standing"] == "best"
     expected = statistics.mcnemar_p(pred_a == y, pred_b == y)

@@ -38,20 +38,12 @@ def enabled() -> bool:
 
 
 def source_fingerprint(module) -> list:
-    """(relative path, size, mtime_ns) of each .py file of a plugin module or package."""
+    """(path, size, mtime_ns) of each .py file of a plugin module or package."""
     file = getattr(module, "__file__", None)
     if not file:
         return []
     path = Path(file)
-    files = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
-    out = []
-    for f in files:
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        out.append([str(f.relative_to(path.parent)), st.st_size, st.st_mtime_ns])
-    return out
+    return _files(path.parent.rglob("*.py") if path.name == "__init__.py" else [path])
 
 
 def _version(dist: str) -> str:
@@ -194,19 +186,17 @@ def read_listing(plugins_dir: str | None) -> dict | None:
 def listing_data(registry, warnings: list[dict]) -> dict:
     """What `zoo list` and `zoo info` show, for every model (``row`` None for one that cannot be built)."""
     from zoo.cards import card, summary_row
-    from zoo.errors import ZooError
 
     models = []
     for arch in registry.architectures.values():
-        try:
-            stats = cached_stats(registry, arch)
-        except ZooError as exc:
-            warnings.append({"model": arch.name, "text": f"{exc} (left out; `zoo check {arch.name}` says more)"})
-            models.append({"name": arch.name, "tags": list(arch.tags), "row": None, "card": None, "error": str(exc)})
+        stats, problem = registry.check_model(arch, cached_stats)
+        if stats is None:
+            warnings.append({"model": arch.name, "text": f"{problem} (left out; `zoo check {arch.name}` says more)"})
+            models.append({"name": arch.name, "tags": list(arch.tags), "row": None, "card": None, "error": problem})
             continue
-        if stats.output_shape != (None, 10):
-            warnings.append({"model": arch.name, "text": f"{arch.name}: output shape {stats.output_shape}, expected "
-                             f"(None, 10): it cannot be trained (`zoo check {arch.name}` says more)"})
+        if problem:
+            warnings.append({"model": arch.name, "text": f"{problem}: it cannot be trained "
+                             f"(`zoo check {arch.name}` says more)"})
         models.append({"name": arch.name, "tags": list(arch.tags), "row": summary_row(arch, stats),
                        "card": card(arch, stats)})
     return {"models": models, "warnings": warnings}

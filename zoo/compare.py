@@ -16,23 +16,6 @@ from zoo.errors import ZooError
 from zoo.files import atomic_write_json, atomic_write_text
 from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
 
-COLUMNS = [
-    # key, header, format
-    ("model", "model", str),
-    ("recipe", "recipe", str),
-    ("params", "params", lambda v: f"{v:,}"),
-    ("macs", "MACs", lambda v: f"{v:,}"),
-    ("epochs_completed", "epochs", str),
-    ("seconds_per_epoch", "s/epoch", lambda v: f"{v:.1f}"),
-    ("training_seconds", "total s", lambda v: f"{v:.1f}"),
-    ("best_val_accuracy", "best val acc", lambda v: f"{v * 100:.2f}%"),
-    ("test_accuracy", "test acc", lambda v: f"{v * 100:.2f}%"),
-    ("test_loss", "test loss", lambda v: f"{v:.4f}"),
-    ("published_accuracy", "published", lambda v: f"{v * 100:.2f}%"),
-    ("vs_published", "Δ published", lambda v: f"{v * 100:+.2f} pt"),
-]
-
-
 def row_from_record(record: RunRecord) -> dict:
     """One comparison row (also one object of ``--json``) from a run record."""
     published = record.published.test_accuracy if record.published else None
@@ -138,54 +121,7 @@ def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
         writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
         atomic_write_text(csv_path, buf.getvalue())
     if md_path:
-        atomic_write_text(md_path, summary_markdown(rows) if any("n" in r for r in rows) else markdown(rows))
-
-
-def _cell(row, key, fmt):
-    value = row.get(key)
-    return "—" if value is None else fmt(value)
-
-
-def markdown(rows: list[dict]) -> str:
-    headers = [h for _, h, _ in COLUMNS]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        lines.append("| " + " | ".join(_cell(row, k, f) for k, _, f in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
-
-
-COST = ("model", "recipe", "params", "macs", "epochs_completed", "seconds_per_epoch", "training_seconds")
-RESULTS = ("model", "epochs_completed", "best_val_accuracy", "test_accuracy", "test_loss", "published_accuracy",
-           "vs_published")
-
-
-def tables(rows: list[dict], title: str, width: int):
-    """One side-by-side table on a wide terminal; on a narrow one, results and costs apart."""
-    if width >= 150:
-        return [_table(rows, title, [c[0] for c in COLUMNS])]
-    return [_table(rows, f"{title}: results", RESULTS), _table(rows, "What each model cost", COST)]
-
-
-def _table(rows: list[dict], title: str, keys):
-    from rich.table import Table
-
-    from zoo.console import safe
-
-    columns = [c for c in COLUMNS if c[0] in keys]
-    t = Table(title=title, title_justify="left")
-    for key, header, _ in columns:
-        t.add_column(header, justify="left" if key in ("model", "recipe") else "right", no_wrap=True)
-    best = max((r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None), default=None)
-    for row in rows:
-        cells = [safe(_cell(row, k, f)) for k, _, f in columns]
-        if row.get("status") in ("interrupted", "failed"):
-            note = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
-            cells[1] = note
-        style = "bold green" if best is not None and row.get("test_accuracy") == best else None
-        t.add_row(*cells, style=style)
-    if any(r.get("overridden") for r in rows):
-        t.caption = "published: the article's result for its full recipe; these runs changed epochs or data size"
-    return t
+        atomic_write_text(md_path, summary_markdown(rows))
 
 
 def per_class_table(rows: list[dict], class_names):
@@ -221,12 +157,12 @@ def histories(rows: list[dict]) -> dict[str, dict]:
 
 
 # -- several seeds: statistics per model ------------------------------------------------------
-def summary_rows(records: list[RunRecord], y_test=None) -> tuple[list[dict], list[str]]:
+def summary_rows(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
     """One row per model, recipe and set of options: the run row's keys (for older tools)
     plus n, mean, std, the 95% interval, the test against the best and the verdict."""
     from zoo import statistics
 
-    analysed, notes = statistics.analyse(records, y_test)  # pools completed runs only
+    analysed, notes = statistics.analyse(records)  # pools completed runs only
     rows = []
     for stats in analysed:
         runs = stats.pop("records")

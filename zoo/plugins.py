@@ -247,19 +247,27 @@ class Zoo:
             error = f"{type(error).__name__}: {error}{at}"
         self.failures.append(PluginFailure(plugin, dist, version, stage, str(error), hint))
 
+    def check_model(self, arch, stats):
+        """``(stats, problem)``: a model that cannot be built gives ``(None, error)``; one whose
+        output is not one score per class gives its stats and the problem; ``stats(zoo, arch)``
+        builds (or recalls) a model's numbers."""
+        try:
+            numbers = stats(self, arch)
+        except ZooError as exc:
+            return None, str(exc)
+        if numbers.output_shape != (None, 10):
+            return numbers, f"{arch.name}: output shape {numbers.output_shape}, expected (None, 10)"
+        return numbers, None
+
     def model_failures(self, stats) -> list[PluginFailure]:
         """Models that cannot be built, or whose output is not one score per class: failures of
-        their plugins too. ``stats(zoo, arch)`` builds (or recalls) a model's numbers."""
+        their plugins too."""
         failures = []
         for arch in self.architectures.values():
-            owner = self._owner[arch.name]
-            try:
-                shape = stats(self, arch).output_shape
-                error = None if shape == (None, 10) else f"{arch.name}: output shape {shape}, expected (None, 10)"
-            except ZooError as exc:
-                error = str(exc)
-            if error:
-                failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build", error,
+            problem = self.check_model(arch, stats)[1]
+            if problem:
+                owner = self._owner[arch.name]
+                failures.append(PluginFailure(owner.name, owner.distribution, owner.version, "build", problem,
                                               f"`zoo check {arch.name}` says more"))
         return failures
 

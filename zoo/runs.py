@@ -292,15 +292,12 @@ def read_history(run_dir) -> dict | None:
 
 
 def write_predictions(run_dir, predicted: np.ndarray, p_true: np.ndarray, test_sha256: str | None,
-                      correct: np.ndarray | None = None) -> None:
+                      correct: np.ndarray) -> None:
     """Each test image's predicted class, the probability given to its true class, and
     whether it was right (so two runs can be compared image by image without the data)."""
     buf = io.BytesIO()
-    arrays = {"predicted": predicted.astype(np.uint16), "p_true": p_true.astype(np.float32),
-              "test_sha256": np.array(test_sha256 or "")}
-    if correct is not None:
-        arrays["correct"] = correct.astype(bool)
-    np.savez_compressed(buf, **arrays)
+    np.savez_compressed(buf, predicted=predicted.astype(np.uint16), p_true=p_true.astype(np.float32),
+                        test_sha256=np.array(test_sha256 or ""), correct=correct.astype(bool))
     atomic_write_bytes(Path(run_dir) / PREDICTIONS_FILE, buf.getvalue())
 
 

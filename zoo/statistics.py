@@ -115,21 +115,17 @@ def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
     return float(mcnemar(table, exact=True).pvalue)
 
 
-def _correct(record: RunRecord, y_test: np.ndarray | None):
+def _correct(record: RunRecord):
     """Which test images the run got right, from its saved per-image results (None if unknown)."""
     predictions = read_predictions(record.run_dir) if record.run_dir else None
     if predictions is None:
         return None
     if record.dataset.test_sha256 and predictions["test_sha256"] not in (None, record.dataset.test_sha256):
         return None
-    if predictions["correct"] is not None:
-        return predictions["correct"]
-    if y_test is None or len(predictions["predicted"]) != len(y_test):
-        return None
-    return predictions["predicted"] == y_test
+    return predictions["correct"]
 
 
-def test_against(best: Group, other: Group, y_test: np.ndarray | None) -> tuple[str | None, float | None]:
+def test_against(best: Group, other: Group) -> tuple[str | None, float | None]:
     """(test name, p-value) for ``other`` against ``best``; (None, None) when no test applies."""
     from scipy import stats
 
@@ -137,7 +133,7 @@ def test_against(best: Group, other: Group, y_test: np.ndarray | None) -> tuple[
     if len(best.records) == 1 and len(other.records) == 1:
         if not same_test_set:
             return None, None
-        a, b = _correct(best.records[0], y_test), _correct(other.records[0], y_test)
+        a, b = _correct(best.records[0]), _correct(other.records[0])
         if a is None or b is None:
             return None, None
         return "McNemar (exact)", mcnemar_p(a, b)
@@ -175,14 +171,14 @@ def verdict(group: Group, summary: dict) -> dict:
     return {"verdict": f"article {side} our interval{distance}{note}", "published_inside": False}
 
 
-def analyse(records: list[RunRecord], y_test: np.ndarray | None = None) -> tuple[list[dict], list[str]]:
+def analyse(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
     """One summary row per group: interval, test against the best, Holm-adjusted p, verdict."""
     groups, notes = group_runs(records)
     if not groups:
         return [], notes
     summaries = [interval(g) for g in groups]
     best_index = int(np.argmax([s["mean"] for s in summaries]))
-    tests = [test_against(groups[best_index], g, y_test) if i != best_index else ("best", None)
+    tests = [test_against(groups[best_index], g) if i != best_index else ("best", None)
              for i, g in enumerate(groups)]
     tested = [i for i, (name, p) in enumerate(tests) if p is not None]
     adjusted = dict(zip(tested, [tests[i][1] for i in tested]))
