@@ -9,7 +9,6 @@ import io
 import json
 import struct
 import sys
-import textwrap
 import zipfile
 import zlib
 from pathlib import Path

@@ -101,7 +101,7 @@ def test_predict_bad_images_fail_one_line_each(cli, trained_run, tmp_path, mnist
 def test_compare_two_models(cli, tmp_path):
     out = tmp_path / "out.json"
     result = cli("compare", "mlp", "baseline-cnn", "--epochs", "1", "--limit", "2000",
-                 "--runs-dir", tmp_path / "runs", "--json", out, "--csv", tmp_path / "out.csv",
+                 "--runs-dir", tmp_path / "runs", "--json-out", out, "--csv", tmp_path / "out.csv",
                  "--md", tmp_path / "out.md")
     assert result.exit_code == 0, result.stderr
     rows = json.loads(out.read_text())
@@ -132,10 +132,10 @@ def test_compare_two_models(cli, tmp_path):
     assert (tmp_path / "out.csv").read_text().startswith("model,")
     assert "| mlp |" in (tmp_path / "out.md").read_text()
 
-    again = cli("compare", "--from-runs", compare_dir, "--json", tmp_path / "again.json")
+    again = cli("compare", "--from-runs", compare_dir, "--json")  # --json: the rows on stdout, nothing else
     assert again.exit_code == 0, again.stderr
     assert "like-for-like" not in again.stderr
-    assert json.loads((tmp_path / "again.json").read_text())[0]["test_accuracy"] == rows[0]["test_accuracy"]
+    assert json.loads(again.stdout)[0]["test_accuracy"] == rows[0]["test_accuracy"]
 
 
 def test_interrupt_inside_training_keeps_a_loadable_run(mnist, zoo_registry, tmp_path):
@@ -186,6 +186,7 @@ def test_broken_model_fails_alone_in_a_comparison(tmp_path):
                      env={"ZOO_PLUGINS_DIR": str(plugins)})
     assert result.returncode == 1
     assert "cannot be built" in result.stderr and "Traceback" not in result.stderr
+    assert "`compare --json FILE` is deprecated: use --json-out FILE" in result.stderr  # the old form still works
     rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
     assert rows["broken-net"]["status"] == "failed"
     assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.3
@@ -195,7 +196,7 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
         [sys.executable, "-m", "zoo", "compare", "mlp", "keras-docs-cnn", "--epochs", "20", "--limit", "6000",
-         "--seeds", "2", "--runs-dir", str(runs), "--json", str(tmp_path / "rows.json")],
+         "--seeds", "2", "--runs-dir", str(runs), "--json-out", str(tmp_path / "rows.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and not list(runs.glob("compare-*/keras-docs-cnn-seed42")):
@@ -250,7 +251,7 @@ def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
 def test_compare_several_seeds_gives_intervals_and_tests(cli, tmp_path):
     out = tmp_path / "out.json"
     result = cli("compare", "mlp", "baseline-cnn", "--seeds", "3", "--epochs", "1", "--limit", "5000",
-                 "--runs-dir", tmp_path / "runs", "--json", out, "--csv", tmp_path / "out.csv")
+                 "--runs-dir", tmp_path / "runs", "--json-out", out, "--csv", tmp_path / "out.csv")
     assert result.exit_code == 0, result.stderr
     rows = {r["model"]: r for r in json.loads(out.read_text())}
     for row in rows.values():
@@ -265,8 +266,8 @@ def test_compare_several_seeds_gives_intervals_and_tests(cli, tmp_path):
     assert other["p_value_vs_best"] == pytest.approx(stats.ttest_rel(best["accuracies"], other["accuracies"]).pvalue)
     assert "95% interval" in result.stdout and "±" in result.stdout
     assert '"[42, 43, 44]"' in (tmp_path / "out.csv").read_text()  # lists as JSON text in the CSV
-    again = cli("compare", "--from-runs", Path(best["run_dirs"][0]).parent, "--json", tmp_path / "again.json")
-    assert again.exit_code == 0, again.stderr
+    again = cli("compare", "--from-runs", Path(best["run_dirs"][0]).parent, "--json=" + str(tmp_path / "again.json"))
+    assert again.exit_code == 0 and "deprecated" in again.stderr, again.stderr  # the old --json=FILE form
     assert {r["model"]: r["mean"] for r in json.loads((tmp_path / "again.json").read_text())} == \
         pytest.approx({m: r["mean"] for m, r in rows.items()})
 

@@ -49,7 +49,8 @@ def test_import_directions():
     for path in ZOO.rglob("*.py"):
         if path.name not in ("cli.py", "__main__.py"):
             assert "zoo.cli" not in _imports(path), path
-    for name in ("jobs.py", "executors.py", "callbacks.py", "runs.py", "keras_glue.py", "data.py"):
+    for name in ("jobs.py", "executors.py", "dask_executor.py", "callbacks.py", "runs.py", "keras_glue.py",
+                 "data.py"):
         imported = _imports(ZOO / name)
         for forbidden in ("zoo.figures", "zoo.console", "zoo.progress", "matplotlib", "rich"):
             assert not any(i == forbidden or i.startswith(forbidden + ".") for i in imported), (name, forbidden)
@@ -85,6 +86,34 @@ def test_run_job_emits_events_and_returns_a_typed_record(zoo_registry, mnist, tm
     assert (predictions["predicted"] == mnist.y_test).mean() == pytest.approx(record.test_accuracy)
     # Figures are drawn from the finished record by whoever wants them, not by training.
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_draws_from_pythons_random_elsewhere_do_not_change_the_trained_model(zoo_registry, mnist, tmp_path):
+    """Keras seeds unseeded layers from Python's global random; in a Dask worker the event
+    loop draws from it too, at times that vary. Here a draw lands between the seeding and
+    the build, every time: the job's model must not change."""
+    import dataclasses
+    import random
+
+    from zoo.jobs import Options, make_jobs, prepare, run_job
+
+    options = Options(epochs=1, limit=1000)
+    job = make_jobs([zoo_registry.architecture("mlp")], options, seeds=[3])[0]
+    prepared = prepare(zoo_registry, options)
+    alone = run_job(job, prepared, tmp_path / "alone", registry=zoo_registry)
+
+    mlp = zoo_registry.architecture("mlp")
+
+    def build_after_a_draw(input_shape, num_classes):
+        random.random()  # what another thread may do at any moment
+        return mlp.build(input_shape, num_classes)
+
+    class Crowded:
+        def architecture(self, name):
+            return dataclasses.replace(mlp, build=build_after_a_draw)
+
+    crowded = run_job(job, prepared, tmp_path / "crowded", registry=Crowded())
+    assert crowded.test_accuracy == alone.test_accuracy and crowded.test_loss == alone.test_loss
 
 
 def test_training_loads_no_display_console_or_figures(mnist_npz, tmp_path):

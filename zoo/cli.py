@@ -15,10 +15,37 @@ from typing import Annotated, Optional
 # Quiet TensorFlow's C++ start-up chatter before anything can import it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import re  # noqa: E402
+
 import typer  # noqa: E402
-from typer.core import TyperGroup  # noqa: E402
+from typer.core import TyperCommand, TyperGroup  # noqa: E402
 
 from zoo.errors import ZooError  # noqa: E402
+
+
+def _plain_help_types() -> None:
+    """Recent Typer prints each parameter's Python type in the help: `--help <bool>` reads
+    as if the flag took a value and `<list[str]>` as Python. Flags get no type; a list shows
+    its item type and `...`. Older Typer has no such column, and nothing changes there."""
+    from typer import core
+
+    for cls in (core.TyperOption, core.TyperArgument, getattr(core, "_TyperParameter", None)):
+        shown = getattr(cls, "__dict__", {}).get("display_type_rich")
+        if shown is None or getattr(shown, "_zoo_plain", False):
+            continue
+
+        def display_type_rich(self, ctx, _shown=shown):
+            if getattr(self, "is_flag", False):
+                return None
+            text = _shown(self, ctx)
+            listed = re.fullmatch(r"<list\[(\w+)\]>(\.\.\.)?", text or "")
+            return f"<{listed.group(1).lower()}>..." if listed else text
+
+        display_type_rich._zoo_plain = True
+        cls.display_type_rich = display_type_rich
+
+
+_plain_help_types()
 
 
 class ZooGroup(TyperGroup):
@@ -34,6 +61,36 @@ class ZooGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
 
 
+class CompareCommand(TyperCommand):
+    """`zoo compare`, which still accepts its old `--json FILE` (now `--json-out FILE`):
+    `--json` alone prints the rows on stdout, as it does for every other command."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, old_json_form(args))
+
+
+def old_json_form(args: list[str]) -> list[str]:
+    """Rewrite `--json FILE` / `--json=FILE` to `--json-out FILE`, with a deprecation note.
+    A model name never holds a dot or a slash, so `--json rows.json` or `--json out/x` is a file."""
+    rewritten, i = [], 0
+    while i < len(args):
+        arg = str(args[i])
+        following = str(args[i + 1]) if i + 1 < len(args) else None
+        if arg.startswith("--json="):
+            rewritten.append("--json-out=" + arg.split("=", 1)[1])
+        elif arg == "--json" and following and not following.startswith("-") and re.search(r"[./\\]", following):
+            rewritten += ["--json-out", following]
+            i += 1
+        else:
+            rewritten.append(args[i])
+            i += 1
+            continue
+        _warn("`compare --json FILE` is deprecated: use --json-out FILE "
+              "(--json alone prints the rows as JSON on stdout, as elsewhere)")
+        i += 1
+    return rewritten
+
+
 app = typer.Typer(
     name="zoo",
     cls=ZooGroup,
@@ -46,8 +103,7 @@ app = typer.Typer(
 
 _settings: dict = {}
 
-# Flags take no value: an empty metavar keeps the help from showing them as `--json <bool>`.
-JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print machine-readable JSON and nothing else on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON and nothing else on stdout.")]
 DataDirOpt = Annotated[Optional[str], typer.Option(
     "--data-dir", envvar="ZOO_DATA_DIR", show_envvar=True,
     help="Folder holding mnist.npz (or the IDX files); default: Keras's cache, then its download.")]
@@ -194,7 +250,7 @@ def _tag(tag: Optional[str]) -> Optional[str]:
 def data(
     name: Annotated[Optional[str], typer.Argument(help="Dataset name; all datasets when left out.")] = None,
     data_dir: DataDirOpt = None,
-    verify: Annotated[bool, typer.Option("--verify", metavar="", help="Compare array checksums with the known ones.")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Compare array checksums with the known ones.")] = False,
     show: Annotated[Optional[int], typer.Option("--show", help="Write a PNG grid of N samples.")] = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="Where --show writes its PNG.")] = None,
     as_json: JsonOpt = False,
@@ -323,7 +379,7 @@ def train(
     out.print(train_summary(record, run_dir, drawn), highlight=False)
 
 
-@app.command()
+@app.command(cls=CompareCommand)
 def compare(
     patterns: Annotated[Optional[list[str]], typer.Argument(
         help="Model names or patterns (default: every registered model).", show_default=False)] = None,
@@ -337,30 +393,47 @@ def compare(
     runs_dir: RunsDirOpt = Path("runs"),
     precision: PrecisionOpt = "float32",
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'article'.")] = None,
-    quick: Annotated[bool, typer.Option("--quick", metavar="", help="One epoch per model (unless --epochs says otherwise).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
     seeds: Annotated[Optional[str], typer.Option(
         "--seeds", help="Train each model once per seed: N seeds (--seed, --seed+1, …) or a list like 1,7,42. "
                         "The table then shows mean ± std, a 95% interval and a test against the best.")] = None,
     vary_split: Annotated[bool, typer.Option(
-        "--vary-split", metavar="", help="With --seeds, each seed also draws its own train/validation split.")] = False,
+        "--vary-split", help="With --seeds, each seed also draws its own train/validation split.")] = False,
+    executor_name: Annotated[str, typer.Option(
+        "--executor", envvar="ZOO_EXECUTOR", show_envvar=True,
+        help="local: one job after another in this process. dask: jobs in parallel on Dask workers, a cluster "
+             "of this machine or the one at --scheduler (pip install 'mnist-zoo\\[dask]').")] = "local",
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", help="With --executor dask: worker processes to start (default: one per job, up to the cores).")] = None,
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads-per-worker", help="TensorFlow threads per job (default: the cores ÷ the workers; locally, TensorFlow's "
+                                     "own). Sums, so the last digits of results, depend on it.")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", envvar="ZOO_SCHEDULER", show_envvar=True,
+        help="With --executor dask: the address of a running Dask scheduler, e.g. tcp://host:8786.")] = None,
     from_runs: Annotated[Optional[list[Path]], typer.Option(
-        "--from-runs", help="Compare saved runs (run directories or folders of them) without training.")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the rows as JSON to this file.")] = None,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Also write the rows as CSV to this file.")] = None,
-    md_path: Annotated[Optional[Path], typer.Option("--md", help="Also write the table as Markdown to this file.")] = None,
+        "--from-runs", metavar="DIR", help="Compare saved runs (run directories or folders of them) without training.")] = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the rows as JSON and nothing else on stdout (progress stays on stderr).")] = False,
+    json_path: Annotated[Optional[Path], typer.Option(
+        "--json-out", metavar="FILE", help="Also write the rows as JSON to this file.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option(
+        "--csv", metavar="FILE", help="Also write the rows as CSV to this file.")] = None,
+    md_path: Annotated[Optional[Path], typer.Option(
+        "--md", metavar="FILE", help="Also write the table as Markdown to this file.")] = None,
 ):
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo import compare as cmp
-    from zoo.console import out, safe
-    from zoo.executors import run_comparison
+    from zoo.console import err, out, safe
+    from zoo.executors import make_executor, run_comparison
     from zoo.jobs import Options, make_jobs, parse_seeds, prepare
-    from zoo.progress import TrainingDisplay
+    from zoo.progress import JobsDisplay, TrainingDisplay
     from zoo.registry import select
     from zoo.runs import new_run_dir, timestamp
 
     tag = _tag(tag)
     if from_runs:
-        return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path)
+        return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_json)
     if quick and epochs is None:
         epochs = 1
     seed_list = parse_seeds(seeds, seed)
@@ -371,6 +444,8 @@ def compare(
     if not chosen:
         raise ZooError(f"no model matches {' '.join(patterns or [])}".rstrip())
     jobs = make_jobs(chosen, options, seeds=seed_list)
+    executor = make_executor(executor_name, len(jobs), workers, threads, scheduler, _settings.get("plugins_dir"),
+                             on_start=lambda text: err.print(f"[bold]{safe(text)}[/]", highlight=False))
     prepared = prepare(zoo, options, split_seed=seed)
     data_for = prepared
     if vary_split:
@@ -378,22 +453,25 @@ def compare(
         data_for = lambda job: splits[job.seed]  # noqa: E731
     _announce(prepared, options, seed if not vary_split else f"{seed} (split redrawn per seed)")
     if len(seed_list) > 1:
-        from zoo.console import err
-
         err.print(f"[bold]Seeds:[/] {', '.join(map(str, seed_list))}: {len(jobs)} runs", highlight=False)
     compare_dir = new_run_dir(runs_dir, f"compare-{timestamp()}")
-    with TrainingDisplay(models=len(jobs)) as display:
+    display = JobsDisplay(jobs) if executor.name == "dask" else TrainingDisplay(models=len(jobs))
+    with display:
         comparison = run_comparison(
-            jobs, data_for, compare_dir, display.on_event, registry=zoo,
+            jobs, data_for, compare_dir, display.on_event, executor=executor, registry=zoo,
             on_outcome=lambda o: o.record and _draw_figures(o.run_dir, o.record, prepared.arrays))
     rows = _summarise(comparison.records, comparison.failed)
     cmp.export(rows, json_path, csv_path, md_path)
     _compare_figures(rows, compare_dir)
     title = (f"{dataset}: {prepared.describe()}, seed{'s' * (len(seed_list) > 1)} "
              f"{', '.join(map(str, seed_list))}" + (", validated on TEST" if validate_on == "test" else ""))
-    out.print(*cmp.summary_tables(rows, title, out.width))
-    out.print(cmp.per_class_table([r for r in rows if r.get("n")], prepared.arrays.dataset.class_names))
-    out.print(f"Runs, compare.json, compare.png and pareto.png in [bold]{safe(str(compare_dir))}[/]", highlight=False)
+    if as_json:
+        _print_json(rows)
+    else:
+        out.print(*cmp.summary_tables(rows, title, out.width))
+        out.print(cmp.per_class_table([r for r in rows if r.get("n")], prepared.arrays.dataset.class_names))
+        out.print(f"Runs, compare.json, compare.png and pareto.png in [bold]{safe(str(compare_dir))}[/]",
+                  highlight=False)
     if comparison.interrupted:
         raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} runs finished; "
                        f"their results are kept in {compare_dir}", exit_code=130)
@@ -431,7 +509,7 @@ def _compare_figures(rows, compare_dir):
         _warn(f"could not draw the comparison's figures: {exc}")
 
 
-def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path):
+def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_json=False):
     """`zoo compare --from-runs`: the same table from saved runs, without training."""
     from zoo import compare as cmp
     from zoo.console import out
@@ -449,6 +527,8 @@ def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path):
         _warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
     rows = _summarise(records)
     cmp.export(rows, json_path, csv_path, md_path)
+    if as_json:
+        return _print_json(rows)
     out.print(*cmp.summary_tables(rows, f"{len(records)} saved runs", out.width))
     out.print(cmp.per_class_table([r for r in rows if r.get("n")], records[0].class_names))
 

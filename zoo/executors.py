@@ -11,11 +11,14 @@ rules in one place:
 * ``compare.json`` (one row per job) is rewritten after every job, so even a killed
   comparison leaves the finished rows behind.
 
-Today's executor is ``LocalExecutor``: in this process, one job after another.
+Executors: ``LocalExecutor`` (in this process, one job after another; the default) and
+``zoo.dask_executor.DaskExecutor`` (Dask workers, on this machine or a cluster).
+``make_executor`` picks one from the command line's words.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -49,9 +52,14 @@ class Comparison:
     outcomes: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
 
+    def ordered(self) -> list[Outcome]:
+        """The outcomes in the jobs' order (an executor running several at once finishes them in any)."""
+        position = {job: i for i, job in enumerate(self.jobs)}
+        return sorted(self.outcomes, key=lambda o: position.get(o.job, len(position)))
+
     @property
     def records(self) -> list[RunRecord]:
-        return [o.record for o in self.outcomes if o.record is not None]
+        return [o.record for o in self.ordered() if o.record is not None]
 
     @property
     def completed(self) -> list[RunRecord]:
@@ -59,14 +67,14 @@ class Comparison:
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.record is None]
+        return [o for o in self.ordered() if o.record is None]
 
     def rows(self) -> list[dict]:
         """compare.json's rows: one per job run, failed ones with their error."""
         from zoo.compare import row_from_record
 
         rows = []
-        for outcome in self.outcomes:
+        for outcome in self.ordered():
             if outcome.record is not None:
                 rows.append(row_from_record(outcome.record))
             else:
@@ -90,16 +98,49 @@ def run_dir_names(jobs: list[Job]) -> list[str]:
     return names
 
 
+EXECUTORS = ("local", "dask")
+
+
+def make_executor(name: str, jobs: int, workers: int | None = None, threads: int | None = None,
+                  scheduler: str | None = None, plugins_dir: str | None = None, on_start=None):
+    """``local`` or ``dask`` (a LocalCluster sized to the machine, or the cluster at ``scheduler``)."""
+    if name not in EXECUTORS:
+        raise ZooError(f"--executor must be one of {', '.join(EXECUTORS)}, not {name!r}")
+    if name == "local":
+        if workers is not None or scheduler:
+            raise ZooError(f"{'--workers' if workers is not None else '--scheduler'} needs --executor dask")
+        if threads is not None and threads < 1:
+            raise ZooError("--threads-per-worker must be at least 1")
+        return LocalExecutor(threads)
+    from zoo.dask_executor import DaskExecutor, plan_workers, require_dask
+
+    require_dask()
+    plan = None if scheduler else plan_workers(jobs, workers, threads)
+    if scheduler and workers is not None:
+        raise ZooError("--workers sizes the cluster zoo starts; with --scheduler the cluster has its own workers")
+    return DaskExecutor(plan, scheduler, threads, plugins_dir, on_start)
+
+
 class LocalExecutor:
-    """Runs jobs in this process, one after another (the default)."""
+    """Runs jobs in this process, one after another (the default); ``threads`` sizes
+    TensorFlow's thread pools (default: its own, one per core)."""
 
     name = "local"
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
 
     def run(self, jobs: list[Job], prepared, compare_dir: Path,
             on_event: Callable[[Event], object], registry=None):
         """Yield an ``Outcome`` per job; stops (raising ``KeyboardInterrupt`` after yielding
         the interrupted job's outcome, if any) on Ctrl-C. ``prepared`` is one ``Prepared``
         split for every job, or a function giving each job its own (``--vary-split``)."""
+        if self.threads is not None:
+            from zoo.keras_glue import use_threads
+
+            if not use_threads(self.threads):
+                raise ZooError(f"cannot run on {self.threads} thread(s): TensorFlow already runs with others "
+                               f"in this process")
         for job, name in zip(jobs, run_dir_names(jobs)):
             run_dir = new_run_dir(compare_dir, name)
             try:
@@ -136,12 +177,14 @@ def run_comparison(jobs: list[Job], prepared: Prepared | Callable[[Job], Prepare
     compare_dir = Path(compare_dir)
     comparison = Comparison(compare_dir, list(jobs))
     executor = executor or LocalExecutor()
+    outcomes = executor.run(comparison.jobs, prepared, compare_dir, on_event or ignore_event, registry)
     try:
-        for outcome in executor.run(comparison.jobs, prepared, compare_dir, on_event or ignore_event, registry):
-            comparison.outcomes.append(outcome)
-            _write(comparison)
-            if on_outcome is not None:
-                on_outcome(outcome)
+        with contextlib.closing(outcomes):  # a Ctrl-C between two outcomes still closes the executor
+            for outcome in outcomes:
+                comparison.outcomes.append(outcome)
+                _write(comparison)
+                if on_outcome is not None:
+                    on_outcome(outcome)
     except KeyboardInterrupt:
         comparison.interrupted = True
     _write(comparison)

@@ -18,7 +18,7 @@ import functools
 import hashlib
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -125,9 +125,11 @@ def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: st
 class Event:
     """Something that happened to a job. ``kind`` is one of:
 
-    ``started`` (epochs, steps per epoch known), ``epoch_started``, ``step`` (steps done in
-    this epoch; ``metrics`` a few times a second), ``epoch_ended`` (``metrics``: the
-    epoch's logs, ``seconds``), ``finished`` (``record``), ``failed`` (``error``).
+    ``queued`` (an executor that runs several jobs at once has it waiting), ``started``
+    (epochs, steps per epoch known), ``epoch_started``, ``step`` (steps done in this epoch;
+    ``metrics`` a few times a second), ``epoch_ended`` (``metrics``: the epoch's logs,
+    ``seconds``), ``finished`` (``record``), ``failed`` (``error``). ``worker`` names the
+    Dask worker running it, if any.
     """
 
     kind: str
@@ -140,6 +142,7 @@ class Event:
     seconds: float | None = None
     record: RunRecord | None = None
     error: str | None = None
+    worker: str | None = None
 
 
 def ignore_event(event: Event) -> None:
@@ -236,7 +239,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _command() -> str | None:
+def command_line() -> str | None:
     return " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("zoo", "__main__.py") else None
 
 
@@ -247,9 +250,15 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
     Raises ``Interrupted`` (with the saved run) on Ctrl-C and ``ZooError`` for anything
     else that goes wrong, a plugin's broken model included: one job fails alone.
     """
+    import keras
+
+    from zoo.keras_glue import seeded
+
     emit = on_event or ignore_event
+    keras.backend.clear_session()  # a fresh graph per model: nothing left over from the last one
     try:
-        return _run(job, prepared, Path(run_dir), emit, registry, extra_callbacks)
+        with seeded(job.seed):  # the seeds, the weights, the shuffling: this job's alone
+            return _run(job, prepared, Path(run_dir), emit, registry, extra_callbacks)
     except (Interrupted, KeyboardInterrupt):
         raise
     except ZooError as exc:
@@ -263,7 +272,6 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
-    import keras
 
     from zoo import backend, keras_glue
     from zoo.callbacks import RunCallback
@@ -275,8 +283,6 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     dataset = prepared.arrays.dataset
     options = job.options
 
-    keras.backend.clear_session()  # a fresh graph per model: nothing left over from the last one
-    keras.utils.set_random_seed(job.seed)
     with keras_glue.dtype_policy(options.precision):
         model = build_model(arch, dataset.image_shape, dataset.num_classes)
     stats = model_stats(model, name=arch.name)
@@ -289,7 +295,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
                   loss=keras_glue.build_loss(recipe.loss, from_logits=arch.output == "logits"),
                   metrics=["accuracy"], **execution)
     execution = {**execution, "jit_compile": bool(model.jit_compile), "precision": options.precision,
-                 "fast_paths": []}
+                 "threads": keras_glue.threads_in_use(), "fast_paths": []}
     if keras_glue.fast_path_enabled("quiet-import"):
         execution["fast_paths"].append("quiet-import")
 
@@ -298,7 +304,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
                  if r != u}
     record = RunRecord(
         model=arch.name, title=arch.title, recipe=recipe.name, status="running", seed=job.seed,
-        started_at=_now(), command=_command(), execution=execution,
+        started_at=_now(), command=command_line(), execution=execution,
         hyperparameters={"optimizer": recipe.optimizer, "schedule": recipe.schedule,
                          "weight_average": recipe.weight_average, "loss": recipe.loss, "labels": recipe.labels,
                          "batch_size": job.batch_size, "epochs": job.epochs},

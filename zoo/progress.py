@@ -21,7 +21,21 @@ def metrics_text(metrics: dict) -> str:
     return "  ".join(f"{names[k]} {metrics[k]:.4f}" for k in names if k in metrics)
 
 
-class TrainingDisplay:
+class _LiveDisplay:
+    """A rich ``Progress`` shown while the ``with`` block runs."""
+
+    progress: Progress
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        return False
+
+
+class TrainingDisplay(_LiveDisplay):
     def __init__(self, models: int = 1, console=None):
         self.progress = Progress(
             SpinnerColumn(),
@@ -39,14 +53,6 @@ class TrainingDisplay:
         self.epochs_task = None
         self.steps_task = None
         self.name = ""
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-        return False
 
     def on_event(self, event) -> None:
         """Draw one ``zoo.jobs.Event``."""
@@ -96,3 +102,59 @@ class TrainingDisplay:
 
     def note(self, text: str):
         self.progress.console.print(text, highlight=False)
+
+
+class JobsDisplay(_LiveDisplay):
+    """One row per job, for executors that run several at once (Dask): queued, running on
+    a worker (epoch k of N, accuracy so far), finished with its test accuracy, or failed.
+    A line per finished epoch stays above the rows, naming the worker."""
+
+    def __init__(self, jobs, console=None):
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=24),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[state]}"),
+            console=console or err,
+            transient=False,
+        )
+        self.rows = {job: self.progress.add_task(safe(job.label), total=None, start=False, state="queued")
+                     for job in jobs}
+        self.epoch: dict = {}
+
+    def on_event(self, event) -> None:
+        """Draw one ``zoo.jobs.Event``."""
+        row = self.rows.get(event.job)
+        if row is None:
+            return
+        task = self.progress.tasks[row]
+        where = f" · {safe(event.worker)}" if event.worker else ""
+        if event.kind == "queued":
+            self.progress.update(row, state="queued")
+        elif event.kind == "started":
+            self.progress.start_task(row)
+            self.progress.update(row, total=event.epochs * event.steps, state=f"starting{where}")
+            task.fields["steps"], task.fields["epochs"] = event.steps, event.epochs
+        elif event.kind == "epoch_started":
+            self.epoch[event.job] = event.epoch
+        elif event.kind == "step" and task.fields.get("steps"):
+            epoch, steps = self.epoch.get(event.job, 1), task.fields["steps"]
+            accuracy = (event.metrics or {}).get("accuracy")
+            state = f"epoch {epoch}/{task.fields['epochs']}" + (f"  acc {accuracy:.4f}" if accuracy else "")
+            self.progress.update(row, completed=(epoch - 1) * steps + event.step, state=state + where)
+        elif event.kind == "epoch_ended":
+            if task.fields.get("steps"):
+                self.progress.update(row, completed=event.epoch * task.fields["steps"])
+            self.progress.console.print(
+                f"[cyan]{safe(event.job.label)}[/] epoch {event.epoch}: {event.seconds or 0:.1f} s  "
+                f"{metrics_text(event.metrics or {})}{where}", highlight=False)
+        elif event.kind == "finished":
+            accuracy = event.record.test_accuracy if event.record else None
+            self.progress.update(row, completed=task.total or 1, total=task.total or 1,
+                                 state="[green]done[/]" + (f"  test {accuracy * 100:.2f}%" if accuracy else ""))
+            self.progress.stop_task(row)
+        elif event.kind == "failed":
+            self.progress.update(row, state="[red]failed[/]")
+            self.progress.stop_task(row)
+            self.progress.console.print(f"[red]Error:[/] {safe(event.error or '')}", highlight=False)

@@ -1,0 +1,299 @@
+"""Running a comparison's jobs on Dask: a ``LocalCluster`` on this machine, or a cluster.
+
+``DaskExecutor`` is a drop-in for ``zoo.executors.LocalExecutor``: ``run_comparison``
+keeps the rules (failures fail alone, Ctrl-C keeps finished runs, compare.json after
+every job); this module only decides where the jobs run.
+
+* Nothing is shared but the scheduler: the prepared split is scattered to the workers
+  once; each job trains into a temporary folder on its worker and sends the run's files
+  back; the driver writes the run directories, exactly where the local executor would.
+* Progress comes back through Dask's structured events (``Worker.log_event`` on the
+  worker, ``Client.subscribe_topic`` here), drawn by the same display.
+* A worker that dies mid-job has that job retried once elsewhere (the scheduler's
+  ``allowed-failures``, set to 1 on the clusters we start); a second death fails the job.
+* Workers are spawned processes (TensorFlow hangs after ``fork``), each running one job
+  at a time with TensorFlow's own thread pools set to ``threads``: TensorFlow ignores
+  ``OMP_NUM_THREADS`` for those, and a worker running two jobs would oversubscribe.
+
+Dask is an optional extra: ``pip install 'mnist-zoo[dask]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.errors import ZooError
+from zoo.executors import Outcome, run_dir_names
+from zoo.files import atomic_write_bytes
+from zoo.jobs import Event, Job
+from zoo.runs import new_run_dir, read_record, remove_if_empty, write_record
+
+INSTALL = "pip install 'mnist-zoo[dask]'"
+# How often the driver looks at its futures and the events that came in (both local: no network).
+POLL_SECONDS = 0.1
+
+
+def require_dask() -> None:
+    """A one-line error naming the install command when Dask is missing."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise ZooError(f"--executor dask needs Dask distributed: {INSTALL}") from None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many worker processes, and how many threads each, on how many usable cores."""
+
+    workers: int
+    threads: int
+    cores: int
+
+    def describe(self) -> str:
+        used = self.workers * self.threads
+        text = (f"{self.workers} worker process{'es' * (self.workers != 1)} × {self.threads} "
+                f"thread{'s' * (self.threads != 1)} on {self.cores} usable core{'s' * (self.cores != 1)}")
+        return text + (f" (oversubscribed: {used} threads)" if used > self.cores else "")
+
+
+def plan_workers(jobs: int, workers: int | None = None, threads: int | None = None,
+                 cores: int | None = None) -> Plan:
+    """Size a LocalCluster to the machine: workers × threads ≤ cores unless both are given.
+
+    By default, one worker per job up to the cores, and the cores shared out among them.
+    """
+    from zoo.machine import usable_cores
+
+    cores = cores or usable_cores()
+    for flag, value in (("--workers", workers), ("--threads-per-worker", threads)):
+        if value is not None and value < 1:
+            raise ZooError(f"{flag} must be at least 1")
+    if workers is None and threads is None:
+        workers = max(1, min(jobs, cores))
+    if workers is None:
+        workers = max(1, min(jobs, cores // threads))
+    if threads is None:
+        threads = max(1, cores // workers)
+    return Plan(workers, threads, cores)
+
+
+# -- on the worker -----------------------------------------------------------------------------
+def _message(event: Event, index: int, worker: str) -> dict:
+    """An event as plain data (Dask's event stream carries msgpack, not objects)."""
+    return {"index": index, "kind": event.kind, "epoch": event.epoch, "epochs": event.epochs, "step": event.step,
+            "steps": event.steps, "metrics": event.metrics, "seconds": event.seconds, "error": event.error,
+            "worker": worker}
+
+
+def train_on_worker(job: Job, prepared, index: int, plugin: str, plugins_dir: str | None, threads: int,
+                    topic: str) -> dict:
+    """The task: train ``job`` into a temporary folder here and send its files back.
+
+    Returns ``{"files": {name: bytes}, "worker": address}`` or ``{"error": text, "worker": address}``:
+    a job's own failure is an answer, not an exception, so Dask retries only dead workers.
+    """
+    from distributed import get_worker
+
+    from zoo.keras_glue import import_backend_quietly, use_threads
+    from zoo.plugins import get_zoo
+
+    worker = get_worker()
+    address = worker.address
+
+    def emit(event: Event) -> None:
+        if event.kind == "finished" or (event.kind == "step" and not event.metrics):
+            return  # the driver says "finished" once the files are written; steps a few times a second
+        worker.log_event(topic, _message(event, index, address))
+
+    use_threads(threads)
+    import_backend_quietly()
+    from zoo.jobs import run_job
+
+    registry = get_zoo(plugins_dir)
+    if job.model not in registry.architectures:
+        error = (f"{job.model}: its plugin {plugin!r} is not installed on worker {address} "
+                 f"(install it there as on this machine)")
+        emit(Event("failed", job, error=error))
+        return {"error": error, "worker": address}
+    folder = Path(tempfile.mkdtemp(prefix="zoo-job-"))
+    try:
+        run_job(job, prepared, folder, emit, registry)
+        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        return {"files": files, "worker": address}
+    except ZooError as exc:  # run_job has sent the "failed" event
+        return {"error": str(exc), "worker": address}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- on the driver ----------------------------------------------------------------------------
+class DaskExecutor:
+    """Runs a comparison's jobs on Dask workers: a LocalCluster sized by ``plan``, or the
+    cluster whose scheduler is at ``scheduler``."""
+
+    name = "dask"
+
+    def __init__(self, plan: Plan | None = None, scheduler: str | None = None, threads: int | None = None,
+                 plugins_dir: str | None = None, on_start=None):
+        require_dask()
+        from zoo.jobs import command_line
+
+        self.plan, self.scheduler, self.threads, self.plugins_dir = plan, scheduler, threads, plugins_dir
+        self.command = command_line()  # the driver's; a worker's would be Dask's
+        self.on_start = on_start or (lambda text: None)
+
+    @contextlib.contextmanager
+    def client(self, jobs: int):
+        import dask
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            try:
+                client = Client(self.scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise ZooError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
+            with client:
+                workers = client.scheduler_info().get("workers", {})
+                if not workers:
+                    raise ZooError(f"the Dask scheduler at {self.scheduler} has no workers")
+                self.on_start(f"Dask: the cluster at {self.scheduler}, {len(workers)} worker(s)")
+                yield client
+            return
+        plan = self.plan or plan_workers(jobs, threads=self.threads)
+        threads = str(plan.threads)
+        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
+                              "distributed.scheduler.allowed-failures": 1}):
+            cluster = LocalCluster(
+                n_workers=plan.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.ERROR, preload=["zoo.dask_worker"],
+                env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+                     "TF_CPP_MIN_LOG_LEVEL": "2", "ZOO_WORKER_THREADS": threads})
+            try:
+                with Client(cluster) as client:
+                    self.on_start(f"Dask: a LocalCluster of {plan.describe()}")
+                    yield client
+            finally:
+                cluster.close()
+
+    def run(self, jobs: list[Job], prepared, compare_dir: Path, on_event, registry=None):
+        """Yield an ``Outcome`` per job as it finishes (any order); on Ctrl-C, cancel the
+        jobs not finished, yield the finished ones not yet yielded, close the cluster and
+        raise ``KeyboardInterrupt``."""
+        names = dict(zip(jobs, run_dir_names(jobs)))
+        with self.client(len(jobs)) as client:
+            threads = self._threads()
+            topic = f"zoo-{uuid.uuid4().hex}"
+            events: queue.SimpleQueue = queue.SimpleQueue()
+            client.subscribe_topic(topic, lambda item: events.put(item[1]))
+            splits = self._scatter(client, jobs, prepared)
+            plugins = {a.name: a.plugin for a in registry.architectures.values()} if registry is not None else {}
+            pending = {}
+            for index, job in enumerate(jobs):
+                future = client.submit(train_on_worker, job, splits[id(self._data(prepared, job))], index,
+                                       plugins.get(job.model, job.model), self.plugins_dir, threads, topic,
+                                       key=f"{names[job]}-{topic}", pure=False)
+                pending[future] = job
+                on_event(Event("queued", job))
+            try:
+                while pending:
+                    self._drain(events, jobs, on_event)
+                    done = [f for f in pending if f.done()]
+                    if not done:
+                        time.sleep(POLL_SECONDS)
+                        continue
+                    for future in done:
+                        job = pending.pop(future)
+                        self._drain(events, jobs, on_event)
+                        yield self._outcome(future, job, names[job], compare_dir, on_event)
+            except KeyboardInterrupt:
+                client.cancel(list(pending))
+                for future, job in list(pending.items()):
+                    if future.status == "finished":  # came back while we were stopping: keep it
+                        yield self._outcome(future, job, names[job], compare_dir, on_event)
+                raise
+            finally:
+                with contextlib.suppress(Exception):
+                    client.unsubscribe_topic(topic)
+
+    def _threads(self) -> int:
+        """TensorFlow threads per job. On a cluster someone else started, each Dask thread
+        slot runs a job, so one each unless asked (``dask worker --nthreads 1`` and
+        ``--threads-per-worker T`` give T per job instead)."""
+        return self.threads or (self.plan.threads if self.plan else 1)
+
+    @staticmethod
+    def _data(prepared, job):
+        return prepared(job) if callable(prepared) else prepared
+
+    def _scatter(self, client, jobs, prepared) -> dict:
+        """Each distinct split goes to every worker once (``broadcast``), not once per job."""
+        splits, started, size = {}, time.perf_counter(), 0
+        for job in jobs:
+            data = self._data(prepared, job)
+            if id(data) not in splits:
+                data.test_sha256  # noqa: B018  computed here, travels with the arrays
+                splits[id(data)] = client.scatter(data, broadcast=True, hash=False)
+                a = data.arrays
+                size += sum(x.nbytes for x in (a.x_train, a.y_train, a.x_test, a.y_test))
+        workers = len(client.scheduler_info().get("workers", {}))
+        self.on_start(f"Data: {size / 1e6:.0f} MB to each of {workers} worker(s) "
+                      f"in {time.perf_counter() - started:.1f} s")
+        return splits
+
+    @staticmethod
+    def _drain(events: queue.SimpleQueue, jobs: list[Job], on_event) -> None:
+        while True:
+            try:
+                message = events.get_nowait()
+            except queue.Empty:
+                return
+            job = jobs[message.pop("index")]
+            on_event(Event(job=job, **message))
+
+    def _outcome(self, future, job: Job, name: str, compare_dir: Path, on_event) -> Outcome:
+        try:
+            answer = future.result()
+        except Exception as exc:  # noqa: BLE001  (KilledWorker, a cancelled or lost task)
+            error = f"{job.label}: {_why(exc)}"
+            on_event(Event("failed", job, error=error))
+            return Outcome(job, None, None, error)
+        finally:
+            future.release()  # fetched: a worker lost later must not be made to run it again
+        if "error" in answer:
+            return Outcome(job, None, None, answer["error"])
+        run_dir = new_run_dir(compare_dir, name)
+        try:
+            for relative, data in answer["files"].items():
+                target = (run_dir / relative).resolve()
+                if run_dir.resolve() not in target.parents:
+                    raise ZooError(f"{job.label}: the worker sent a file outside its run: {relative!r}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(target, data)
+            record = read_record(run_dir)
+        except ZooError as exc:
+            remove_if_empty(run_dir)
+            on_event(Event("failed", job, error=str(exc)))
+            return Outcome(job, None, None, str(exc))
+        # What the worker could not know: the command, and where it ran.
+        record.command = self.command
+        record.execution = {**record.execution, "executor": "dask", "worker": answer["worker"]}
+        write_record(run_dir, record)
+        on_event(Event("finished", job, record=record, worker=answer["worker"]))
+        return Outcome(job, run_dir, record)
+
+
+def _why(exc: Exception) -> str:
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return "its worker died, and again on the retry (out of memory, or killed)"
+    if name == "CancelledError":
+        return "cancelled"
+    return f"{name}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else 'no message'}"
