@@ -22,29 +22,21 @@ import io
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def cpu_peak_gflops() -> tuple[float, str]:
-    """fp32 peak: cores × GHz × SIMD lanes × 2 (FMA) × 2 FMA units; and how it was derived."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    flags = set(re.search(r"^flags\s*:\s*(.*)$", text, re.M).group(1).split()) if "flags" in text else set()
-    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
-    named = re.search(r"@\s*([\d.]+)GHz", text)
-    mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", text, re.M)
-    ghz = float(named.group(1)) if named else (float(mhz.group(1)) / 1000 if mhz else 2.0)
-    peak = cores * ghz * lanes * 2 * 2
-    isa = "AVX-512" if lanes == 16 else "AVX2" if lanes == 8 else "SSE"
-    return peak, f"{cores} cores × {ghz:.2f} GHz × {lanes} fp32 lanes ({isa}) × 2 (FMA) × 2 FMA units"
+def cpu_peak_gflops() -> tuple[float | None, str]:
+    """This CPU's fp32 peak from its own flags and clock (zoo.machine), and how it was derived."""
+    from zoo.machine import this_cpu
+
+    cpu = this_cpu()
+    return cpu.gflops, cpu.derivation + (f" — a guess: {cpu.guess}" if cpu.guess else "")
 
 
 def machine_peak(device: str, given: float | None = None) -> tuple[float | None, str]:

@@ -31,6 +31,7 @@ def test_bench_prints_side_by_side_ratios(mnist_npz, tmp_path):
     assert 0 < row["zoo_peak_fraction"] < 1
 
 
+@pytest.mark.slow  # 25 s on the project's 2-core AVX2 CPU: a benchmark's smoke test, not a user's feature
 def test_whole_command_runs_both_commands(mnist_npz, tmp_path):
     out = tmp_path / "whole.json"
     done = run_script("whole_command.py", "mlp", "--epochs", "1", "--repeats", "1", "--data-dir", mnist_npz,

@@ -112,6 +112,7 @@ def test_compare_two_models(cli, tmp_path):
             assert row[key] is not None, key
         assert row["test_accuracy"] > 0.5
         assert (row["precision"], row["backend"]) == ("float32", "tensorflow")
+        assert row["training_tflop"] == pytest.approx(6 * row["macs"] * 1800 / 1e12, rel=1e-3)  # 1,800 images, 1 epoch
         assert RUN_FILES <= {p.name for p in Path(row["run_dir"]).iterdir()}
     assert rows[1]["published_accuracy"] == 0.9911
     assert rows[1]["vs_published"] is None and rows[1]["verdict"].startswith("not comparable: changed epochs")

@@ -77,6 +77,14 @@ def test_run_job_emits_events_and_returns_a_typed_record(zoo_registry, mnist, tm
     assert "val_accuracy" in ended[-1].metrics and ended[-1].seconds > 0
     assert events[-1].record is record
 
+    # What it cost in arithmetic: 6 FLOPs per MAC per training image, and against this CPU's own peak.
+    assert record.cost["training_flops"] == 6 * record.macs * 900 * 2
+    assert len(record.cost["gflops_per_second"]) == 2 and all(r > 0 for r in record.cost["gflops_per_second"])
+    cpu = record.environment["cpu"]
+    assert cpu["isa"] and cpu["cores"] >= 1 and "fp32 lanes" in cpu["derivation"] or cpu["gflops"] is None
+    if cpu["gflops"]:
+        assert record.cost["share_of_peak"] == pytest.approx([r / cpu["gflops"] for r in record.cost["gflops_per_second"]])
+
     saved = json.loads((tmp_path / "run.json").read_text())
     assert saved["schema"] == SCHEMA and "run_dir" not in saved
     again = read_record(tmp_path)

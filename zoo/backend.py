@@ -43,4 +43,7 @@ def describe() -> dict:
         info[info["backend"]] = getattr(module, "__version__", "?")
         cuda = getattr(module, "cuda", None)
         info["device"] = "GPU: " + cuda.get_device_name(0) if cuda and cuda.is_available() else "CPU"
+    from zoo.machine import this_cpu
+
+    info["cpu"] = this_cpu().to_dict()  # the CPU's model, the flags its fp32 peak rests on, the peak
     return info

@@ -425,7 +425,7 @@ def compare(
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo import compare as cmp
     from zoo.console import err, out, safe
-    from zoo.executors import make_executor, run_comparison
+    from zoo.executors import check_executor, make_executor, run_comparison
     from zoo.jobs import Options, make_jobs, parse_seeds, prepare
     from zoo.progress import JobsDisplay, TrainingDisplay
     from zoo.registry import select
@@ -439,6 +439,7 @@ def compare(
     seed_list = parse_seeds(seeds, seed)
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
                       dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split)
+    check_executor(executor_name, workers, threads, scheduler)
     zoo = _zoo()
     chosen = select(zoo.architectures, patterns or (), tag)
     if not chosen:

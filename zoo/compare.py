@@ -11,10 +11,16 @@ import csv
 import io
 import json
 from pathlib import Path
+from statistics import median
 
 from zoo.errors import ZooError
 from zoo.files import atomic_write_json, atomic_write_text
 from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
+
+def _median_or_none(values) -> float | None:
+    values = [v for v in values or () if v is not None]
+    return float(median(values)) if values else None
+
 
 def row_from_record(record: RunRecord) -> dict:
     """One comparison row (also one object of ``--json``) from a run record."""
@@ -30,6 +36,8 @@ def row_from_record(record: RunRecord) -> dict:
         "epochs_completed": record.epochs_completed,
         "seconds_per_epoch": record.seconds_per_epoch,
         "training_seconds": record.training_seconds,
+        "training_tflop": record.cost.get("training_tflop"),
+        "share_of_peak": _median_or_none(record.cost.get("share_of_peak")),
         "best_val_accuracy": record.best_val_accuracy,
         "test_accuracy": test,
         "test_loss": record.test_loss,
@@ -174,6 +182,8 @@ def summary_rows(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
             "best_val_accuracy": _mean([r.best_val_accuracy for r in runs]),
             "seconds_per_epoch": stats["median_seconds_per_epoch"],
             "training_seconds": stats["median_training_seconds"],
+            "training_tflop": _median_or_none([r.cost.get("training_tflop") for r in runs]),
+            "share_of_peak": _median_or_none([_median_or_none(r.cost.get("share_of_peak")) for r in runs]),
             "vs_published": (stats["mean"] - row["published_accuracy"]) if comparable else None,
             "run_dirs": [r.run_dir for r in runs],
             "per_class_accuracy": _mean_lists([r.per_class_accuracy for r in runs]),
@@ -254,11 +264,16 @@ SUMMARY_COLUMNS = [
      else f"{r['seconds_per_epoch']:.1f}"),
     ("training_seconds", "total s", lambda r: "—" if r.get("training_seconds") is None
      else f"{r['training_seconds']:.1f}"),
+    ("training_tflop", "train TFLOP", lambda r: "—" if r.get("training_tflop") is None
+     else f"{r['training_tflop']:.3g}"),
+    ("share_of_peak", "% of peak", lambda r: "—" if r.get("share_of_peak") is None
+     else f"{r['share_of_peak'] * 100:.2g}%"),
     ("params", "params", lambda r: "—" if r.get("params") is None else f"{r['params']:,}"),
     ("macs", "MACs", lambda r: "—" if r.get("macs") is None else f"{r['macs']:,}"),
 ]
 SUMMARY_RESULTS = ("model", "n", "accuracy", "interval", "vs_best", "published", "verdict")
-SUMMARY_COST = ("model", "recipe", "params", "macs", "seconds_per_epoch", "training_seconds")
+SUMMARY_COST = ("model", "recipe", "params", "macs", "seconds_per_epoch", "training_seconds", "training_tflop",
+                "share_of_peak")
 
 
 def summary_tables(rows: list[dict], title: str, width: int):

@@ -60,7 +60,22 @@ def train_summary(record, run_dir, figures) -> str:
     files = ", ".join(["model.keras", "run.json", "history.json/.csv", "test_predictions.npz", *figures])
     epochs = record.epochs_completed
     return (f"{line}\n{epochs} epoch{'s' * (epochs != 1)}, {record.seconds_per_epoch:.1f} s/epoch, "
-            f"{record.training_seconds:.1f} s training. Saved in [bold]{safe(str(run_dir))}[/]: {files}")
+            f"{record.training_seconds:.1f} s training{_compute(record)}. "
+            f"Saved in [bold]{safe(str(run_dir))}[/]: {files}")
+
+
+def _compute(record) -> str:
+    """", 0.083 TFLOP at 34 GFLOP/s (27% of this CPU's fp32 peak)": what the training cost in arithmetic."""
+    cost = record.cost or {}
+    if not cost.get("training_tflop"):
+        return ""
+    text = f", {cost['training_tflop']:.3g} TFLOP"
+    rates, shares = cost.get("gflops_per_second") or [], cost.get("share_of_peak") or []
+    if rates:
+        text += f" at {sorted(rates)[len(rates) // 2]:.3g} GFLOP/s"
+        if shares:
+            text += f" ({sorted(shares)[len(shares) // 2] * 100:.2g}% of this CPU's fp32 peak)"
+    return text
 
 
 def n(value) -> str:

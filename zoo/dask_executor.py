@@ -170,7 +170,11 @@ class DaskExecutor:
         plan = self.plan or plan_workers(jobs, threads=self.threads)
         threads = str(plan.threads)
         with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
-                              "distributed.scheduler.allowed-failures": 1}):
+                              "distributed.scheduler.allowed-failures": 1,
+                              # Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap
+                              # threshold: every big TensorFlow buffer is then mapped and unmapped
+                              # afresh. Measured, baseline-cnn trained 25% slower with it.
+                              "distributed.nanny.pre-spawn-environ": {}}):
             cluster = LocalCluster(
                 n_workers=plan.workers, threads_per_worker=1, processes=True, dashboard_address=None,
                 silence_logs=logging.ERROR, preload=["zoo.dask_worker"],

@@ -104,21 +104,31 @@ EXECUTORS = ("local", "dask")
 def make_executor(name: str, jobs: int, workers: int | None = None, threads: int | None = None,
                   scheduler: str | None = None, plugins_dir: str | None = None, on_start=None):
     """``local`` or ``dask`` (a LocalCluster sized to the machine, or the cluster at ``scheduler``)."""
+    check_executor(name, workers, threads, scheduler)
+    if name == "local":
+        return LocalExecutor(threads)
+    from zoo.dask_executor import DaskExecutor, plan_workers
+
+    plan = None if scheduler else plan_workers(jobs, workers, threads)
+    return DaskExecutor(plan, scheduler, threads, plugins_dir, on_start)
+
+
+def check_executor(name: str, workers: int | None = None, threads: int | None = None,
+                   scheduler: str | None = None) -> None:
+    """The executor options' one-line errors, before anything slow is loaded."""
     if name not in EXECUTORS:
         raise ZooError(f"--executor must be one of {', '.join(EXECUTORS)}, not {name!r}")
-    if name == "local":
-        if workers is not None or scheduler:
-            raise ZooError(f"{'--workers' if workers is not None else '--scheduler'} needs --executor dask")
-        if threads is not None and threads < 1:
-            raise ZooError("--threads-per-worker must be at least 1")
-        return LocalExecutor(threads)
-    from zoo.dask_executor import DaskExecutor, plan_workers, require_dask
-
-    require_dask()
-    plan = None if scheduler else plan_workers(jobs, workers, threads)
+    for flag, value in (("--workers", workers), ("--threads-per-worker", threads)):
+        if value is not None and value < 1:
+            raise ZooError(f"{flag} must be at least 1")
+    if name == "local" and (workers is not None or scheduler):
+        raise ZooError(f"{'--workers' if workers is not None else '--scheduler'} needs --executor dask")
     if scheduler and workers is not None:
         raise ZooError("--workers sizes the cluster zoo starts; with --scheduler the cluster has its own workers")
-    return DaskExecutor(plan, scheduler, threads, plugins_dir, on_start)
+    if name == "dask":
+        from zoo.dask_executor import require_dask
+
+        require_dask()
 
 
 class LocalExecutor:

@@ -276,7 +276,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     from zoo import backend, keras_glue
     from zoo.callbacks import RunCallback
     from zoo.plugins import get_zoo
-    from zoo.stats import build_model, model_stats
+    from zoo.stats import build_model, model_stats, training_cost
 
     arch = (registry or get_zoo()).architecture(job.model)
     recipe = arch.recipe(job.recipe)
@@ -346,6 +346,9 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     history["seconds"] = [round(s, 3) for s in tracker.seconds]
     record.epochs_completed = len(tracker.seconds)
     record.epoch_seconds = history["seconds"]
+    cpu = record.environment.get("cpu") or {}
+    record.cost = training_cost(stats.macs, len(x_train), tracker.seconds,
+                                cpu.get("gflops") if record.environment.get("device") == "CPU" else None)
     record.seconds_per_epoch = round(float(np.mean(tracker.seconds)), 3) if tracker.seconds else None
     if history.get("val_accuracy"):
         record.best_val_accuracy = max(history["val_accuracy"])

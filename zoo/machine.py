@@ -1,9 +1,20 @@
-"""What this process may use of the machine it runs on."""
+"""What this process may use of the machine it runs on: cores, and the CPU's fp32 peak.
+
+The peak is what a CPU's vector units could do at most — cores × GHz × fp32 lanes ×
+2 (a fused multiply-add is two operations) × FMA units per core — read from the CPU's
+own flags, so "share of peak" means something on an AVX2 laptop as on an AVX-512
+server. Where a factor cannot be read (the number of FMA units, an SVE vector length,
+the clock of a CPU that does not report it), the figure is marked a guess and says why.
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import platform
+import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
@@ -34,3 +45,96 @@ def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+@dataclass(frozen=True)
+class CpuPeak:
+    """The CPU, the flags the peak rests on, and the peak itself (None when unknowable)."""
+
+    model: str
+    isa: str                 # "AVX-512", "AVX2+FMA", "AVX", "SSE", "NEON", "SVE", or "unknown"
+    flags_used: tuple[str, ...]
+    cores: int
+    ghz: float | None
+    lanes: int | None        # fp32 values per vector register
+    fma_units: int           # assumed: 2 on every x86 core since Haswell/Zen 2, and on big ARM cores
+    gflops: float | None
+    derivation: str
+    guess: str | None = None  # why the figure is not certain, if it is not
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["flags_used"] = list(self.flags_used)
+        return data
+
+
+# (isa, fp32 lanes, flags that must all be present, FMA) — first match wins
+_X86 = (("AVX-512", 16, ("avx512f",), True), ("AVX2+FMA", 8, ("avx2", "fma"), True),
+        ("AVX", 8, ("avx",), False), ("SSE", 4, ("sse2",), False))
+
+
+CPUFREQ_MAX = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+
+
+def cpu_peak(cpuinfo: str | None = None, cores: int | None = None, machine: str | None = None,
+             cpufreq_max: Path = CPUFREQ_MAX) -> CpuPeak:
+    """The fp32 peak of the cores this process may use, from /proc/cpuinfo's flags and clock."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    cores = cores or usable_cores()
+    machine = machine or platform.machine()
+    field = lambda name: (re.search(rf"^{name}\s*:\s*(.*)$", cpuinfo, re.M | re.I) or [None, ""])[1].strip()  # noqa: E731
+    model = field("model name") or field("Hardware") or field("CPU part") or platform.processor() or machine
+    flags = set((field("flags") or field("Features")).split())
+    guesses = []
+
+    isa, lanes, used, fma = "unknown", None, (), False
+    for name, width, needed, has_fma in _X86:
+        if set(needed) <= flags:
+            isa, lanes, used, fma = name, width, needed, has_fma
+            break
+    else:
+        if "sve" in flags:
+            isa, lanes, used, fma = "SVE", 4, ("sve",), True
+            guesses.append("SVE's vector length is not in the flags: counted as 128-bit")
+        elif "asimd" in flags or machine in ("arm64", "aarch64"):
+            isa, lanes, used, fma = "NEON", 4, ("asimd",) if "asimd" in flags else (), True
+    if lanes is None:
+        return CpuPeak(model, isa, (), cores, None, None, 2, None,
+                       f"unknown: no vector flags this formula knows ({machine})", "unknown CPU")
+
+    named = re.search(r"@\s*([\d.]+)\s*GHz", model)
+    max_khz = _read(cpufreq_max)
+    mhz = field("cpu MHz")
+    if named:
+        ghz = float(named.group(1))
+    elif max_khz:
+        ghz = max_khz / 1e6
+    elif mhz:
+        ghz = float(mhz) / 1000
+        guesses.append("clock from 'cpu MHz', the current speed, not the rated one")
+    else:
+        return CpuPeak(model, isa, used, cores, None, lanes, 2, None,
+                       f"unknown: the CPU reports no clock ({isa})", "no clock")
+    fma_units = 2
+    flops_per_cycle = lanes * (2 if fma else 1) * fma_units
+    gflops = cores * ghz * flops_per_cycle
+    derivation = (f"{cores} core{'s' * (cores != 1)} × {ghz:.2f} GHz × {lanes} fp32 lanes ({isa}) × "
+                  + ("2 (FMA)" if fma else "1 (no FMA)") + f" × {fma_units} vector units (assumed)")
+    return CpuPeak(model, isa, used, cores, round(ghz, 3), lanes, fma_units, round(gflops, 1), derivation,
+                   "; ".join(guesses) or None)
+
+
+def _read(path: Path) -> float | None:
+    try:
+        return float(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def this_cpu() -> CpuPeak:
+    return cpu_peak()

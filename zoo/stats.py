@@ -160,3 +160,24 @@ def _model_stats(model) -> ModelStats:
 
 def architecture_stats(arch, image_shape=(28, 28, 1), num_classes=10) -> ModelStats:
     return model_stats(build_model(arch, image_shape, num_classes), name=arch.name)
+
+
+# A multiply-accumulate is 2 FLOPs forward; the backward pass costs about twice the forward
+# (gradients for the inputs and for the weights): 6 FLOPs per MAC per training image.
+TRAINING_FLOPS_PER_MAC = 6
+
+
+def training_cost(macs: int, images: int, epoch_seconds: list[float], peak_gflops: float | None) -> dict:
+    """What training cost in arithmetic, whatever the machine: 6 × MACs × images per epoch
+    (the validation pass and the optimizer's update not counted), and per epoch the GFLOP/s
+    achieved and their share of the device's fp32 peak (None where the peak is unknown)."""
+    per_epoch = TRAINING_FLOPS_PER_MAC * macs * images
+    rates = [per_epoch / s / 1e9 for s in epoch_seconds if s > 0]
+    return {
+        "flops_per_image": TRAINING_FLOPS_PER_MAC * macs,
+        "training_flops": per_epoch * len(epoch_seconds),
+        "training_tflop": per_epoch * len(epoch_seconds) / 1e12,
+        "gflops_per_second": rates,
+        "peak_gflops": peak_gflops,
+        "share_of_peak": [r / peak_gflops for r in rates] if peak_gflops else None,
+    }

@@ -1,0 +1,56 @@
+"""The machine's own fp32 peak, from its CPU's flags and clock, and the cores we may use."""
+
+import pytest
+
+from zoo.machine import cgroup_cpu_quota, cpu_peak, this_cpu, usable_cores
+from zoo.stats import training_cost
+
+NO_FREQ = "/nonexistent/cpuinfo_max_freq"
+
+
+def info(model, flags, mhz=None, key="flags"):
+    return f"processor\t: 0\nmodel name\t: {model}\n" + (f"cpu MHz\t\t: {mhz}\n" if mhz else "") + \
+        f"{key}\t\t: {flags}\n"
+
+
+@pytest.mark.parametrize("text, machine, isa, gflops, guess", [
+    (info("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", "fpu sse2 avx avx2 fma avx512f"), "x86_64",
+     "AVX-512", 4 * 2.5 * 16 * 2 * 2, None),
+    (info("AMD EPYC", "sse2 avx avx2 fma", mhz="2450.000"), "x86_64", "AVX2+FMA", 4 * 2.45 * 8 * 2 * 2, "cpu MHz"),
+    (info("Intel(R) Xeon(R) CPU E5-2670 0 @ 2.60GHz", "sse2 avx"), "x86_64", "AVX", 4 * 2.6 * 8 * 1 * 2, None),
+    (info("", "fp asimd evtstrm", key="Features"), "aarch64", "NEON", None, "no clock"),
+    ("", "riscv64", "unknown", None, "unknown CPU"),
+])
+def test_the_peak_rests_on_the_cpus_own_flags(text, machine, isa, gflops, guess, tmp_path):
+    peak = cpu_peak(text, cores=4, machine=machine, cpufreq_max=tmp_path / "absent")
+    assert peak.isa == isa
+    if gflops is None:
+        assert peak.gflops is None and "unknown" in peak.derivation  # no number where it would be a guess
+    else:
+        assert peak.gflops == pytest.approx(gflops)
+        assert f"{peak.lanes} fp32 lanes ({isa})" in peak.derivation
+    assert (peak.guess is None) == (guess is None) and (guess is None or guess in peak.guess)
+
+
+def test_the_rated_clock_wins_over_the_current_one(tmp_path):
+    freq = tmp_path / "cpuinfo_max_freq"
+    freq.write_text("3500000\n")  # kHz
+    peak = cpu_peak(info("AMD EPYC", "avx2 fma", mhz="1996.0"), cores=2, machine="x86_64", cpufreq_max=freq)
+    assert peak.ghz == 3.5 and peak.guess is None
+
+
+def test_a_cgroup_quota_caps_the_cores(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_quota(tmp_path) is None
+    assert 1 <= usable_cores() <= (this_cpu().cores or 10**6)
+
+
+def test_training_cost_is_six_flops_per_mac_per_image():
+    cost = training_cost(macs=1_000_000, images=50_000, epoch_seconds=[10.0, 5.0], peak_gflops=100.0)
+    assert cost["training_flops"] == 6 * 1_000_000 * 50_000 * 2
+    assert cost["training_tflop"] == pytest.approx(0.6)
+    assert cost["gflops_per_second"] == pytest.approx([30.0, 60.0])
+    assert cost["share_of_peak"] == pytest.approx([0.3, 0.6])
+    assert training_cost(1, 1, [1.0], None)["share_of_peak"] is None
