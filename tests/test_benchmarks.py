@@ -16,6 +16,7 @@ def run_script(name, *args, cwd):
                           cwd=cwd, timeout=600, env={**os.environ, "COLUMNS": "200"})
 
 
+@pytest.mark.slow  # 16 s on the project's 2-core AVX2 CPU: a benchmark's smoke test, not a user's feature
 def test_bench_prints_side_by_side_ratios(mnist_npz, tmp_path):
     out = tmp_path / "bench.json"
     done = run_script("bench.py", "mlp", "--limit", "2000", "--epochs", "2", "--repeats", "2",

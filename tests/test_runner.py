@@ -219,6 +219,7 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     assert stopped["status"] == "interrupted" and stopped["model_weights"].startswith(("end of epoch", "mid-epoch 1"))
 
 
+@pytest.mark.slow  # an optional backend; 13 s on the project's 2-core AVX2 CPU
 def test_jax_backend_trains_and_is_recorded(mnist_npz, tmp_path):
     """`--backend jax` (the optional extra) runs the same trainer and says so in run.json."""
     pytest.importorskip("jax")

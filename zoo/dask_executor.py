@@ -39,6 +39,8 @@ from zoo.runs import new_run_dir, read_record, remove_if_empty, write_record
 INSTALL = "pip install 'mnist-zoo[dask]'"
 # How often the driver looks at its futures and the events that came in (both local: no network).
 POLL_SECONDS = 0.1
+# How long to keep trying a scheduler that does not answer.
+CONNECT_TIMEOUT = "10s"
 
 
 def require_dask() -> None:
@@ -157,7 +159,7 @@ class DaskExecutor:
 
         if self.scheduler:
             try:
-                client = Client(self.scheduler, timeout="10s")
+                client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as exc:
                 raise ZooError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
             with client:

@@ -207,11 +207,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
 
 
 def pareto(rows: list[dict], path):
-    """Test accuracy (mean, 95% interval) against training time and against MACs; the front marked."""
+    """Test accuracy (mean, 95% interval) against training time, training compute (the same
+    on every machine) and MACs per image; the front marked on each."""
     rows = [r for r in rows if r.get("mean") is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     for ax, key, label in ((axes[0], "training_seconds", "training time per run, s (median)"),
-                           (axes[1], "macs", "multiply-accumulates per image")):
+                           (axes[1], "training_tflop", "training compute per run, TFLOP (6 × MACs × images)"),
+                           (axes[2], "macs", "multiply-accumulates per image")):
         shown = [r for r in rows if r.get(key)]
         points = [(r[key], r["mean"] * 100) for r in shown]
         for r, (x, y) in zip(shown, points):
