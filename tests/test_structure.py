@@ -207,6 +207,7 @@ def test_new_run_dir_is_race_free_and_stays_inside(tmp_path):
             new_run_dir(tmp_path, bad)
 
 
+@pytest.mark.slow  # 18 s on the project's 2-core AVX2 CPU; tests/test_performance.py checks the pipeline's weights
 def test_fast_paths_switch_off_and_runs_record_which_applied(mnist_npz, tmp_path):
     from zoo.keras_glue import fast_path_enabled
 

@@ -596,6 +596,68 @@ def predict(
         raise typer.Exit(1)
 
 
+@app.command()
+def explain(
+    run: Annotated[Path, typer.Argument(help="A run directory (holding run.json and model.keras).")],
+    image: Annotated[str, typer.Argument(
+        help="An image file of one digit (read as zoo predict reads it), or a number: that test-set image.")],
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "--out", metavar="DIR", help="Where the PNGs go (default: explain-IMAGE inside the run directory).")] = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """What the model sees in one digit: its top 3, every convolution's feature maps, and a saliency map."""
+    from zoo import figures
+    from zoo.console import out, safe
+    from zoo.explain import explain as explain_digit
+    from zoo.imaging import preprocess, write_png
+    from zoo.runs import open_run
+
+    zoo = _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
+    record, model = open_run(run)
+    truth = None
+    if image.isdigit() and not Path(image).exists():
+        from zoo import data as datamod
+
+        arrays = datamod.load(zoo.dataset(record.dataset.name), data_dir)
+        index = int(image)
+        if index >= len(arrays.x_test):
+            raise ZooError(f"test image {index} does not exist: {record.dataset.name} has {len(arrays.x_test):,} "
+                           f"(0 to {len(arrays.x_test) - 1:,})")
+        digit, truth, name = arrays.x_test[index].reshape(28, 28), int(arrays.y_test[index]), f"test{index}"
+        image = f"test image {index}"
+    else:
+        digit, name = preprocess(Path(image)), Path(image).stem
+    folder = out_dir or Path(run) / f"explain-{name}"
+    result = explain_digit(model, record, digit)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"cannot write into {folder} ({exc.strerror or exc})") from None
+    written = [write_png(digit, folder / "input.png")]
+    for i, (layer, maps) in enumerate(result.feature_maps, 1):
+        written.append(figures.feature_maps(layer, maps, folder / f"feature-maps-{i}-{layer}.png",
+                                            f"{record.model}: convolution {i} of {len(result.feature_maps)}"))
+    if result.saliency is not None:
+        best = result.top3[0]
+        written.append(figures.saliency(digit, result.saliency, folder / "saliency.png",
+                                        f"{record.model}: why {best['label']} ({best['probability'] * 100:.1f}%)"))
+    answer = {"image": image, "true_label": None if truth is None else record.class_names[truth],
+              "label": result.top3[0]["label"], "top3": result.top3,
+              "probabilities": [float(p) for p in result.probabilities],
+              "feature_maps": [{"layer": n, "shape": list(m.shape)} for n, m in result.feature_maps],
+              "files": [str(p) for p in written], "notes": result.notes}
+    if as_json:
+        return _print_json(answer)
+    guesses = ", ".join(f"{safe(t['label'])} ({t['probability'] * 100:.1f}%)" for t in result.top3)
+    truth_text = "" if truth is None else f" (true label: {safe(record.class_names[truth])})"
+    out.print(f"{safe(image)}: [bold]{safe(result.top3[0]['label'])}[/]{truth_text}   top 3: {guesses}", highlight=False)
+    for note in result.notes:
+        out.print(f"[dim]{safe(note)}[/]", highlight=False)
+    out.print(f"{len(result.feature_maps)} feature-map figure(s){' and a saliency map' * (result.saliency is not None)} "
+              f"in [bold]{safe(str(folder))}[/]", highlight=False)
+
+
 # -- plugin authors ----------------------------------------------------------------
 @app.command()
 def new(

@@ -231,3 +231,42 @@ def pareto(rows: list[dict], path):
         ax.grid(alpha=0.3, which="both")
     fig.suptitle("What accuracy costs: the models no other beats on both axes are on the front")
     return _save(fig, path)
+
+
+def feature_maps(name: str, maps: np.ndarray, path, title: str, limit: int = 64):
+    """One convolution's output for one digit: a small image per filter (up to ``limit``)."""
+    filters = min(maps.shape[-1], limit)
+    cols = min(8, filters)
+    rows = math.ceil(filters / cols)
+    h, w = maps.shape[:2]
+    gap = max(1, h // 8)
+    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    for f in range(filters):
+        tile = maps[..., f].astype("float64")
+        span = tile.max() - tile.min()
+        tile = (tile - tile.min()) / span if span > 0 else np.zeros_like(tile)  # each filter on its own scale
+        top, left = (f // cols) * (h + gap), (f % cols) * (w + gap)
+        mosaic[top:top + h, left:left + w] = tile
+    fig, ax = plt.subplots(figsize=(cols * 1.1, rows * 1.1 * h / w + 0.6))
+    ax.imshow(mosaic, cmap=matplotlib.colormaps["viridis"].with_extremes(bad="white"), interpolation="nearest")
+    ax.axis("off")
+    shown = f"{filters} of {maps.shape[-1]} filters" if filters < maps.shape[-1] else f"{filters} filters"
+    ax.set_title(f"{title}\n{name}: {h}×{w}, {shown} (each scaled to its own range)", fontsize=9)
+    return _save(fig, path)
+
+
+def saliency(digit: np.ndarray, weights: np.ndarray, path, title: str):
+    """The digit, the saliency map, and the two overlaid."""
+    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.9))
+    axes[0].imshow(digit, cmap="gray_r")
+    axes[0].set_title("what the model sees", fontsize=9)
+    shown = axes[1].imshow(weights, cmap="hot", vmin=0, vmax=1)
+    axes[1].set_title("|∂p / ∂pixel|", fontsize=9)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
+    axes[2].imshow(digit, cmap="gray_r")
+    axes[2].imshow(weights, cmap="hot", alpha=0.55, vmin=0, vmax=1)
+    axes[2].set_title("overlaid", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
