@@ -280,3 +280,22 @@ def test_a_limit_above_the_training_set_says_it_was_capped(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "--limit 100,000 is more than the 60,000 training images" in " ".join(result.stderr.split())
     assert json.loads(result.stdout)["split"]["train"] == 54_000
+
+
+def test_tensorboard_logs_go_into_the_run_directory(cli, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard", reason="TensorBoard is an extra: pip install -e '.[tensorboard]'")
+    result = cli("train", "mlp", "--epochs", "2", "--limit", "1000", "--runs-dir", tmp_path, "--tensorboard", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    logs = Path(record["run_dir"]) / "tensorboard"
+    assert record["execution"]["tensorboard"] == "tensorboard"
+    for part in ("train", "validation"):  # Keras's layout, which `tensorboard --logdir runs` reads
+        events = list((logs / part).glob("events.out.tfevents.*"))
+        assert events and events[0].stat().st_size > 0, part
+
+    from zoo import jobs
+
+    monkeypatch.setattr(jobs, "has_tensorboard", lambda: False)
+    missing = cli("train", "mlp", "--tensorboard", "--runs-dir", tmp_path)
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == "Error: --tensorboard needs TensorBoard: pip install 'mnist-zoo[tensorboard]'"

@@ -300,6 +300,9 @@ PrecisionOpt = Annotated[str, typer.Option(
     "--precision", help="float32 (as the articles), mixed_bfloat16 (CPUs with AMX or AVX512-BF16) or "
                         "mixed_float16 (GPUs): faster where the hardware has the units; changes the numbers.")]
 RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", envvar="ZOO_RUNS_DIR", help="Where run directories go.")]
+TensorBoardOpt = Annotated[bool, typer.Option(
+    "--tensorboard", help="Also write TensorBoard logs into each run directory; view them with "
+                          "`tensorboard --logdir runs` (pip install 'mnist-zoo\\[tensorboard]').")]
 DEFAULT_SEED = 42  # zoo.jobs.DEFAULT_SEED; written here so `zoo --help` needs no import
 
 
@@ -340,6 +343,7 @@ def train(
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     precision: PrecisionOpt = "float32",
+    tensorboard: TensorBoardOpt = False,
     as_json: JsonOpt = False,
 ):
     """Train one model with its article's recipe; save the model, history, metadata and figures."""
@@ -349,7 +353,7 @@ def train(
     from zoo.runs import new_run_dir, remove_if_empty, timestamp
 
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
-                      dataset=dataset, data_dir=data_dir, precision=precision)
+                      dataset=dataset, data_dir=data_dir, precision=precision, tensorboard=tensorboard)
     check_seed(seed)
     zoo = _zoo()
     arch = zoo.architecture(name)
@@ -392,6 +396,7 @@ def compare(
     data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"),
     precision: PrecisionOpt = "float32",
+    tensorboard: TensorBoardOpt = False,
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only models with this tag, e.g. 'article'.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="One epoch per model (unless --epochs says otherwise).")] = False,
     seeds: Annotated[Optional[str], typer.Option(
@@ -438,7 +443,8 @@ def compare(
         epochs = 1
     seed_list = parse_seeds(seeds, seed)
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
-                      dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split)
+                      dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split,
+                      tensorboard=tensorboard)
     check_executor(executor_name, workers, threads, scheduler)
     zoo = _zoo()
     chosen = select(zoo.architectures, patterns or (), tag)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -57,7 +58,9 @@ def train_summary(record, run_dir, figures) -> str:
             line += " (for its full recipe; this run changed it, so the two are not comparable)"
         else:
             line += f" ({(record.test_accuracy - published) * 100:+.2f} pt)"
-    files = ", ".join(["model.keras", "run.json", "history.json/.csv", "test_predictions.npz", *figures])
+    logs = [f"{record.execution['tensorboard']}/ (tensorboard --logdir {safe(str(Path(run_dir).parent))})"] \
+        if record.execution.get("tensorboard") else []
+    files = ", ".join(["model.keras", "run.json", "history.json/.csv", "test_predictions.npz", *figures, *logs])
     epochs = record.epochs_completed
     return (f"{line}\n{epochs} epoch{'s' * (epochs != 1)}, {record.seconds_per_epoch:.1f} s/epoch, "
             f"{record.training_seconds:.1f} s training{_compute(record)}. "

@@ -34,6 +34,15 @@ from zoo.runs import (DatasetInfo, PublishedInfo, RunRecord, SourceInfo, SplitIn
 DEFAULT_SEED = 42
 MAX_SEED = 2**32 - 1  # what NumPy and the backends accept
 VALIDATE_ON = ("val", "test")
+TENSORBOARD_INSTALL = "pip install 'mnist-zoo[tensorboard]'"
+TENSORBOARD_DIR = "tensorboard"
+
+
+def has_tensorboard() -> bool:
+    """Keras's TensorBoard callback writes through the tensorboard package, which TensorFlow no longer brings."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def check_seed(seed: int) -> int:
@@ -78,6 +87,8 @@ class Options:
     # Each seed draws its own train/validation split too (Bouthillier et al. 2021); by
     # default the split stays fixed and only weights and shuffling change with the seed.
     vary_split: bool = False
+    # Also write TensorBoard logs into each run directory (the tensorboard extra).
+    tensorboard: bool = False
 
     def __post_init__(self):
         if self.validate_on not in VALIDATE_ON:
@@ -90,6 +101,8 @@ class Options:
                 raise ZooError(f"--{key.replace('_', '-')} must be at least 1")
         if self.limit is not None and self.limit < datamod.MIN_LIMIT:
             raise ZooError(f"--limit {self.limit} is too small: use at least {datamod.MIN_LIMIT} images")
+        if self.tensorboard and not has_tensorboard():
+            raise ZooError(f"--tensorboard needs TensorBoard: {TENSORBOARD_INSTALL}")
 
 
 @dataclass(frozen=True)
@@ -328,6 +341,11 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
 
     emit(Event("started", job, epochs=job.epochs, steps=steps_per_epoch))
     tracker = RunCallback(job, emit, steps_per_epoch)
+    if options.tensorboard:  # `tensorboard --logdir runs/` then shows every run
+        import keras
+
+        extra_callbacks = [*extra_callbacks, keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR))]
+        execution["tensorboard"] = TENSORBOARD_DIR
     interrupted = False
     t0 = time.perf_counter()
     try:
