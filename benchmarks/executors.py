@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -49,7 +48,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--json", dest="json_path")
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from zoo.machine import usable_cores
+
+    cores = usable_cores()
     base = ["--seeds", args.seeds, "--epochs", args.epochs]
     configs = {
         "local": base,

@@ -66,3 +66,20 @@ def run_zoo(*args, env=None, cwd=None, timeout=600) -> subprocess.CompletedProce
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout)
+
+
+def minimal_plugin(model: str, batch_size: int = 32) -> str:
+    """The source of a one-file plugin registering ``model``: one Dense layer, one SGD recipe."""
+    return f'''
+import keras
+import zoo
+SRC = zoo.Source({model!r}, "tests", 2026)
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    register(zoo.Architecture(name={model!r}, title="x", summary="s", teaches="t", source=SRC,
+        input_kind="flat", build=lambda shape, k: keras.Sequential([keras.Input(shape),
+        keras.layers.Dense(k, activation="softmax")]),
+        recipes=(zoo.Recipe(name="r", optimizer={{"class_name": "SGD"}}, loss="categorical_crossentropy",
+                            batch_size={batch_size}, epochs=1, validation="none", source=SRC),)))
+'''

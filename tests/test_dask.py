@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_zoo
+from conftest import minimal_plugin, run_zoo
 
 pytest.importorskip("distributed", reason="Dask is an extra: pip install -e '.[dask]'")
 
@@ -122,19 +122,7 @@ def test_a_plugin_missing_on_a_worker_fails_that_job_alone(tmp_path, mnist_small
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "tiny.py").write_text('''
-import keras
-import zoo
-SRC = zoo.Source("tiny", "tests", 2026)
-
-@zoo.hookimpl
-def zoo_register_architectures(register):
-    register(zoo.Architecture(name="tiny-net", title="Tiny", summary="s", teaches="t", source=SRC,
-        input_kind="flat", build=lambda shape, k: keras.Sequential([keras.Input(shape),
-        keras.layers.Dense(k, activation="softmax")]),
-        recipes=(zoo.Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy",
-                            batch_size=32, epochs=1, validation="none", source=SRC),)))
-''')
+    (plugins / "tiny.py").write_text(minimal_plugin("tiny-net"))
     registry = get_zoo(str(plugins))  # this machine has the plugin; the workers are not told of it
     assert not registry.failures
     options, prepared = mnist_small

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_zoo
+from conftest import minimal_plugin, run_zoo
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
 
@@ -268,18 +268,7 @@ def test_tag_seed_is_an_alias_of_article(cli):
 def test_get_zoo_respects_the_plugins_dir(tmp_path):
     from zoo.plugins import get_zoo
 
-    (tmp_path / "extra.py").write_text(textwrap.dedent('''
-        import keras
-        import zoo
-        SRC = zoo.Source("extra", "tests", 2026)
-        @zoo.hookimpl
-        def zoo_register_architectures(register):
-            register(zoo.Architecture(name="extra-net", title="x", summary="s", teaches="t", source=SRC,
-                input_kind="flat", build=lambda shape, k: keras.Sequential([keras.Input(shape),
-                keras.layers.Dense(k, activation="softmax")]),
-                recipes=(zoo.Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy",
-                                    batch_size=8, epochs=1, validation="none", source=SRC),)))
-    '''))
+    (tmp_path / "extra.py").write_text(minimal_plugin("extra-net", batch_size=8))
     assert "extra-net" not in get_zoo().architectures
     assert "extra-net" in get_zoo(str(tmp_path)).architectures  # not the first call's zoo again
     assert "extra-net" not in get_zoo().architectures

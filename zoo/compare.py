@@ -17,6 +17,7 @@ from zoo.errors import ZooError
 from zoo.files import atomic_write_json, atomic_write_text
 from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
 
+
 def _median_or_none(values) -> float | None:
     values = [v for v in values or () if v is not None]
     return float(median(values)) if values else None

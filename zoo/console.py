@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from statistics import median
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -75,9 +76,9 @@ def _compute(record) -> str:
     text = f", {cost['training_tflop']:.3g} TFLOP"
     rates, shares = cost.get("gflops_per_second") or [], cost.get("share_of_peak") or []
     if rates:
-        text += f" at {sorted(rates)[len(rates) // 2]:.3g} GFLOP/s"
+        text += f" at {median(rates):.3g} GFLOP/s"
         if shares:
-            text += f" ({sorted(shares)[len(shares) // 2] * 100:.2g}% of this CPU's fp32 peak)"
+            text += f" ({median(shares) * 100:.2g}% of this CPU's fp32 peak)"
     return text
 
 

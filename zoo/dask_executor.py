@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import ZooError
-from zoo.executors import Outcome, run_dir_names
+from zoo.executors import Outcome, check_counts, run_dir_names
 from zoo.files import atomic_write_bytes
 from zoo.jobs import Event, Job
 from zoo.runs import new_run_dir, read_record, remove_if_empty, write_record
@@ -75,9 +75,7 @@ def plan_workers(jobs: int, workers: int | None = None, threads: int | None = No
     from zoo.machine import usable_cores
 
     cores = cores or usable_cores()
-    for flag, value in (("--workers", workers), ("--threads-per-worker", threads)):
-        if value is not None and value < 1:
-            raise ZooError(f"{flag} must be at least 1")
+    check_counts(workers, threads)
     if workers is None and threads is None:
         workers = max(1, min(jobs, cores))
     if workers is None:

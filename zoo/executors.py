@@ -118,9 +118,7 @@ def check_executor(name: str, workers: int | None = None, threads: int | None = 
     """The executor options' one-line errors, before anything slow is loaded."""
     if name not in EXECUTORS:
         raise ZooError(f"--executor must be one of {', '.join(EXECUTORS)}, not {name!r}")
-    for flag, value in (("--workers", workers), ("--threads-per-worker", threads)):
-        if value is not None and value < 1:
-            raise ZooError(f"{flag} must be at least 1")
+    check_counts(workers, threads)
     if name == "local" and (workers is not None or scheduler):
         raise ZooError(f"{'--workers' if workers is not None else '--scheduler'} needs --executor dask")
     if scheduler and workers is not None:
@@ -129,6 +127,12 @@ def check_executor(name: str, workers: int | None = None, threads: int | None = 
         from zoo.dask_executor import require_dask
 
         require_dask()
+
+
+def check_counts(workers: int | None, threads: int | None) -> None:
+    for flag, value in (("--workers", workers), ("--threads-per-worker", threads)):
+        if value is not None and value < 1:
+            raise ZooError(f"{flag} must be at least 1")
 
 
 class LocalExecutor:

@@ -285,7 +285,6 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
-
     from zoo import backend, keras_glue
     from zoo.callbacks import RunCallback
     from zoo.plugins import get_zoo
