@@ -179,7 +179,7 @@ class DaskExecutor:
                 n_workers=plan.workers, threads_per_worker=1, processes=True, dashboard_address=None,
                 silence_logs=logging.ERROR, preload=["zoo.dask_worker"],
                 env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-                     "TF_CPP_MIN_LOG_LEVEL": "2", "ZOO_WORKER_THREADS": threads})
+                     "TF_CPP_MIN_LOG_LEVEL": "2"})
             try:
                 with Client(cluster) as client:
                     self.on_start(f"Dask: a LocalCluster of {plan.describe()}")
@@ -218,10 +218,11 @@ class DaskExecutor:
                         self._drain(events, jobs, on_event)
                         yield self._outcome(future, job, names[job], compare_dir, on_event)
             except KeyboardInterrupt:
-                client.cancel(list(pending))
-                for future, job in list(pending.items()):
-                    if future.status == "finished":  # came back while we were stopping: keep it
-                        yield self._outcome(future, job, names[job], compare_dir, on_event)
+                # Look before cancelling: a cancelled future no longer says it had finished.
+                finished = {f: job for f, job in pending.items() if f.status == "finished"}
+                client.cancel([f for f in pending if f not in finished])
+                for future, job in finished.items():  # came back while we were stopping: keep it
+                    yield self._outcome(future, job, names[job], compare_dir, on_event)
                 raise
             finally:
                 with contextlib.suppress(Exception):
