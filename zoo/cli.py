@@ -426,6 +426,9 @@ def compare(
         "--csv", metavar="FILE", help="Also write the rows as CSV to this file.")] = None,
     md_path: Annotated[Optional[Path], typer.Option(
         "--md", metavar="FILE", help="Also write the table as Markdown to this file.")] = None,
+    make_report: Annotated[bool, typer.Option(
+        "--report", help="Also write a web page of the comparison into its folder (report/index.html), "
+                         "as `zoo report` does.")] = False,
 ):
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo import compare as cmp
@@ -438,6 +441,8 @@ def compare(
 
     tag = _tag(tag)
     if from_runs:
+        if make_report:
+            raise ZooError("--report with --from-runs: use zoo report DIR… for saved runs")
         return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_json)
     if quick and epochs is None:
         epochs = 1
@@ -477,11 +482,16 @@ def compare(
     else:
         out.print(*cmp.summary_tables(rows, title, out.width))
         out.print(cmp.per_class_table([r for r in rows if r.get("n")], prepared.arrays.dataset.class_names))
-        out.print(f"Runs, compare.json, compare.png and pareto.png in [bold]{safe(str(compare_dir))}[/]",
+        report_too = " and report/index.html" if make_report and not comparison.interrupted else ""
+        out.print(f"Runs, compare.json, compare.png, pareto.png{report_too} in [bold]{safe(str(compare_dir))}[/]",
                   highlight=False)
     if comparison.interrupted:
         raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} runs finished; "
-                       f"their results are kept in {compare_dir}", exit_code=130)
+                       f"their results are kept in {compare_dir}"
+                       + (f" (no report written: zoo report {compare_dir} makes one)" if make_report else ""),
+                       exit_code=130)
+    if make_report and comparison.records:
+        _write_report(comparison.records, compare_dir / "report", data_dir=data_dir)
     if comparison.failed:
         raise ZooError(f"{len(comparison.failed)} run(s) failed: "
                        f"{', '.join(o.job.label for o in comparison.failed)}", exit_code=1)
@@ -538,6 +548,52 @@ def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_js
         return _print_json(rows)
     out.print(*cmp.summary_tables(rows, f"{len(records)} saved runs", out.width))
     out.print(cmp.per_class_table([r for r in rows if r.get("n")], records[0].class_names))
+
+
+@app.command()
+def report(
+    sources: Annotated[list[Path], typer.Argument(
+        metavar="RUN_DIRS|COMPARE_DIR...", show_default=False,
+        help="Run directories, or folders holding them such as a comparison's folder.")],
+    out_dir: Annotated[Optional[Path], typer.Option(
+        "-o", "--out", metavar="DIR",
+        help="Where the site goes (default: report/ inside the one folder given, else ./report).")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="The index page's heading.")] = None,
+    digit: Annotated[int, typer.Option(
+        "--digit", min=0, help="The test image whose feature maps every model page shows.")] = 0,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Write a web page of saved runs: the table with its statistics, figures, and a page per model
+    (card, recipe, mistakes, filters, feature maps, saliency). Opens from disk, offline."""
+    from zoo import compare as cmp
+
+    if out_dir is None:
+        single = sources[0] if len(sources) == 1 else None
+        out_dir = single / "report" if single and single.is_dir() and not (single / "run.json").is_file() \
+            else Path("report")
+    records = cmp.records_from_dirs(sources, warn=_warn)
+    result = _write_report(records, out_dir, title=title, digit=digit, data_dir=data_dir, quiet=as_json)
+    if as_json:
+        _print_json({"index": str(result.index), "pages": [str(p) for p in result.pages], "notes": result.notes})
+
+
+def _write_report(records, out_dir: Path, title=None, digit=0, data_dir=None, quiet=False):
+    """Build the report (``zoo.report``) with this machine's plugins, cards and data."""
+    from zoo import data as datamod
+    from zoo import report
+    from zoo.console import err, safe
+    from zoo.jobs import command_line
+
+    zoo = _zoo(warn=False)  # plugins register their custom layers, which safe_mode loading must know
+    cards = {m["name"]: m["card"] for m in _listing()["models"] if m.get("card")}
+    result = report.build(records, out_dir, cards=cards, command=command_line(), title=title, digit=digit,
+                          load_arrays=lambda name: datamod.load(zoo.dataset(name), data_dir), warn=_warn)
+    if not quiet:
+        left_out = f"; {len(result.notes)} section(s) left out, each page says why" if result.notes else ""
+        err.print(f"[bold]Report:[/] {len(result.pages)} model page(s) in {safe(str(out_dir))}{left_out}. "
+                  f"Open {safe(result.index.resolve().as_uri())}", highlight=False, soft_wrap=True)
+    return result
 
 
 @app.command()

@@ -270,3 +270,80 @@ def saliency(digit: np.ndarray, weights: np.ndarray, path, title: str):
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def overlaid_curves(runs: dict[str, tuple[dict, dict | None]], path):
+    """Every model's learning, on shared axes: training accuracy and loss as sampled within
+    epochs (a thin line, so a one-epoch run still shows how it learned) and validation at
+    each epoch's end (markers), one colour per model."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    longest = 1
+    for n, (name, (history, steps)) in enumerate(runs.items()):
+        colour = colours[n % len(colours)]
+        longest = max(longest, len(history.get("loss", [])))
+        for ax, key in ((ax_acc, "accuracy"), (ax_loss, "loss")):
+            if steps and steps.get(key):
+                ax.plot(steps["position"], steps[key], lw=1, alpha=0.55, color=colour,
+                        marker="." if len(steps[key]) == 1 else None)
+            elif history.get(key):
+                ax.plot(np.arange(1, len(history[key]) + 1), history[key], lw=1, alpha=0.55, color=colour)
+            if history.get(f"val_{key}"):
+                values = history[f"val_{key}"]
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o", color=colour,
+                        ls="-" if len(values) > 1 else "none", label=name if key == "accuracy" else None)
+    for ax, label in ((ax_acc, "accuracy"), (ax_loss, "loss")):
+        ax.set_xlabel("epochs")
+        ax.set_ylabel(label)
+        ax.set_xlim(0, longest + 0.05)
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Learning curves: thin lines training (within epochs), dots validation at each epoch's end",
+                 fontsize=10)
+    return _save(fig, path)
+
+
+def first_layer(weights: np.ndarray, path, title: str, limit: int = 64):
+    """The first layer's weights as pictures: each convolution filter (kh×kw), or each hidden
+    unit of a dense layer on the 784 pixels (28×28), on a blue-white-red scale around 0."""
+    if weights.ndim == 4:  # Conv2D kernel: kh × kw × channels × filters
+        tiles = weights.mean(axis=2).transpose(2, 0, 1)
+    else:  # Dense kernel on flat pixels: 784 × units
+        tiles = weights.T.reshape(-1, 28, 28)
+    total = len(tiles)
+    tiles = tiles[:limit]
+    cols = min(8, len(tiles))
+    rows = math.ceil(len(tiles) / cols)
+    h, w = tiles.shape[1:]
+    gap = max(1, h // 6)
+    # One image of tiles (64 separate axes take seconds to draw), each tile on its own scale
+    # so a filter of small weights still shows its pattern; 0 is always white.
+    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
+    for n, tile in enumerate(tiles):
+        span = float(np.abs(tile).max()) or 1.0
+        top, left = (n // cols) * (h + gap), (n % cols) * (w + gap)
+        mosaic[top:top + h, left:left + w] = tile / span
+    fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 0.9 + 0.6))
+    ax.imshow(mosaic, cmap=matplotlib.colormaps["bwr"].with_extremes(bad="white"), vmin=-1, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    shown = f"{len(tiles)} of {total}" if total > len(tiles) else f"{total}"
+    ax.set_title(f"{title}: {shown} {'filters' if weights.ndim == 4 else 'units'} "
+                 f"({h}×{w}; red positive, blue negative)", fontsize=9)
+    return _save(fig, path)
+
+
+def saliency_grid(items: list[dict], path, title: str):
+    """A few digits, each with its saliency map overlaid; ``items`` hold ``digit``, ``map``
+    and ``caption``."""
+    cols = len(items)
+    fig, axes = plt.subplots(2, cols, figsize=(cols * 1.6, 3.8), squeeze=False)
+    for col, item in enumerate(items):
+        axes[0, col].imshow(item["digit"], cmap="gray_r")
+        axes[0, col].set_title(item["caption"], fontsize=8)
+        axes[1, col].imshow(item["digit"], cmap="gray_r")
+        axes[1, col].imshow(item["map"], cmap="hot", alpha=0.6, vmin=0, vmax=1)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    return _save(fig, path)

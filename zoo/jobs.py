@@ -186,12 +186,17 @@ class Prepared:
     @functools.cached_property
     def test_sha256(self) -> str:
         """The test set's identity (images and labels): per-image results pair only within one."""
-        digest = hashlib.sha256(np.ascontiguousarray(self.arrays.x_test).tobytes())
-        digest.update(np.ascontiguousarray(self.arrays.y_test).astype(np.int64).tobytes())
-        return digest.hexdigest()
+        return test_set_sha256(self.arrays.x_test, self.arrays.y_test)
 
     def describe(self) -> str:
         return self.split.describe(len(self.arrays.x_test))
+
+
+def test_set_sha256(x_test: np.ndarray, y_test: np.ndarray) -> str:
+    """A test set's identity (images and labels), as run.json and test_predictions.npz record it."""
+    digest = hashlib.sha256(np.ascontiguousarray(x_test).tobytes())
+    digest.update(np.ascontiguousarray(y_test).astype(np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepared:
