@@ -271,3 +271,29 @@ def test_the_odd_title_is_text_in_the_browser_too(compared, browser):
     assert '<b>x</b> & "quoted"' in page.locator("h1").inner_text()
     assert page.title() != "pwned" and not problems
     context.close()
+
+
+def test_several_seeds_show_their_spread_and_every_run(compared, cli, tmp_path):
+    """Three seeds of one model: the table shows mean ± std and n = 3, the page lists every run
+    and shows the one nearest the mean."""
+    import json as _json
+
+    from zoo.runs import read_record
+
+    source = compared["dir"] / "mlp"
+    accuracy = read_record(source).test_accuracy
+    for seed, delta in ((7, 0.004), (8, -0.001), (9, 0.0)):  # one run, saved as three seeds of one model
+        copy = tmp_path / "runs" / f"mlp-seed{seed}"
+        shutil.copytree(source, copy)
+        record = _json.loads((copy / "run.json").read_text())
+        record.update(seed=seed, test_accuracy=accuracy + delta)
+        (copy / "run.json").write_text(_json.dumps(record))
+    result = cli("report", tmp_path / "runs", "-o", tmp_path / "site")
+    assert result.exit_code == 0, result.stderr
+    index = (tmp_path / "site" / "index.html").read_text()
+    mean, std = accuracy + 0.001, np.std([0.004, -0.001, 0.0], ddof=1)
+    assert f"{mean * 100:.2f} ± {std * 100:.2f}%" in index
+    assert re.search(r'<td class="num" data-value="3\.0">3</td>', index)
+    page = (tmp_path / "site" / "models" / "mlp.html").read_text()
+    assert all(f"mlp-seed{s}" in page for s in (7, 8, 9))
+    assert "The figures below are those of seed 9, the run nearest the mean." in page
