@@ -94,7 +94,7 @@ def test_compare_report_writes_an_index_and_a_page_per_model(compared):
             image = (page.parent / src).resolve()
             assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{page.name}: {src}"
     cnn = (report / "models" / "speedrun.html").read_text()
-    assert "14 × 14 × 32" in cnn and "7 × 7 × 64" in cnn  # the card's layer table: its two convolutions
+    assert "14 × 14 × 16" in cnn and "7 × 7 × 32" in cnn  # the card's layer table: its two convolutions
     assert cnn.count('class="digit"') == 16 + 1  # the top-losses gallery and the explained digit
     assert "Convolution 2, " in cnn and "feature-maps-2.png" in cnn and "feature-maps-3.png" not in cnn
     mlp = (report / "models" / "mlp.html").read_text()
