@@ -28,6 +28,7 @@ def accuracies(stdout: str) -> dict:
     return {row["model"]: row["accuracies"] for row in json.loads(stdout)}
 
 
+@pytest.mark.slow  # 40-50 s: two fresh processes (TensorFlow sizes its thread pools once)
 def test_a_dask_comparison_gives_the_local_table(tmp_path):
     dask = run_zoo("compare", "mlp", "--seeds", "2", *TINY, "--executor", "dask", "--workers", "2",
                    "--runs-dir", tmp_path / "dask", "--json", timeout=300)

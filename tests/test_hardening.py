@@ -370,6 +370,7 @@ def test_names_that_are_not_the_name_rule_are_refused():
                          build=lambda *a: None, recipes=(recipe,))
 
 
+@pytest.mark.slow  # three fresh processes
 def test_precedence_does_not_depend_on_sys_path_order(tmp_path):
     """A third-party `mlp` loses to the built-in whether its distribution is found first or last."""
     from test_plugin_discovery import GOOD_PLUGIN, make_distribution
