@@ -1,6 +1,7 @@
 """`zoo train`, `zoo compare`, `zoo evaluate`, `zoo predict` on small slices of real MNIST."""
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -207,6 +208,7 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     stdout, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
+    assert "--resume" in stderr  # the message says how to train the rest
     rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
     # both finished seeds of mlp are kept, with their statistics
     assert rows["mlp"]["status"] == "completed" and rows["mlp"]["n"] == 2 and rows["mlp"]["test_accuracy"] > 0.5
@@ -217,6 +219,44 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     assert (compare_dir / "mlp-seed42" / "model.keras").is_file() and (compare_dir / "mlp-seed43" / "model.keras").is_file()
     stopped = json.loads((compare_dir / "keras-docs-cnn-seed42" / "run.json").read_text())
     assert stopped["status"] == "interrupted" and stopped["model_weights"].startswith(("end of epoch", "mid-epoch 1"))
+
+
+def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_path):
+    command = ["compare", "mlp", "speedrun", "--seeds", "2", "--epochs", "1", "--limit", "2000"]
+    first = cli(*command, "--runs-dir", tmp_path / "runs")
+    assert first.exit_code == 0, first.stderr
+    folder = next((tmp_path / "runs").glob("compare-*"))
+    kept = (folder / "mlp-seed42" / "run.json").read_bytes()
+    # what a Ctrl-C leaves: one run stopped mid-way (its status says so), one never started
+    stopped = folder / "speedrun-seed42" / "run.json"
+    stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "status": "interrupted"}))
+    shutil.rmtree(folder / "speedrun-seed43")
+
+    resumed = cli(*command, "--resume", folder, "--json-out", tmp_path / "rows.json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "2 of 4 runs finished there and are kept; 2 to train" in resumed.stderr
+    assert "speedrun-seed42 was stopped mid-way: it starts again" in resumed.stderr
+    assert (folder / "mlp-seed42" / "run.json").read_bytes() == kept  # not trained again
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [
+        "mlp-seed42", "mlp-seed43", "speedrun-seed42", "speedrun-seed43"]
+    saved = json.loads((folder / "compare.json").read_text())
+    assert [(r["model"], r["seed"], r["status"]) for r in saved] == [
+        ("mlp", 42, "completed"), ("mlp", 43, "completed"), ("speedrun", 42, "completed"), ("speedrun", 43, "completed")]
+    rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
+    assert rows["mlp"]["n"] == rows["speedrun"]["n"] == 2 and rows["speedrun"]["test_accuracy"] > 0.3
+
+    again = cli(*command, "--resume", folder)
+    assert again.exit_code == 0 and "4 of 4 runs finished there and are kept; 0 to train" in again.stderr
+    other_options = cli(*command[:-3], "2", "--limit", "2000", "--resume", folder)
+    assert other_options.exit_code == 2
+    assert "mlp/article seed 42 ran there with other options (epochs 1 there, 2 here)" in other_options.stderr
+    fewer = cli("compare", "mlp", "--seeds", "2", "--epochs", "1", "--limit", "2000", "--resume", folder)
+    assert fewer.exit_code == 2 and "holds 2 finished run(s) that are no job of this command" in fewer.stderr
+    for args, message in ((["--resume", tmp_path], "not a comparison's folder"),
+                          (["--resume", tmp_path / "nowhere"], "no such folder"),
+                          (["--resume", folder, "--from-runs", folder], "give one of them")):
+        wrong = cli(*command, *args)
+        assert wrong.exit_code == 2 and message in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 @pytest.mark.slow  # an optional backend; 13 s on the project's 2-core AVX2 CPU

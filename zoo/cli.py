@@ -429,6 +429,10 @@ def compare(
     make_report: Annotated[bool, typer.Option(
         "--report", help="Also write a web page of the comparison into its folder (report/index.html), "
                          "as `zoo report` does.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", metavar="DIR",
+        help="Continue a comparison that was stopped (Ctrl-C, a crash): give the same command and its folder; "
+             "the runs that finished there are kept, the others are trained into it.")] = None,
 ):
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo import compare as cmp
@@ -443,6 +447,8 @@ def compare(
     if from_runs:
         if make_report:
             raise ZooError("--report with --from-runs: use zoo report DIR… for saved runs")
+        if resume:
+            raise ZooError("--resume continues training a comparison; --from-runs trains nothing: give one of them")
         return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_json)
     if quick and epochs is None:
         epochs = 1
@@ -456,8 +462,10 @@ def compare(
     if not chosen:
         raise ZooError(f"no model matches {' '.join(patterns or [])}".rstrip())
     jobs = make_jobs(chosen, options, seeds=seed_list)
-    executor = make_executor(executor_name, len(jobs), workers, threads, scheduler, _settings.get("plugins_dir"),
-                             on_start=lambda text: err.print(f"[bold]{safe(text)}[/]", highlight=False))
+    if resume is not None:
+        from zoo.executors import check_resumable
+
+        check_resumable(resume)
     prepared = prepare(zoo, options, split_seed=seed)
     data_for = prepared
     if vary_split:
@@ -466,11 +474,18 @@ def compare(
     _announce(prepared, options, seed if not vary_split else f"{seed} (split redrawn per seed)")
     if len(seed_list) > 1:
         err.print(f"[bold]Seeds:[/] {', '.join(map(str, seed_list))}: {len(jobs)} runs", highlight=False)
-    compare_dir = new_run_dir(runs_dir, f"compare-{timestamp()}")
-    display = JobsDisplay(jobs) if executor.name == "dask" else TrainingDisplay(models=len(jobs))
+    if resume is not None:
+        compare_dir, found = resume, _resume(resume, jobs, data_for)
+        todo, done = found.todo, found.done
+    else:
+        compare_dir, todo, done = new_run_dir(runs_dir, f"compare-{timestamp()}"), jobs, []
+    executor = make_executor(executor_name, len(todo), workers, threads, scheduler, _settings.get("plugins_dir"),
+                             on_start=lambda text: err.print(f"[bold]{safe(text)}[/]", highlight=False)) \
+        if todo else make_executor("local", 0)
+    display = JobsDisplay(todo) if executor.name == "dask" else TrainingDisplay(models=len(todo))
     with display:
         comparison = run_comparison(
-            jobs, data_for, compare_dir, display.on_event, executor=executor, registry=zoo,
+            jobs, data_for, compare_dir, display.on_event, executor=executor, registry=zoo, done=done,
             on_outcome=lambda o: o.record and _draw_figures(o.run_dir, o.record, prepared.arrays))
     rows = _summarise(comparison.records, comparison.failed)
     cmp.export(rows, json_path, csv_path, md_path)
@@ -487,7 +502,8 @@ def compare(
                   highlight=False)
     if comparison.interrupted:
         raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} runs finished; "
-                       f"their results are kept in {compare_dir}"
+                       f"their results are kept in {compare_dir} (the same command with --resume {compare_dir} "
+                       f"trains the rest)"
                        + (f" (no report written: zoo report {compare_dir} makes one)" if make_report else ""),
                        exit_code=130)
     if make_report and comparison.records:
@@ -495,6 +511,24 @@ def compare(
     if comparison.failed:
         raise ZooError(f"{len(comparison.failed)} run(s) failed: "
                        f"{', '.join(o.job.label for o in comparison.failed)}", exit_code=1)
+
+
+def _resume(compare_dir: Path, jobs, data_for):
+    """Which of ``jobs`` already finished in ``compare_dir``; says so, and clears the runs that start again."""
+    import shutil
+
+    import keras
+
+    from zoo.console import err, safe
+    from zoo.executors import find_finished
+
+    found = find_finished(compare_dir, jobs, data_for, keras.backend.backend(), warn=_warn)
+    err.print(f"[bold]Resuming {safe(str(compare_dir))}:[/] {len(found.done)} of {len(jobs)} runs finished there "
+              f"and are kept; {len(found.todo)} to train", highlight=False)
+    for run_dir in found.restarted:
+        err.print(f"{safe(run_dir.name)} was stopped mid-way: it starts again", highlight=False)
+        shutil.rmtree(run_dir)
+    return found
 
 
 def _summarise(records, failed=()) -> list[dict]:

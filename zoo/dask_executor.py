@@ -187,11 +187,12 @@ class DaskExecutor:
             finally:
                 cluster.close()
 
-    def run(self, jobs: list[Job], prepared, compare_dir: Path, on_event, registry=None):
+    def run(self, jobs: list[Job], prepared, compare_dir: Path, on_event, registry=None,
+            names: dict[Job, str] | None = None):
         """Yield an ``Outcome`` per job as it finishes (any order); on Ctrl-C, cancel the
         jobs not finished, yield the finished ones not yet yielded, close the cluster and
         raise ``KeyboardInterrupt``."""
-        names = dict(zip(jobs, run_dir_names(jobs)))
+        names = names or dict(zip(jobs, run_dir_names(jobs)))
         with self.client(len(jobs)) as client:
             threads = self._threads()
             topic = f"zoo-{uuid.uuid4().hex}"

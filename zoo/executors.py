@@ -98,6 +98,74 @@ def run_dir_names(jobs: list[Job]) -> list[str]:
     return names
 
 
+# -- continuing a stopped comparison (zoo compare --resume) ---------------------------------
+@dataclass
+class Resume:
+    """What an earlier comparison's folder already holds for this comparison's jobs."""
+
+    done: list[Outcome]      # jobs with a finished run there: kept, not trained again
+    todo: list[Job]          # jobs still to train
+    restarted: list[Path]    # runs of jobs in ``todo`` that were stopped mid-way: they start again
+
+
+def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, warn=None) -> Resume:
+    """Match ``jobs`` to the runs in ``compare_dir``: a run is a job's when model, recipe, seed
+    and every option that changes results (``statistics.options_key``) agree. A job whose
+    model, recipe and seed ran there with other options is an error: one comparison's folder
+    holds one set of options, and every finished run there must be a job of this one (else
+    compare.json would lose its row). ``prepared`` is one split or a function giving each job its own."""
+    from zoo.statistics import OPTION_NAMES, job_options_key, options_key
+
+    compare_dir = check_resumable(compare_dir)
+    saved: dict[tuple, list[RunRecord]] = {}
+    for run_file in sorted(compare_dir.glob("*/run.json")):
+        try:
+            record = read_record(run_file.parent)
+        except ZooError as exc:
+            if warn:
+                warn(f"skipped: {exc}")
+            continue
+        saved.setdefault((record.model, record.recipe, record.seed), []).append(record)
+    done, todo, restarted, claimed = [], [], [], set()
+    for job in jobs:
+        wanted = job_options_key(job, prepared(job) if callable(prepared) else prepared, backend)
+        runs = saved.get((job.model, job.recipe, job.seed), [])
+        mine = [r for r in runs if options_key(r) == wanted]
+        finished = [r for r in mine if r.status == "completed"]
+        if finished:
+            done.append(Outcome(job, Path(finished[0].run_dir), finished[0]))
+            claimed.add(finished[0].run_dir)
+            continue
+        todo.append(job)
+        restarted += [Path(r.run_dir) for r in mine]
+        claimed.update(r.run_dir for r in mine)
+        other = next((r for r in runs if r.status == "completed"), None)
+        if other is not None:
+            theirs = options_key(other)
+            differ = [f"{name} {theirs[i]} there, {wanted[i]} here" for i, name in enumerate(OPTION_NAMES)
+                      if theirs[i] != wanted[i] and name != "test set"]
+            raise ZooError(f"{compare_dir}: {job.label} ran there with other options "
+                           f"({'; '.join(differ) or 'another test set'}): give the options of that comparison")
+    others = sorted(Path(r.run_dir).name for runs in saved.values() for r in runs
+                    if r.status == "completed" and r.run_dir not in claimed)
+    if others:  # continuing with fewer jobs would drop their rows from compare.json
+        shown = ", ".join(others[:4]) + (", …" if len(others) > 4 else "")
+        raise ZooError(f"{compare_dir} holds {len(others)} finished run(s) that are no job of this command ({shown}): "
+                       f"give the whole command of that comparison, its models and seeds")
+    return Resume(done, todo, restarted)
+
+
+def check_resumable(compare_dir) -> Path:
+    """--resume's folder must be one an earlier ``zoo compare`` wrote (checked before any data loads)."""
+    compare_dir = Path(compare_dir)
+    if not compare_dir.is_dir():
+        raise ZooError(f"--resume {compare_dir}: no such folder")
+    if not (compare_dir / COMPARE_FILE).is_file():
+        raise ZooError(f"{compare_dir}: not a comparison's folder (no {COMPARE_FILE}); --resume takes the folder "
+                       f"an earlier zoo compare wrote")
+    return compare_dir
+
+
 EXECUTORS = ("local", "dask")
 
 
@@ -145,7 +213,7 @@ class LocalExecutor:
         self.threads = threads
 
     def run(self, jobs: list[Job], prepared, compare_dir: Path,
-            on_event: Callable[[Event], object], registry=None):
+            on_event: Callable[[Event], object], registry=None, names: dict[Job, str] | None = None):
         """Yield an ``Outcome`` per job; stops (raising ``KeyboardInterrupt`` after yielding
         the interrupted job's outcome, if any) on Ctrl-C. ``prepared`` is one ``Prepared``
         split for every job, or a function giving each job its own (``--vary-split``)."""
@@ -155,8 +223,9 @@ class LocalExecutor:
             if not use_threads(self.threads):
                 raise ZooError(f"cannot run on {self.threads} thread(s): TensorFlow already runs with others "
                                f"in this process")
-        for job, name in zip(jobs, run_dir_names(jobs)):
-            run_dir = new_run_dir(compare_dir, name)
+        names = names or dict(zip(jobs, run_dir_names(jobs)))
+        for job in jobs:
+            run_dir = new_run_dir(compare_dir, names[job])
             try:
                 data = prepared(job) if callable(prepared) else prepared
                 record = run_job(job, data, run_dir, on_event, registry)
@@ -186,12 +255,16 @@ def _saved_record(run_dir: Path) -> RunRecord | None:
 
 def run_comparison(jobs: list[Job], prepared: Prepared | Callable[[Job], Prepared], compare_dir, on_event=None,
                    on_outcome: Callable[[Outcome], object] | None = None, executor=None,
-                   registry=None) -> Comparison:
-    """Run ``jobs`` into ``compare_dir`` and return what became of each; never raises on a job's failure."""
+                   registry=None, done: list[Outcome] = ()) -> Comparison:
+    """Run ``jobs`` into ``compare_dir`` and return what became of each; never raises on a job's failure.
+    ``done``: outcomes of jobs already finished there (``find_finished``), kept and not run again."""
     compare_dir = Path(compare_dir)
-    comparison = Comparison(compare_dir, list(jobs))
+    comparison = Comparison(compare_dir, list(jobs), outcomes=list(done))
+    finished = {o.job for o in done}
+    names = dict(zip(comparison.jobs, run_dir_names(comparison.jobs)))  # the same names as the first time
     executor = executor or LocalExecutor()
-    outcomes = executor.run(comparison.jobs, prepared, compare_dir, on_event or ignore_event, registry)
+    outcomes = executor.run([j for j in comparison.jobs if j not in finished], prepared, compare_dir,
+                            on_event or ignore_event, registry, names=names)
     try:
         with contextlib.closing(outcomes):  # a Ctrl-C between two outcomes still closes the executor
             for outcome in outcomes:

@@ -59,6 +59,15 @@ def options_key(record: RunRecord) -> tuple:
             record.environment.get("backend"))
 
 
+def job_options_key(job, prepared, backend: str) -> tuple:
+    """``options_key`` of the run a job would make on ``prepared`` (its split) with ``backend``:
+    how ``zoo compare --resume`` knows a saved run is that job's, before training anything."""
+    options = job.options
+    return (prepared.arrays.dataset.name, prepared.test_sha256, options.validate_on, options.limit,
+            None if options.vary_split else prepared.split.seed, options.vary_split, job.epochs,
+            job.batch_size, options.precision, backend)
+
+
 OPTION_NAMES = ("dataset", "test set", "validate_on", "limit", "split seed", "vary-split", "epochs", "batch size",
                 "precision", "backend")
 
