@@ -273,6 +273,19 @@ def test_jax_backend_trains_and_is_recorded(mnist_npz, tmp_path):
     assert "oneDNN" not in done.stderr  # TensorFlow, imported for tf.data, stays quiet
 
 
+@pytest.mark.slow  # an optional backend, like JAX's
+def test_torch_backend_trains_and_is_recorded(mnist_npz, tmp_path):
+    """`--backend torch`: Keras runs one step per call there (it refuses more)."""
+    pytest.importorskip("torch")
+    done = run_zoo("--backend", "torch", "train", "mlp", "--epochs", "1", "--limit", "2000", "--data-dir", mnist_npz,
+                   "--runs-dir", tmp_path, "--json")
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["environment"]["backend"] == "torch" and record["environment"]["torch"]
+    assert record["execution"]["steps_per_execution"] == 1
+    assert record["test_accuracy"] > 0.7
+
+
 def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
     """Once TensorFlow is loaded the console script skips the interpreter's teardown (1–3 s);
     exit handlers, buffered output and the exit status must survive that."""

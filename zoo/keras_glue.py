@@ -108,20 +108,26 @@ def build_loss(loss: str, from_logits: bool):
 
 # A training step cheaper than this many FLOPs is dominated by Python and dispatch
 # overhead, so several steps run per compiled call. Measured on 2 cores: the mlp's
-# epoch (4.9 MFLOP steps) is 3.4× faster at 64 steps per call; the CNNs' steps
-# (≥ 1 GFLOP) gain nothing and lose up to 5%. See docs/performance.md.
-CHEAP_STEP_FLOPS = 50e6
+# epoch (4.9 MFLOP steps) is 3.4× faster at 64 steps per call, speedrun's training
+# (0.29 GFLOP steps) 1.08–1.21× faster; the article CNNs' steps (≥ 1.2 GFLOP) gain
+# nothing and lose up to 5%. See docs/performance.md.
+CHEAP_STEP_FLOPS = 0.5e9
 STEPS_PER_CALL_FOR_CHEAP_STEPS = 64
 
 
-def execution_settings(macs: int, batch_size: int) -> dict:
+def execution_settings(macs: int, batch_size: int, backend: str | None = None) -> dict:
     """How to run the training steps; the same computation either way.
 
     XLA stays off (Keras's "auto" on CPU): measured, it makes these convolutions
-    about 12× slower on CPU.
+    about 12× slower on CPU. Keras's torch backend runs one step per call only.
     """
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
     step_flops = 6 * macs * batch_size
-    steps = STEPS_PER_CALL_FOR_CHEAP_STEPS if step_flops < CHEAP_STEP_FLOPS else 1
+    cheap = step_flops < CHEAP_STEP_FLOPS and backend != "torch"
+    steps = STEPS_PER_CALL_FOR_CHEAP_STEPS if cheap else 1
     return {"steps_per_execution": steps}
 
 
