@@ -259,31 +259,19 @@ def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_pa
         assert wrong.exit_code == 2 and message in wrong.stderr and "Traceback" not in wrong.stderr
 
 
-@pytest.mark.slow  # an optional backend; 13 s on the project's 2-core AVX2 CPU
-def test_jax_backend_trains_and_is_recorded(mnist_npz, tmp_path):
-    """`--backend jax` (the optional extra) runs the same trainer and says so in run.json."""
-    pytest.importorskip("jax")
-    done = run_zoo("--backend", "jax", "train", "mlp", "--epochs", "1", "--limit", "2000", "--data-dir", mnist_npz,
+@pytest.mark.slow  # optional backends; 13 s each on the project's 2-core AVX2 CPU
+@pytest.mark.parametrize("backend, steps_per_call", [("jax", 64), ("torch", 1)])  # Keras on torch refuses more
+def test_other_backends_train_and_are_recorded(mnist_npz, tmp_path, backend, steps_per_call):
+    """`--backend jax|torch` (optional extras) run the same trainer and say so in run.json."""
+    pytest.importorskip(backend)
+    done = run_zoo("--backend", backend, "train", "mlp", "--epochs", "1", "--limit", "2000", "--data-dir", mnist_npz,
                    "--runs-dir", tmp_path, "--json")
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
-    assert record["environment"]["backend"] == "jax" and record["environment"]["jax"]
-    assert record["execution"]["steps_per_execution"] == 64
+    assert record["environment"]["backend"] == backend and record["environment"][backend]
+    assert record["execution"]["steps_per_execution"] == steps_per_call
     assert record["test_accuracy"] > 0.7
     assert "oneDNN" not in done.stderr  # TensorFlow, imported for tf.data, stays quiet
-
-
-@pytest.mark.slow  # an optional backend, like JAX's
-def test_torch_backend_trains_and_is_recorded(mnist_npz, tmp_path):
-    """`--backend torch`: Keras runs one step per call there (it refuses more)."""
-    pytest.importorskip("torch")
-    done = run_zoo("--backend", "torch", "train", "mlp", "--epochs", "1", "--limit", "2000", "--data-dir", mnist_npz,
-                   "--runs-dir", tmp_path, "--json")
-    assert done.returncode == 0, done.stderr
-    record = json.loads(done.stdout)
-    assert record["environment"]["backend"] == "torch" and record["environment"]["torch"]
-    assert record["execution"]["steps_per_execution"] == 1
-    assert record["test_accuracy"] > 0.7
 
 
 def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
