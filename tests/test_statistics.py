@@ -84,6 +84,43 @@ def test_seeds_paired_when_shared_welch_otherwise_and_holm_over_three():
     assert by["close"]["holm"] and by["far"]["standing"] == "worse than the best"
 
 
+def test_each_test_set_has_its_own_best_and_untested_rows_say_why():
+    fashion = [record("mlp-fashion", s, a) for s, a in zip((1, 2, 3), (0.84, 0.85, 0.86))]
+    for r in fashion:
+        r.dataset = DatasetInfo("fashion-mnist", [str(i) for i in range(10)], [28, 28, 1], test_sha256="other")
+    records = ([record("cnn", s, a) for s, a in zip((1, 2, 3), (0.991, 0.992, 0.990))]
+               + [record("mlp", s, a) for s, a in zip((1, 2, 3), (0.951, 0.948, 0.953))]
+               + [record("one-seed", 1, 0.97)] + fashion)
+    by = {r["model"]: r for r in statistics.analyse(records)[0]}
+    # fashion-mnist's 85% is not "worse" than MNIST's 99%: another test set, another best
+    assert by["cnn"]["standing"] == by["mlp-fashion"]["standing"] == "best"
+    assert by["mlp"]["test"] == "paired t-test" and by["mlp"]["standing"] == "worse than the best"
+    # Holm over MNIST's family only (two tested against cnn), and one run against three seeds has no test
+    assert by["one-seed"]["standing"] == "untested"
+    assert by["one-seed"]["untested_because"] == "one run against several seeds"
+    assert by["mlp"]["p_value_vs_best"] == pytest.approx(by["mlp"]["p_value_vs_best_raw"])  # one test in the family
+
+
+def test_compare_from_runs_of_two_datasets_keeps_them_apart(cli, tmp_path):
+    from zoo.runs import write_record
+
+    mnist_run = record("mlp", 42, 0.95)
+    fashion_run = record("mlp", 42, 0.85)
+    fashion_run.dataset = DatasetInfo("fashion-mnist", ["T-shirt/top", *map(str, range(1, 10))], [28, 28, 1],
+                                      test_sha256="other")
+    for run, name in ((mnist_run, "a"), (fashion_run, "b")):
+        run.per_class_accuracy = [0.9] * 10
+        (tmp_path / name).mkdir()
+        write_record(tmp_path / name, run)
+    result = cli("compare", "--from-runs", tmp_path, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "these runs differ in dataset (fashion-mnist, mnist)" in result.stderr
+    assert "mlp (mnist)" in result.stdout and "mlp (fashion-mnist)" in result.stdout
+    assert result.stdout.count("best") >= 2  # each dataset its own best, neither "worse" than the other
+    assert "worse" not in result.stdout
+    assert result.stdout.count("Test accuracy per") == 2 and "T-shirt/top" in result.stdout  # a table each
+
+
 def test_runs_with_different_options_are_not_pooled():
     records = [record("m", 1, 0.99), record("m", 2, 0.98, limit=5000)]
     rows, notes = statistics.analyse(records)

@@ -581,7 +581,7 @@ def _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_js
     if as_json:
         return _print_json(rows)
     out.print(*cmp.summary_tables(rows, f"{len(records)} saved runs", out.width))
-    out.print(cmp.per_class_table([r for r in rows if r.get("n")], records[0].class_names))
+    out.print(*cmp.per_class_tables([r for r in rows if r.get("n")], records))
 
 
 @app.command()

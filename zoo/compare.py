@@ -30,6 +30,7 @@ def row_from_record(record: RunRecord) -> dict:
     return {
         "model": record.model,
         "recipe": record.recipe,
+        "dataset": record.dataset.name,
         "status": record.status,
         "params": record.params,
         "macs": record.macs,
@@ -111,7 +112,7 @@ def pick_saved(records: list[RunRecord], patterns=(), models=None) -> list[RunRe
 def unlike(rows: list[dict]) -> dict[str, list[str]]:
     """Settings in which saved runs differ (then they are not a like-for-like comparison)."""
     differ = {}
-    for key in ("validate_on", "precision", "backend"):  # seeds differ on purpose: statistics pool them
+    for key in ("dataset", "validate_on", "precision", "backend"):  # seeds differ on purpose: statistics pool them
         values = sorted({str(r[key]) for r in rows})
         if len(values) > 1:
             differ[key] = values
@@ -133,13 +134,22 @@ def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
         atomic_write_text(md_path, summary_markdown(rows))
 
 
-def per_class_table(rows: list[dict], class_names):
+def per_class_tables(rows: list[dict], records: list[RunRecord]) -> list:
+    """One per-class table per dataset among the runs (classes of one dataset mean nothing for another)."""
+    class_names = {r.dataset.name: r.class_names for r in records}
+    if len(class_names) == 1:
+        return [per_class_table(rows, next(iter(class_names.values())))]
+    return [per_class_table([r for r in rows if r.get("dataset") == name], names, f" ({name})")
+            for name, names in class_names.items()]
+
+
+def per_class_table(rows: list[dict], class_names, title_suffix: str = ""):
     from rich.table import Table
 
     from zoo.console import safe
 
     done = [r for r in rows if r.get("per_class_accuracy")]
-    t = Table(title="Test accuracy per class", title_justify="left")
+    t = Table(title=f"Test accuracy per class{safe(title_suffix)}", title_justify="left")
     t.add_column("class")
     for r in done:
         t.add_column(safe(r["model"]), justify="right")
@@ -239,7 +249,7 @@ def _vs_best_cell(row) -> str:
     if standing == "best":
         return "best"
     if standing == "untested":
-        return "no test (no per-image results)"
+        return f"no test ({row.get('untested_because') or 'no per-image results'})"
     mark = "≈ best" if standing.startswith("not distinguishable") else "worse"
     holm = ", Holm" if row.get("holm") else ""
     return f"{mark} (p {fmt_p(row['p_value_vs_best'])}, {row['test']}{holm})"
@@ -296,8 +306,11 @@ def _summary_table(rows: list[dict], title: str, keys):
     for key, header, _ in columns:
         t.add_column(header, justify="left" if key in ("model", "recipe", "vs_best", "verdict") else "right",
                      no_wrap=key not in ("vs_best", "verdict"))
+    datasets = {r.get("dataset") for r in rows if r.get("dataset")}
     for row in rows:
         cells = [safe(cell(row)) for _, _, cell in columns]
+        if len(datasets) > 1 and row.get("dataset"):  # runs of several datasets: say which row is which
+            cells[0] += f" ({safe(row['dataset'])})"
         if row.get("status") in ("interrupted", "failed"):
             cells[1] = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
         style = {"best": "bold green", "not distinguishable from the best": "green"}.get(row.get("standing"))

@@ -446,8 +446,12 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
         shown = _comparison_figures(rows, pages, staging, notes)
         first = records[0]
         classes = first.class_names
+        same_data = [r for r in done if r.get("dataset") == first.dataset.name]  # classes are the dataset's
+        if len(same_data) < len(done):
+            notes = [*notes, f"The per-class table shows the {first.dataset.name} runs only: the others are of "
+                             f"another dataset, with other classes."]
         per_class = [(name, [(r["model"], r["per_class_accuracy"][i] if r.get("per_class_accuracy") else None)
-                             for r in done]) for i, name in enumerate(classes)]
+                             for r in same_data]) for i, name in enumerate(classes)]
         seeds = sorted({r.seed for r in records})
         context = {
             "title": title or f"{first.dataset.name}: {len(done)} model{'s' * (len(done) != 1)} compared",

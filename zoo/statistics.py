@@ -160,6 +160,15 @@ def test_against(best: Group, other: Group) -> tuple[str | None, float | None]:
     return "Welch t-test", float(stats.ttest_ind(best.accuracies, other.accuracies, equal_var=False).pvalue)
 
 
+def untested_because(best: Group, other: Group) -> str:
+    """Why ``test_against`` found no test for ``other`` (shown in the table)."""
+    if best.options[1] != other.options[1] or best.options[1] is None:
+        return "another test set"
+    if (len(best.records) == 1) != (len(other.records) == 1):
+        return "one run against several seeds"
+    return "no per-image results"
+
+
 def verdict(group: Group, summary: dict) -> dict:
     """Does the article's published accuracy lie inside our 95% interval?"""
     record = group.records[0]
@@ -186,21 +195,30 @@ def analyse(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
     if not groups:
         return [], notes
     summaries = [interval(g) for g in groups]
-    best_index = int(np.argmax([s["mean"] for s in summaries]))
-    tests = [test_against(groups[best_index], g) if i != best_index else ("best", None)
-             for i, g in enumerate(groups)]
-    tested = [i for i, (name, p) in enumerate(tests) if p is not None]
-    adjusted = dict(zip(tested, [tests[i][1] for i in tested]))
-    if len(groups) > 2 and tested:
-        from statsmodels.stats.multitest import multipletests
+    # Accuracies on different datasets or test sets are not comparable: each test set has
+    # its own best, and its own family of tests for Holm's correction.
+    families: dict[tuple, list[int]] = {}
+    for i, group in enumerate(groups):
+        families.setdefault(group.options[:2], []).append(i)
+    best_of, family_size, adjusted, tests = {}, {}, {}, {}
+    for members in families.values():
+        best = max(members, key=lambda i: summaries[i]["mean"])
+        for i in members:
+            best_of[i], family_size[i] = best, len(members)
+            tests[i] = test_against(groups[best], groups[i]) if i != best else ("best", None)
+        tested = [i for i in members if tests[i][1] is not None]
+        adjusted.update({i: tests[i][1] for i in tested})
+        if len(members) > 2 and tested:
+            from statsmodels.stats.multitest import multipletests
 
-        corrected = multipletests([tests[i][1] for i in tested], alpha=ALPHA, method="holm")[1]
-        adjusted = dict(zip(tested, (float(p) for p in corrected)))
+            corrected = multipletests([tests[i][1] for i in tested], alpha=ALPHA, method="holm")[1]
+            adjusted.update(zip(tested, (float(p) for p in corrected)))
     rows = []
     for i, (group, summary) in enumerate(zip(groups, summaries)):
         name, p_raw = tests[i]
         p = adjusted.get(i)
-        if i == best_index:
+        is_best = i == best_of[i]
+        if is_best:
             standing = "best"
         elif p is None:
             standing = "untested"
@@ -208,9 +226,10 @@ def analyse(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
             standing = "not distinguishable from the best" if p >= ALPHA else "worse than the best"
         rows.append({
             "model": group.model, "recipe": group.recipe, **summary,
-            "test": name if i != best_index else None,
+            "test": name if not is_best else None,
             "p_value_vs_best_raw": p_raw, "p_value_vs_best": p,
-            "holm": len(groups) > 2 and p is not None, "standing": standing,
+            "holm": family_size[i] > 2 and p is not None, "standing": standing,
+            "untested_because": untested_because(groups[best_of[i]], group) if standing == "untested" else None,
             "median_seconds_per_epoch": _median(r.seconds_per_epoch for r in group.records),
             "median_training_seconds": _median(r.training_seconds for r in group.records),
             **verdict(group, summary),
