@@ -206,6 +206,17 @@ def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def _label_points(ax, points, labels):
+    """Name each point; models of similar cost and accuracy would print their names over
+    each other, so adjustText moves the names apart, with a thin line back to the point."""
+    from adjustText import adjust_text
+
+    texts = [ax.text(x, y, f" {label}", fontsize=8) for (x, y), label in zip(points, labels)]
+    if len(texts) > 1:
+        adjust_text(texts, x=[p[0] for p in points], y=[p[1] for p in points], ax=ax,
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+
+
 def pareto(rows: list[dict], path):
     """Test accuracy (mean, 95% interval) against training time, training compute (the same
     on every machine) and MACs per image; the front marked on each."""
@@ -219,7 +230,6 @@ def pareto(rows: list[dict], path):
         for r, (x, y) in zip(shown, points):
             ax.errorbar(x, y, yerr=[[y - r["ci_low"] * 100], [r["ci_high"] * 100 - y]], fmt="o", color="tab:blue",
                         capsize=3)
-            ax.annotate(r["model"], (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
         front = pareto_front(points)
         if len(front) > 1:
             ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "--", color="tab:red",
@@ -229,6 +239,7 @@ def pareto(rows: list[dict], path):
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy, %")
         ax.grid(alpha=0.3, which="both")
+        _label_points(ax, points, [r["model"] for r in shown])
     fig.suptitle("What accuracy costs: the models no other beats on both axes are on the front")
     return _save(fig, path)
 
