@@ -1,7 +1,6 @@
 """`zoo train`, `zoo compare`, `zoo evaluate`, `zoo predict` on small slices of real MNIST."""
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -227,15 +226,16 @@ def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_pa
     assert first.exit_code == 0, first.stderr
     folder = next((tmp_path / "runs").glob("compare-*"))
     kept = (folder / "mlp-seed42" / "run.json").read_bytes()
-    # what a Ctrl-C leaves: one run stopped mid-way (its status says so), one never started
+    # what a Ctrl-C leaves: one run stopped mid-way (its status says so); what kill -9 leaves: a folder, no run.json
     stopped = folder / "speedrun-seed42" / "run.json"
     stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "status": "interrupted"}))
-    shutil.rmtree(folder / "speedrun-seed43")
+    (folder / "speedrun-seed43" / "run.json").unlink()
 
     resumed = cli(*command, "--resume", folder, "--json-out", tmp_path / "rows.json")
     assert resumed.exit_code == 0, resumed.stderr
     assert "2 of 4 runs finished there and are kept; 2 to train" in resumed.stderr
     assert "speedrun-seed42 was stopped mid-way: it starts again" in resumed.stderr
+    assert "speedrun-seed43 was stopped mid-way: it starts again" in resumed.stderr  # not a speedrun-seed43-2 beside it
     assert (folder / "mlp-seed42" / "run.json").read_bytes() == kept  # not trained again
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [
         "mlp-seed42", "mlp-seed43", "speedrun-seed42", "speedrun-seed43"]

@@ -152,6 +152,12 @@ def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, wa
         shown = ", ".join(others[:4]) + (", …" if len(others) > 4 else "")
         raise ZooError(f"{compare_dir} holds {len(others)} finished run(s) that are no job of this command ({shown}): "
                        f"give the whole command of that comparison, its models and seeds")
+    # A run killed outright (kill -9, a power cut) leaves its folder without a run.json: it starts again too.
+    names = dict(zip(jobs, run_dir_names(jobs)))
+    for job in todo:
+        folder = compare_dir / names[job]
+        if folder.is_dir() and not (folder / "run.json").exists() and folder not in restarted:
+            restarted.append(folder)
     return Resume(done, todo, restarted)
 
 
