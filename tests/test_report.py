@@ -297,3 +297,27 @@ def test_several_seeds_show_their_spread_and_every_run(compared, cli, tmp_path):
     page = (tmp_path / "site" / "models" / "mlp.html").read_text()
     assert all(f"mlp-seed{s}" in page for s in (7, 8, 9))
     assert "The figures below are those of seed 9, the run nearest the mean." in page
+
+
+def test_runs_of_two_datasets_each_say_which_and_neither_is_worse(compared, cli, tmp_path):
+    """A Fashion-MNIST run beside an MNIST one: each row names its dataset and has its own best."""
+    import json as _json
+
+    shutil.copytree(compared["dir"] / "mlp", tmp_path / "runs" / "mlp")
+    fashion = tmp_path / "runs" / "mlp-fashion"
+    shutil.copytree(compared["dir"] / "mlp", fashion)
+    record = _json.loads((fashion / "run.json").read_text())
+    record["dataset"].update(name="fashion-mnist", test_sha256="another test set",
+                             class_names=["T-shirt/top", *map(str, range(1, 10))])
+    record["test_accuracy"] -= 0.1  # lower, yet not "worse": it is of another test set
+    (fashion / "run.json").write_text(_json.dumps(record))
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    result = cli("report", tmp_path / "runs", "-o", tmp_path / "site", "--data-dir", empty)
+    assert result.exit_code == 0, result.stderr
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert '<span class="dataset">(mnist)</span>' in index and '<span class="dataset">(fashion-mnist)</span>' in index
+    assert "worse" not in index
+    assert "The per-class table shows the" in index
+    alone = cli("report", compared["dir"] / "mlp", "-o", tmp_path / "one", "--data-dir", empty)
+    assert alone.exit_code == 0 and 'class="dataset"' not in (tmp_path / "one" / "index.html").read_text()

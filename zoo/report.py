@@ -460,6 +460,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
             "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
             "commands": sorted({r.command for r in records if r.command}),
             "datasets": sorted({(r.dataset.name, r.dataset.test_sha256 or "not recorded") for r in records}),
+            "mixed_datasets": len({r.get("dataset") for r in rows}) > 1,  # then each row says which it is
             "validated_on_test": any(r.split.validate_on == "test" for r in records),
             "varied_split": any(r.split.varies_with_seed for r in records),
             "root": "",
