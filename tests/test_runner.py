@@ -245,13 +245,17 @@ def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_pa
     rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
     assert rows["mlp"]["n"] == rows["speedrun"]["n"] == 2 and rows["speedrun"]["test_accuracy"] > 0.3
 
-    again = cli(*command, "--resume", folder)
+    again = cli("compare", "--resume", folder)  # the folder's plan.json fills in the rest of the command
     assert again.exit_code == 0 and "4 of 4 runs finished there and are kept; 0 to train" in again.stderr
-    other_options = cli(*command[:-3], "2", "--limit", "2000", "--resume", folder)
+    assert "plan.json: mlp speedrun --seeds 42,43 --epochs 1 --limit 2000" in again.stderr.replace("\n", "")
+    other_options = cli("compare", "--resume", folder, "--epochs", "2")
     assert other_options.exit_code == 2
     assert "mlp/article seed 42 ran there with other options (epochs 1 there, 2 here)" in other_options.stderr
     fewer = cli("compare", "mlp", "--seeds", "2", "--epochs", "1", "--limit", "2000", "--resume", folder)
     assert fewer.exit_code == 2 and "holds 2 finished run(s) that are no job of this command" in fewer.stderr
+    (folder / "plan.json").unlink()  # as a folder of an older zoo
+    older = cli("compare", "--resume", folder)
+    assert older.exit_code == 2 and "has no plan.json (an older zoo made it)" in older.stderr
     for args, message in ((["--resume", tmp_path], "not a comparison's folder"),
                           (["--resume", tmp_path / "nowhere"], "no such folder"),
                           (["--resume", folder, "--from-runs", folder], "give one of them")):

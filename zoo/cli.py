@@ -385,6 +385,7 @@ def train(
 
 @app.command(cls=CompareCommand)
 def compare(
+    ctx: typer.Context,
     patterns: Annotated[Optional[list[str]], typer.Argument(
         help="Model names or patterns (default: every registered model).", show_default=False)] = None,
     epochs: EpochsOpt = None,
@@ -431,13 +432,14 @@ def compare(
                          "as `zoo report` does.")] = False,
     resume: Annotated[Optional[Path], typer.Option(
         "--resume", metavar="DIR",
-        help="Continue a comparison that was stopped (Ctrl-C, a crash): give the same command and its folder; "
-             "the runs that finished there are kept, the others are trained into it.")] = None,
+        help="Continue a comparison that was stopped (Ctrl-C, a crash): give its folder; the runs that finished "
+             "there are kept, the others are trained into it. What you leave out of the command comes from the "
+             "folder's plan.json.")] = None,
 ):
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo import compare as cmp
     from zoo.console import err, out, safe
-    from zoo.executors import check_executor, make_executor, run_comparison
+    from zoo.executors import check_executor, make_executor, run_comparison, write_plan
     from zoo.jobs import Options, make_jobs, parse_seeds, prepare
     from zoo.progress import JobsDisplay, TrainingDisplay
     from zoo.registry import select
@@ -450,6 +452,16 @@ def compare(
         if resume:
             raise ZooError("--resume continues training a comparison; --from-runs trains nothing: give one of them")
         return _compare_saved(from_runs, patterns, tag, json_path, csv_path, md_path, as_json)
+    if resume is not None:  # what the command leaves out comes from the folder's plan
+        from zoo.executors import check_resumable
+
+        check_resumable(resume)
+        asked = dict(patterns=patterns, tag=tag, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size,
+                     limit=limit, validate_on=validate_on, dataset=dataset, data_dir=data_dir, precision=precision,
+                     vary_split=vary_split, tensorboard=tensorboard)
+        asked = _fill_from_plan(ctx, resume, asked)
+        (patterns, tag, seeds, seed, epochs, batch_size, limit, validate_on, dataset, data_dir, precision,
+         vary_split, tensorboard) = asked.values()
     if quick and epochs is None:
         epochs = 1
     seed_list = parse_seeds(seeds, seed)
@@ -462,10 +474,6 @@ def compare(
     if not chosen:
         raise ZooError(f"no model matches {' '.join(patterns or [])}".rstrip())
     jobs = make_jobs(chosen, options, seeds=seed_list)
-    if resume is not None:
-        from zoo.executors import check_resumable
-
-        check_resumable(resume)
     prepared = prepare(zoo, options, split_seed=seed)
     data_for = prepared
     if vary_split:
@@ -479,6 +487,12 @@ def compare(
         todo, done = found.todo, found.done
     else:
         compare_dir, todo, done = new_run_dir(runs_dir, f"compare-{timestamp()}"), jobs, []
+        write_plan(compare_dir, dict(
+            patterns=list(patterns or []), tag=tag, seed=seed,
+            seeds=None if seed_list == [seed] else ",".join(map(str, seed_list)) + "," * (len(seed_list) == 1),
+            epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on, dataset=dataset,
+            data_dir=str(data_dir) if data_dir else None, precision=precision, vary_split=vary_split,
+            tensorboard=tensorboard))
     executor = make_executor(executor_name, len(todo), workers, threads, scheduler, _settings.get("plugins_dir"),
                              on_start=lambda text: err.print(f"[bold]{safe(text)}[/]", highlight=False)) \
         if todo else make_executor("local", 0)
@@ -502,7 +516,7 @@ def compare(
                   highlight=False)
     if comparison.interrupted:
         raise ZooError(f"interrupted: {len(comparison.completed)} of {len(jobs)} runs finished; "
-                       f"their results are kept in {compare_dir} (the same command with --resume {compare_dir} "
+                       f"their results are kept in {compare_dir} (zoo compare --resume {compare_dir} "
                        f"trains the rest)"
                        + (f" (no report written: zoo report {compare_dir} makes one)" if make_report else ""),
                        exit_code=130)
@@ -511,6 +525,35 @@ def compare(
     if comparison.failed:
         raise ZooError(f"{len(comparison.failed)} run(s) failed: "
                        f"{', '.join(o.job.label for o in comparison.failed)}", exit_code=1)
+
+
+def _fill_from_plan(ctx: typer.Context, compare_dir: Path, asked: dict) -> dict:
+    """`zoo compare --resume DIR`: every choice the command leaves out is the one the comparison
+    saved in DIR/plan.json when it started; a choice given must agree with the runs there."""
+    from zoo.console import err, safe
+    from zoo.executors import PLAN_FILE, read_plan
+
+    def source(name):
+        found = ctx.get_parameter_source(name)
+        return found.name if found else "DEFAULT"
+
+    left_out = [k for k in asked if source(k) == "DEFAULT"]
+    plan = read_plan(compare_dir)
+    if plan is None:
+        if not any(source(k) == "COMMANDLINE" for k in asked):
+            raise ZooError(f"{compare_dir} has no {PLAN_FILE} (an older zoo made it): give that comparison's "
+                           f"command again, with --resume {compare_dir}")
+        return asked
+    taken = {k: plan[k] for k in left_out if k in plan and plan[k] != asked[k]}
+    if "data_dir" in taken:
+        taken["data_dir"] = Path(taken["data_dir"]) if taken["data_dir"] else None
+    if taken:  # say what was taken, as the options one would have typed
+        flags = list(taken.get("patterns") or [])
+        for key, value in taken.items():
+            if key != "patterns" and value not in (None, False):
+                flags += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+        err.print(f"[bold]From {safe(str(compare_dir / PLAN_FILE))}:[/] {safe(' '.join(flags))}", highlight=False)
+    return {**asked, **taken}
 
 
 def _resume(compare_dir: Path, jobs, data_for):

@@ -29,6 +29,7 @@ from zoo.jobs import Event, Interrupted, Job, Prepared, ignore_event, run_job
 from zoo.runs import RunRecord, new_run_dir, read_record, remove_if_empty
 
 COMPARE_FILE = "compare.json"
+PLAN_FILE = "plan.json"  # what the comparison was asked to do: `zoo compare --resume DIR` alone goes on with it
 
 
 @dataclass
@@ -142,7 +143,7 @@ def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, wa
         other = next((r for r in runs if r.status == "completed"), None)
         if other is not None:
             theirs = options_key(other)
-            differ = [f"{name} {theirs[i]} there, {wanted[i]} here" for i, name in enumerate(OPTION_NAMES)
+            differ = [f"{name} {_shown(theirs[i])} there, {_shown(wanted[i])} here" for i, name in enumerate(OPTION_NAMES)
                       if theirs[i] != wanted[i] and name != "test set"]
             raise ZooError(f"{compare_dir}: {job.label} ran there with other options "
                            f"({'; '.join(differ) or 'another test set'}): give the options of that comparison")
@@ -161,6 +162,10 @@ def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, wa
     return Resume(done, todo, restarted)
 
 
+def _shown(option_value) -> str:
+    return "none" if option_value is None else str(option_value)
+
+
 def check_resumable(compare_dir) -> Path:
     """--resume's folder must be one an earlier ``zoo compare`` wrote (checked before any data loads)."""
     compare_dir = Path(compare_dir)
@@ -170,6 +175,26 @@ def check_resumable(compare_dir) -> Path:
         raise ZooError(f"{compare_dir}: not a comparison's folder (no {COMPARE_FILE}); --resume takes the folder "
                        f"an earlier zoo compare wrote")
     return compare_dir
+
+
+def write_plan(compare_dir: Path, plan: dict) -> None:
+    atomic_write_json(Path(compare_dir) / PLAN_FILE, plan)
+
+
+def read_plan(compare_dir: Path) -> dict | None:
+    """The plan an earlier ``zoo compare`` saved in its folder; None for a folder from before plans."""
+    import json
+
+    path = Path(compare_dir) / PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        plan = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ZooError(f"{path}: unreadable ({exc}); give the comparison's command again with --resume") from None
+    if not isinstance(plan, dict):
+        raise ZooError(f"{path}: not a comparison's plan; give the comparison's command again with --resume")
+    return plan
 
 
 EXECUTORS = ("local", "dask")
