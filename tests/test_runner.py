@@ -193,6 +193,23 @@ def test_broken_model_fails_alone_in_a_comparison(tmp_path):
     assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.3
 
 
+def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
+    """docker stop or a scheduler's time limit sends SIGTERM: the run is saved, not lost."""
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo", "train", "mlp", "--epochs", "300", "--limit", "6000",
+                             "--runs-dir", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(runs.glob("*")):
+        time.sleep(0.2)
+    time.sleep(4)  # inside training
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130, stderr
+    assert "interrupted after" in stderr and "Traceback" not in stderr
+    saved = json.loads(next(runs.glob("*/run.json")).read_text())
+    assert saved["status"] == "interrupted" and 0 < saved["epochs_completed"] < 300
+
+
 def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
