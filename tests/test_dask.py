@@ -146,6 +146,7 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
+@pytest.mark.slow  # 34 s; test_a_swallowed_ctrl_c_still_stops_the_wait_for_workers covers the driver's stop in-process
 def test_ctrl_c_keeps_finished_runs_and_leaves_no_process_behind(tmp_path):
     runs = tmp_path / "runs"
     # A new session, so Ctrl-C can go to the whole group, as a terminal sends it.
@@ -177,6 +178,28 @@ def test_ctrl_c_keeps_finished_runs_and_leaves_no_process_behind(tmp_path):
     assert seen, "the workers were never seen"
     time.sleep(2)
     assert [pid for pid in seen if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"] == []
+
+
+def test_a_swallowed_ctrl_c_still_stops_the_wait_for_workers(tmp_path, zoo_registry, mnist_small, monkeypatch):
+    """A Ctrl-C raised inside a gc callback (JAX runs one on every collection) is dropped by
+    Python; the driver's wait for results must stop all the same (it once trained on)."""
+    from zoo import stopping
+
+    options, prepared = mnist_small
+    jobs = make_jobs([zoo_registry.architecture("mlp")], Options(epochs=40, limit=1000, data_dir=options.data_dir),
+                     seeds=[42, 43])
+
+    def lose_a_ctrl_c(event):
+        if event.kind == "epoch_ended" and event.epoch == 1:
+            monkeypatch.setattr(stopping, "_requested", signal.SIGINT)  # the request, without its exception
+
+    try:
+        comparison = run_comparison(jobs, prepared, tmp_path, lose_a_ctrl_c, registry=zoo_registry,
+                                    executor=DaskExecutor(plan_workers(2, workers=2, threads=1)))
+    finally:
+        stopping.reset()
+    assert comparison.interrupted
+    assert [o.status for o in comparison.outcomes if o.status == "completed"] == []  # 40 epochs never ran
 
 
 def test_an_unreachable_scheduler_is_one_line(monkeypatch):

@@ -93,11 +93,11 @@ def zoo_register_architectures(register):
 '''
 
 
-def test_check_reports_each_broken_contract_in_one_line(tmp_path):
+def test_check_reports_each_broken_contract_in_one_line(tmp_path, cli):
     (tmp_path / "bad.py").write_text(BAD_MODELS)
     env = {"ZOO_PLUGINS_DIR": str(tmp_path)}
-    result = run_zoo("check", "no-softmax", "frozen", "not-a-model", "mlp", "--json", env=env)
-    assert result.returncode == 1
+    result = cli("check", "no-softmax", "frozen", "not-a-model", "mlp", "--json", env=env)
+    assert result.exit_code == 1
     reports = {r["model"]: {c["name"]: c for c in r["checks"]} for r in json.loads(result.stdout)}
     assert not reports["no-softmax"]["probabilities"]["ok"]
     assert not reports["frozen"]["overfits a batch"]["ok"]
@@ -105,17 +105,17 @@ def test_check_reports_each_broken_contract_in_one_line(tmp_path):
     assert all(c["ok"] for c in reports["mlp"].values())
     assert "contract not met by no-softmax, frozen, not-a-model" in result.stderr
 
-    listed = run_zoo("list", "--json", env=env)
-    assert listed.returncode == 0
+    listed = cli("list", "--json", env=env)
+    assert listed.exit_code == 0
     names = {r["name"] for r in json.loads(listed.stdout)}
     assert "mlp" in names and "not-a-model" not in names
     assert "not-a-model: build() returned str" in listed.stderr
-    failures = json.loads(run_zoo("plugins", "--json", env=env).stdout)["failures"]
+    failures = json.loads(cli("plugins", "--json", env=env).stdout)["failures"]
     build = [f for f in failures if f["stage"] == "build"]
     assert len(build) == 1 and "not-a-model: build() returned str" in build[0]["error"]
     assert build[0]["plugin"] == "bad" and "zoo check not-a-model" in build[0]["hint"]
-    broken_train = run_zoo("train", "not-a-model", "--limit", "100", "--runs-dir", tmp_path / "runs", env=env)
-    assert broken_train.returncode == 2
+    broken_train = cli("train", "not-a-model", "--limit", "100", "--runs-dir", tmp_path / "runs", env=env)
+    assert broken_train.exit_code == 2
     assert broken_train.stderr.strip().splitlines()[-1].startswith("Error: not-a-model: build() returned str")
 
 

@@ -213,7 +213,7 @@ def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
 def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo", "compare", "mlp", "keras-docs-cnn", "--epochs", "20", "--limit", "6000",
+        [sys.executable, "-m", "zoo", "compare", "mlp", "keras-docs-cnn", "--epochs", "5", "--limit", "6000",
          "--seeds", "2", "--runs-dir", str(runs), "--json-out", str(tmp_path / "rows.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 240

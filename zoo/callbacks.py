@@ -7,6 +7,8 @@ import time
 
 import keras
 
+from zoo import stopping
+
 
 class RunCallback(keras.callbacks.Callback):
     """Per-epoch seconds and metrics, the last epoch's weights, and events for listeners."""
@@ -39,6 +41,7 @@ class RunCallback(keras.callbacks.Callback):
         self.emit(_event("epoch_started", self.job, epoch=epoch + 1, steps=self.steps))
 
     def on_train_batch_end(self, batch, logs=None):
+        stopping.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed still stops within a batch
         now = time.perf_counter()
         metrics = None
         if logs and now - self._last_metrics >= self.METRICS_EVERY_SECONDS:

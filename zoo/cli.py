@@ -847,18 +847,14 @@ def check(
         raise ZooError(f"contract not met by {', '.join(failed)}", exit_code=1)
 
 
-def _stop_like_ctrl_c(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main():
     """The console script: run the command, then leave without TensorFlow's teardown."""
-    import signal
-
+    from zoo import stopping
     from zoo.keras_glue import exit_promptly
 
-    # SIGTERM (docker stop, a job scheduler's time limit, kill) saves what finished, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
+    # Ctrl-C and SIGTERM (docker stop, a job scheduler's time limit, kill) save what finished,
+    # and are remembered, so a stop that lands where Python swallows it is not lost.
+    stopping.install()
     try:
         app()
         code = 0

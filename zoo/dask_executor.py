@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo import stopping
 from zoo.errors import ZooError
 from zoo.executors import Outcome, check_counts, run_dir_names
 from zoo.files import atomic_write_bytes
@@ -209,6 +210,7 @@ class DaskExecutor:
                 on_event(Event("queued", job))
             try:
                 while pending:
+                    stopping.check()  # a Ctrl-C swallowed by a gc callback (JAX has one) still stops us
                     self._drain(events, jobs, on_event)
                     done = [f for f in pending if f.done()]
                     if not done:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from zoo import stopping
 from zoo.errors import ZooError
 from zoo.files import atomic_write_json
 from zoo.jobs import Event, Interrupted, Job, Prepared, ignore_event, run_job
@@ -256,6 +257,7 @@ class LocalExecutor:
                                f"in this process")
         names = names or dict(zip(jobs, run_dir_names(jobs)))
         for job in jobs:
+            stopping.check()
             run_dir = new_run_dir(compare_dir, names[job])
             try:
                 data = prepared(job) if callable(prepared) else prepared
