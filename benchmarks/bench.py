@@ -91,7 +91,7 @@ def main():
     from zoo.keras_glue import import_backend_quietly
     from zoo.plugins import get_zoo
     from zoo.registry import matches
-    from zoo.stats import architecture_stats
+    from zoo.anatomy import architecture_stats
 
     import_backend_quietly()
     import plain_scripts

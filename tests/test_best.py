@@ -9,7 +9,7 @@ def test_augmentation_changes_training_images_only(zoo_registry, mnist):
     import keras
 
     from zoo import data
-    from zoo.stats import build_model
+    from zoo.anatomy import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(zoo_registry.architecture("best"))
@@ -51,7 +51,7 @@ def test_best_learns_and_ends_with_averaged_weights(zoo_registry, mnist):
     import keras
 
     from zoo import data
-    from zoo.stats import build_model
+    from zoo.anatomy import build_model
 
     arch = zoo_registry.architecture("best")
     recipe = arch.recipe()

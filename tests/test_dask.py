@@ -17,8 +17,9 @@ pytest.importorskip("distributed", reason="Dask is an extra: pip install -e '.[d
 
 import psutil  # noqa: E402  (Dask depends on it)
 
-from zoo.dask_executor import DaskExecutor, plan_workers  # noqa: E402
-from zoo.executors import make_executor, run_comparison  # noqa: E402
+from zoo.executors.dask import DaskExecutor, plan_workers  # noqa: E402
+from zoo.comparing import run_jobs as run_comparison
+from zoo.executors import make_executor  # noqa: E402
 from zoo.jobs import Options, make_jobs, prepare  # noqa: E402
 
 TINY = ["--epochs", "1", "--limit", "1000"]
@@ -203,7 +204,7 @@ def test_a_swallowed_ctrl_c_still_stops_the_wait_for_workers(tmp_path, zoo_regis
 
 
 def test_an_unreachable_scheduler_is_one_line(monkeypatch):
-    from zoo import dask_executor
+    from zoo.executors import dask as dask_executor
     from zoo.errors import ZooError
 
     monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", "1s")

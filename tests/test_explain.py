@@ -39,7 +39,7 @@ def test_explain_a_test_digit_shows_top3_feature_maps_and_saliency(cli, cnn_run,
 
 
 def test_saliency_is_the_gradient_of_the_answer(zoo_registry, cnn_run, mnist):
-    from zoo.explain import explain
+    from zoo.explaining import explain
     from zoo.runs import open_run
 
     record, model = open_run(cnn_run)

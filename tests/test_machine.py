@@ -3,7 +3,7 @@
 import pytest
 
 from zoo.machine import cgroup_cpu_quota, cpu_peak, this_cpu, usable_cores
-from zoo.stats import training_cost
+from zoo.anatomy import training_cost
 
 NO_FREQ = "/nonexistent/cpuinfo_max_freq"
 

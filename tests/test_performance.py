@@ -9,7 +9,7 @@ from zoo.keras_glue import CHEAP_STEP_FLOPS, execution_settings
 
 
 def test_steps_per_execution_only_for_cheap_steps(zoo_registry):
-    from zoo.stats import architecture_stats
+    from zoo.anatomy import architecture_stats
 
     def steps(name):
         arch = zoo_registry.architecture(name)
@@ -31,7 +31,7 @@ def test_many_steps_per_call_train_the_same_weights(zoo_registry, mnist, name):
     import keras
 
     from zoo import data
-    from zoo.stats import build_model
+    from zoo.anatomy import build_model
 
     arch = zoo_registry.architecture(name)
     recipe = arch.recipe()
@@ -132,7 +132,7 @@ def test_input_pipeline_without_autotuning_trains_the_same_weights(zoo_registry,
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
     from zoo import data
-    from zoo.stats import build_model
+    from zoo.anatomy import build_model
     from zoo.keras_glue import input_pipeline_without_autotuning
 
     arch = zoo_registry.architecture("baseline-cnn")

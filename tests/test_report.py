@@ -51,7 +51,7 @@ def compared(tmp_path_factory):
 
 # -- numbers -------------------------------------------------------------------------------------
 def test_most_confused_lists_the_largest_mistakes_first():
-    from zoo.report import most_confused
+    from zoo.site import most_confused
 
     matrix = np.array([[50, 3, 0], [9, 40, 1], [0, 3, 30]])
     pairs = most_confused(matrix, ["a", "b", "c"])
@@ -61,7 +61,7 @@ def test_most_confused_lists_the_largest_mistakes_first():
 
 
 def test_top_losses_are_the_lowest_probabilities_of_the_true_class():
-    from zoo.report import top_losses
+    from zoo.site import top_losses
 
     p_true = np.array([0.9, 0.01, 0.5, 1e-9, 0.2])
     assert [i for i, _ in top_losses(p_true, limit=3)] == [3, 1, 4]
@@ -71,7 +71,7 @@ def test_top_losses_are_the_lowest_probabilities_of_the_true_class():
 def test_the_page_shown_for_several_seeds_is_the_run_nearest_the_mean():
     from types import SimpleNamespace
 
-    from zoo.report import representative
+    from zoo.site import representative
 
     runs = [SimpleNamespace(test_accuracy=a, seed=s) for s, a in ((1, 0.981), (2, 0.990), (3, 0.986))]
     assert representative(runs, mean=(0.981 + 0.990 + 0.986) / 3).seed == 3

@@ -355,9 +355,9 @@ def test_tensorboard_logs_go_into_the_run_directory(cli, tmp_path, monkeypatch):
         events = list((logs / part).glob("events.out.tfevents.*"))
         assert events and events[0].stat().st_size > 0, part
 
-    from zoo import jobs
+    from zoo import types
 
-    monkeypatch.setattr(jobs, "has_tensorboard", lambda: False)
+    monkeypatch.setattr(types, "has_tensorboard", lambda: False)
     missing = cli("train", "mlp", "--tensorboard", "--runs-dir", tmp_path)
     assert missing.exit_code == 2
     assert missing.stderr.strip() == "Error: --tensorboard needs TensorBoard: pip install 'mnist-zoo[tensorboard]'"

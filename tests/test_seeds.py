@@ -2,7 +2,7 @@
 
 import pytest
 
-from zoo.stats import architecture_stats
+from zoo.anatomy import architecture_stats
 
 EXPECTED = {
     # name: (params, non-trainable, MACs per image)

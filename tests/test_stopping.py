@@ -69,7 +69,7 @@ def test_training_stops_at_the_next_batch_after_a_swallowed_ctrl_c(zoo_registry,
 
 
 def test_a_local_comparison_starts_no_job_after_a_swallowed_ctrl_c(zoo_registry, tmp_path, monkeypatch, stop_flag):
-    from zoo.executors import run_comparison
+    from zoo.comparing import run_jobs as run_comparison
     from zoo.jobs import Options, make_jobs, prepare
 
     options = Options(epochs=1, limit=1000)

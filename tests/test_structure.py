@@ -44,13 +44,94 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ZOO.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    relative = Path(*name.split("."))
+    return (ZOO.parent / relative).with_suffix(".py").is_file() or (ZOO.parent / relative / "__init__.py").is_file()
+
+
+def import_graph() -> dict[str, set[str]]:
+    """zoo's modules and the zoo modules each imports, counting imports inside functions
+    (what hides a circle) and leaving out ``if TYPE_CHECKING:`` blocks (never run)."""
+    graph = {}
+    for path in ZOO.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        skipped = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        edges = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                edges |= {a.name for a in node.names if a.name.startswith("zoo")}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "zoo":
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    edges.add(sub if _is_module(sub) else node.module)
+        name = _module_name(path)
+        graph[name] = {e for e in edges if e != name and _is_module(e)}
+    return graph
+
+
+def test_no_import_circles_among_zoos_modules():
+    """Imports point one way (cli → api → comparing → executors → jobs → data, runs → types): a
+    circle, even through an import inside a function, is a design error this test names."""
+    graph = import_graph()
+    index, low, stack, on_stack, circles, counter = {}, {}, [], set(), [], [0]
+
+    def visit(node):  # Tarjan's strongly connected components
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    assert not circles, f"import circles: {circles}"
+    assert graph["zoo.types"] <= {"zoo.errors"}  # the value types import nothing of the zoo but its errors
+    assert not graph["zoo.executors.base"] & {"zoo.executors.local", "zoo.executors.dask"}
+
+
+def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path, monkeypatch):
+    """The circle test is real: two modules importing each other inside functions are found."""
+    package = tmp_path / "zoo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from zoo.b import g\n")
+    (package / "b.py").write_text("def g():\n    from zoo import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "ZOO", package)
+    with pytest.raises(AssertionError, match="import circles"):
+        test_no_import_circles_among_zoos_modules()
+
+
 def test_import_directions():
     """Nothing imports the CLI but __main__; training code imports no display, console or figures."""
     for path in ZOO.rglob("*.py"):
-        if path.name not in ("cli.py", "__main__.py"):
+        if "cli" not in path.relative_to(ZOO).parts and path.name != "__main__.py":
             assert "zoo.cli" not in _imports(path), path
-    for name in ("jobs.py", "executors.py", "dask_executor.py", "callbacks.py", "runs.py", "keras_glue.py",
-                 "data.py"):
+    for name in ("jobs.py", "executors/__init__.py", "executors/base.py", "executors/local.py", "executors/dask.py",
+                 "callbacks.py", "runs.py", "keras_glue.py", "data.py", "types.py"):
         imported = _imports(ZOO / name)
         for forbidden in ("zoo.figures", "zoo.console", "zoo.progress", "matplotlib", "rich"):
             assert not any(i == forbidden or i.startswith(forbidden + ".") for i in imported), (name, forbidden)

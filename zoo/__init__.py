@@ -1,19 +1,52 @@
 """mnist-zoo: a teaching model zoo of classic MNIST classifiers.
 
-A plugin author needs only this namespace::
+In a notebook or a script, the verbs::
 
     import zoo
+    zoo.list_models("*cnn*")
+    c = zoo.compare(["mlp", "speedrun"], seeds=3, epochs=1, limit=3000)
+    c                    # the table, inline; c.rows, c.figure("pareto"), c.report()
+
+A plugin author needs only the description types::
 
     @zoo.hookimpl
     def zoo_register_architectures(register):
         register(zoo.Architecture(...))
 
-Importing it is cheap: nothing here imports Keras or TensorFlow.
+Importing it is cheap: nothing here imports Keras or TensorFlow until a verb needs them
+(the verbs live in ``zoo.api``, and are loaded on first use).
 """
 
-from zoo.errors import ZooError
+from zoo.errors import (DataError, Interrupted, OptionError, RunFileError, TrainingError, UnknownNameError,
+                        ZooError)
 from zoo.hookspecs import hookimpl
 from zoo.registry import Architecture, Dataset, Published, Recipe, Source
+from zoo.version import __version__
 
-__version__ = "0.2.0"
-__all__ = ["hookimpl", "Architecture", "Recipe", "Source", "Published", "Dataset", "ZooError", "__version__"]
+# The user's verbs and result types, and the module that holds each: imported when first used.
+_LAZY = {
+    "list_models": "zoo.api", "info": "zoo.api", "register": "zoo.api", "train": "zoo.api",
+    "compare": "zoo.api", "resume": "zoo.api", "load": "zoo.api", "evaluate": "zoo.api",
+    "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api",
+    "Run": "zoo.results", "Comparison": "zoo.results",
+}
+VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once loaded, an ordinary attribute
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = ["hookimpl", "Architecture", "Recipe", "Source", "Published", "Dataset", "ZooError", "OptionError",
+           "UnknownNameError", "DataError", "RunFileError", "TrainingError", "Interrupted", "__version__",
+           *_LAZY]

@@ -84,7 +84,7 @@ def _write(entries: dict) -> None:
 
 
 def _stats_from(data: dict):
-    from zoo.stats import LayerRow, ModelStats
+    from zoo.anatomy import LayerRow, ModelStats
 
     layers = [LayerRow(**{**row, "output_shape": tuple(row["output_shape"])}) for row in data["layers"]]
     return ModelStats(**{**data, "input_shape": tuple(data["input_shape"]),
@@ -92,10 +92,11 @@ def _stats_from(data: dict):
 
 
 def cached_stats(registry, arch, image_shape=(28, 28, 1), num_classes=10):
-    """``zoo.stats.architecture_stats``, answered from the cache when nothing changed."""
-    from zoo.stats import architecture_stats
+    """``zoo.anatomy.architecture_stats``, answered from the cache when nothing changed."""
+    from zoo.anatomy import architecture_stats
+    from zoo.plugins import SESSION_PLUGIN
 
-    if not enabled():
+    if not enabled() or arch.plugin == SESSION_PLUGIN:  # a notebook cell's model changes with no file changing
         return architecture_stats(arch, image_shape, num_classes)
     plugin = registry.plugin_of(arch.name)
     entry = key(arch, plugin, image_shape, num_classes)
@@ -183,12 +184,15 @@ def read_listing(plugins_dir: str | None) -> dict | None:
     return data
 
 
-def listing_data(registry, warnings: list[dict]) -> dict:
-    """What `zoo list` and `zoo info` show, for every model (``row`` None for one that cannot be built)."""
+def listing_data(registry, warnings: list[dict], only=None, skip=()) -> dict:
+    """What `zoo list` and `zoo info` show, for every model (``row`` None for one that cannot be built);
+    ``only`` / ``skip``: names to list alone, or to leave out."""
     from zoo.cards import card, summary_row
 
     models = []
     for arch in registry.architectures.values():
+        if (only is not None and arch.name not in only) or arch.name in skip:
+            continue
         stats, problem = registry.check_model(arch, cached_stats)
         if stats is None:
             warnings.append({"model": arch.name, "text": f"{problem} (left out; `zoo check {arch.name}` says more)"})
@@ -219,15 +223,21 @@ def write_listing(plugins_dir: str | None, data: dict) -> None:
 
 
 def listing(plugins_dir: str | None, load_registry) -> dict:
-    """The listing: saved, or built from ``load_registry()`` (which imports the plugins) and saved."""
-    saved = read_listing(plugins_dir)
-    if saved is not None:
-        return saved
-    registry = load_registry()
-    data = listing_data(registry, [{"model": None, "text": f"{f.line()} (see `zoo plugins`)"}
-                                   for f in registry.failures])
-    write_listing(plugins_dir, data)
-    return data
+    """The listing: saved, or built from ``load_registry()`` (which imports the plugins) and saved.
+    Models registered in this process (``zoo.register``) are listed after, built fresh, never saved."""
+    from zoo.plugins import session_architectures
+
+    session = session_architectures()
+    data = read_listing(plugins_dir)
+    if data is None:
+        registry = load_registry()
+        data = listing_data(registry, [{"model": None, "text": f"{f.line()} (see `zoo plugins`)"}
+                                       for f in registry.failures], skip=session)
+        write_listing(plugins_dir, data)
+    if not session:
+        return data
+    extra = listing_data(load_registry(), [], only=session)
+    return {"models": data["models"] + extra["models"], "warnings": data["warnings"] + extra["warnings"]}
 
 
 def pick(data: dict, patterns=(), tag: str | None = None) -> list[dict]:

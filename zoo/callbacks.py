@@ -1,5 +1,5 @@
 """The Keras callback behind ``run_job``: times epochs, keeps the history, remembers the
-last completed epoch's weights, and reports progress as ``zoo.jobs.Event`` objects."""
+last completed epoch's weights, and reports progress as ``zoo.types.Event`` objects."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 import keras
 
 from zoo import stopping
+from zoo.types import Event
 
 
 class RunCallback(keras.callbacks.Callback):
@@ -38,7 +39,7 @@ class RunCallback(keras.callbacks.Callback):
         self._epoch = epoch + 1
         self._start = time.perf_counter()
         self.last_step = 0
-        self.emit(_event("epoch_started", self.job, epoch=epoch + 1, steps=self.steps))
+        self.emit(Event("epoch_started", self.job, epoch=epoch + 1, steps=self.steps))
 
     def on_train_batch_end(self, batch, logs=None):
         stopping.check()  # a Ctrl-C whose KeyboardInterrupt was swallowed still stops within a batch
@@ -52,7 +53,7 @@ class RunCallback(keras.callbacks.Callback):
         # With several steps per compiled call, JAX reports the index the call would reach
         # at full length, past the epoch's end on its last call.
         self.last_step = min(batch + 1, self.steps)
-        self.emit(_event("step", self.job, step=self.last_step, steps=self.steps, metrics=metrics))
+        self.emit(Event("step", self.job, step=self.last_step, steps=self.steps, metrics=metrics))
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
@@ -61,7 +62,7 @@ class RunCallback(keras.callbacks.Callback):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
         self._last_weights = self.model.get_weights()  # a copy: what an interrupted run saves
-        self.emit(_event("epoch_ended", self.job, epoch=epoch + 1, metrics=logs, seconds=seconds))
+        self.emit(Event("epoch_ended", self.job, epoch=epoch + 1, metrics=logs, seconds=seconds))
 
     def step_history(self) -> dict:
         """The within-epoch samples as columns, with the position in epochs (1.5 = half way through epoch 2)."""
@@ -77,8 +78,3 @@ class RunCallback(keras.callbacks.Callback):
         model.set_weights(self._last_weights)
         return f"end of epoch {len(self.seconds)}"
 
-
-def _event(kind, job, **fields):
-    from zoo.jobs import Event
-
-    return Event(kind, job, **fields)

@@ -32,6 +32,11 @@ class Report:
     model: str
     results: list[CheckResult] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        import dataclasses
+
+        return {"model": self.model, "ok": self.ok, "checks": [dataclasses.asdict(c) for c in self.results]}
+
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
@@ -66,7 +71,7 @@ def check(arch, arrays) -> Report:
     """Run every check on ``arch`` with images from ``arrays`` (a loaded dataset)."""
     from zoo import data as datamod
     from zoo.keras_glue import build_loss
-    from zoo.stats import build_model
+    from zoo.anatomy import build_model
 
     report = Report(arch.name)
     problems = _metadata_problems(arch)
@@ -154,3 +159,13 @@ def _round_trip(report, model, x):
     same = np.allclose(np.asarray(model(x, training=False)), np.asarray(loaded(x, training=False)), atol=1e-5)
     report.add("save/load", same, ".keras round trip gives the same predictions" if same else
                "the reloaded model predicts differently")
+
+
+def check_all(registry, patterns, dataset: str = "mnist", data_dir=None) -> list[Report]:
+    """``check`` every architecture ``patterns`` pick, on images of ``dataset``."""
+    from zoo import data as datamod
+    from zoo.registry import select
+
+    chosen = select(registry.architectures, patterns, None)
+    arrays = datamod.load(registry.dataset(dataset), data_dir)
+    return [check(arch, arrays) for arch in chosen]

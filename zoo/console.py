@@ -226,3 +226,62 @@ def data_table(info: dict) -> Group:
         counts.add_row(safe(label), n(tr), n(te))
     return Group(Panel(head, title=f"[bold cyan]{safe(info['name'])}[/]: {safe(info['description'])}",
                        title_align="left"), counts)
+
+
+# -- the comparison table (columns from zoo.columns) ---------------------------------------------
+WIDE_TERMINAL = 170  # narrower than this: results and costs in two tables
+
+
+def summary_tables(rows: list[dict], title: str, width: int) -> list[Table]:
+    """The comparison table: one row per model; results and costs apart on a narrow terminal."""
+    from zoo.columns import COLUMNS
+
+    if width >= WIDE_TERMINAL:
+        return [summary_table(rows, title, COLUMNS)]
+    cost = summary_table(rows, "What each model cost (medians over seeds)", [c for c in COLUMNS if c.cost])
+    cost.caption = None
+    return [summary_table(rows, f"{title}: results", [c for c in COLUMNS if c.results]), cost]
+
+
+def summary_table(rows: list[dict], title: str, columns=None) -> Table:
+    from zoo.columns import CAPTION, COLUMNS
+
+    columns = columns or COLUMNS
+    t = Table(title=title, title_justify="left")
+    for c in columns:
+        t.add_column(c.header, justify="right" if c.numeric else "left",
+                     no_wrap=c.key not in ("vs_best", "verdict"))
+    datasets = {r.get("dataset") for r in rows if r.get("dataset")}
+    for row in rows:
+        cells = [safe(c.cell(row)) for c in columns]
+        if len(datasets) > 1 and row.get("dataset"):  # runs of several datasets: say which row is which
+            cells[0] += f" ({safe(row['dataset'])})"
+        if row.get("status") in ("interrupted", "failed") and len(cells) > 1:
+            cells[1] = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
+        style = {"best": "bold green", "not distinguishable from the best": "green"}.get(row.get("standing"))
+        t.add_row(*cells, style=style)
+    t.caption = CAPTION
+    return t
+
+
+def per_class_tables(rows: list[dict], class_names_by_dataset: dict[str, list]) -> list[Table]:
+    """One per-class table per dataset among the runs (classes of one dataset mean nothing for another)."""
+    if len(class_names_by_dataset) == 1:
+        return [per_class_table(rows, next(iter(class_names_by_dataset.values())))]
+    return [per_class_table([r for r in rows if r.get("dataset") == name], names, f" ({name})")
+            for name, names in class_names_by_dataset.items()]
+
+
+def per_class_table(rows: list[dict], class_names, title_suffix: str = "") -> Table:
+    """Test accuracy per class, one column per model; the model that does worst on a class in red."""
+    done = [r for r in rows if r.get("per_class_accuracy")]
+    t = Table(title=f"Test accuracy per class{safe(title_suffix)}", title_justify="left")
+    t.add_column("class")
+    for r in done:
+        t.add_column(safe(r["model"]), justify="right")
+    for i, name in enumerate(class_names):
+        values = [r["per_class_accuracy"][i] for r in done]
+        worst = min(values) if values else None
+        t.add_row(safe(name), *(f"[red]{v * 100:.2f}%[/]" if v == worst and len(values) > 1 else f"{v * 100:.2f}%"
+                               for v in values))
+    return t

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.types import DEFAULT_SEED, MIN_LIMIT
 from zoo.registry import Dataset  # noqa: F401  (its old home; plugins may import it from here)
 
 DATA_DIR_ENV = "ZOO_DATA_DIR"
@@ -41,8 +42,6 @@ IDX_NAMES = {
     "y_test": "t10k-labels-idx1-ubyte",
 }
 DEFAULT_VAL_FRACTION = 0.1
-DEFAULT_SEED = 42  # the split's seed when none is given (zoo.jobs.DEFAULT_SEED is the same)
-MIN_LIMIT = 20
 
 
 @dataclass
@@ -246,10 +245,13 @@ def checksums(arrays: Arrays) -> dict[str, str]:
     return {k: hashlib.sha256(np.ascontiguousarray(getattr(arrays, k)).tobytes()).hexdigest() for k in IDX_NAMES}
 
 
-def verify(arrays: Arrays) -> dict[str, bool | None]:
+def verify_checksums(arrays: Arrays) -> dict[str, bool | None]:
     """Per array: True if its checksum matches the known one, False if not, None if unknown."""
     got = checksums(arrays)
     return {k: (got[k] == arrays.dataset.checksums[k]) if k in arrays.dataset.checksums else None for k in got}
+
+
+verify = verify_checksums  # its old name
 
 
 def _download(dataset: Dataset) -> dict[str, np.ndarray]:
@@ -418,3 +420,22 @@ def summary(arrays: Arrays) -> dict:
         "pixel_mean": round(float(x.mean()), 4),
         "pixel_std": round(float(x.std()), 4),
     }
+
+
+def describe_all(datasets, data_dir: str | None = None) -> list[dict]:
+    """One row per registered dataset: what it is, and where (if anywhere) it was found."""
+    rows = []
+    for ds in datasets:
+        found = locate(ds, data_dir)
+        rows.append({"name": ds.name, "description": ds.description, "classes": len(ds.class_names),
+                     "license": ds.license, "found": source_text(found) if found else None})
+    return rows
+
+
+def describe(dataset: Dataset, data_dir: str | None = None, verify: bool = False) -> tuple[dict, Arrays]:
+    """``summary`` of a dataset (with its checksums verified if asked), and its arrays."""
+    arrays = load(dataset, data_dir)
+    found = summary(arrays)
+    if verify:
+        found["verified"] = verify_checksums(arrays)
+    return found, arrays

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend; elsewhere no screen is needed
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -14,11 +17,14 @@ from zoo.files import atomic_savefig  # noqa: E402
 
 
 def _save(fig, path, layout=True):
+    """Write ``fig`` to ``path`` and return the path; with no path, return the figure itself
+    (closed in pyplot, so a notebook shows it once: as the cell's value)."""
     if layout:
         fig.tight_layout()
-    atomic_savefig(fig, path)
+    if path is not None:
+        atomic_savefig(fig, path)
     plt.close(fig)
-    return path
+    return fig if path is None else path
 
 
 def curves(history: dict, path, title: str, steps: dict | None = None):

@@ -108,8 +108,23 @@ def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def preprocess(path) -> np.ndarray:
-    return to_mnist(load_grayscale(path), str(path))
+def preprocess(image, name: str | None = None) -> np.ndarray:
+    """One digit as the models see it: a file's path, a PIL image or a 2-D array of gray
+    levels (0–255, any size, either polarity) → 28×28 uint8, white on black, centred."""
+    if isinstance(image, np.ndarray):
+        if image.ndim == 3 and image.shape[-1] == 1:
+            image = image[..., 0]
+        if not np.isfinite(image.astype("float64")).all():
+            raise ZooError(f"{name or 'image'}: holds values that are not numbers (NaN or infinity)")
+        return to_mnist(image.astype("float64"), name or "image")
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        return to_mnist(np.asarray(image.convert("L"), dtype="float64"), name or "image")
+    return to_mnist(load_grayscale(image), name or str(image))
+
+
+def image_name(image, index: int) -> str:
+    """What to call an input in answers and errors: a file's path, else its position."""
+    return f"image {index}" if isinstance(image, np.ndarray) or hasattr(image, "convert") else str(image)
 
 
 def write_png(image: np.ndarray, path) -> Path:
@@ -136,31 +151,33 @@ def read_digits(model, record, paths, save_dir=None):
     with one file name (a/x.png, b/x.png) become x.png and x-2.png.
     """
     from zoo import data as datamod
-    from zoo.jobs import predict_probabilities
+    from zoo.evaluation import predict_probabilities
 
     if save_dir is not None and Path(save_dir).exists() and not Path(save_dir).is_dir():
         raise ZooError(f"--save-preprocessed {save_dir} is a file; give a folder")
     classes, saved = record.class_names, set()
-    for path in paths:
+    for index, path in enumerate(paths):
+        name = image_name(path, index)
         try:
-            digit = preprocess(path)
+            digit = preprocess(path, name)
         except ZooError as exc:
-            yield {"image": str(path), "error": str(exc), "digit": None, "probabilities": None}
+            yield {"image": name, "error": str(exc), "digit": None, "probabilities": None}
             continue
         except Exception as exc:  # noqa: BLE001  (one odd image must not lose the others' answers)
-            error = f"{path}: cannot process this image ({type(exc).__name__}: {str(exc)[:120]})"
-            yield {"image": str(path), "error": error, "digit": None, "probabilities": None}
+            error = f"{name}: cannot process this image ({type(exc).__name__}: {str(exc)[:120]})"
+            yield {"image": name, "error": error, "digit": None, "probabilities": None}
             continue
         if save_dir is not None:
-            name, n = Path(path).stem, 1
-            while name in saved:
+            stem = Path(name).stem.replace(" ", "-")
+            file_name, n = stem, 1
+            while file_name in saved:
                 n += 1
-                name = f"{Path(path).stem}-{n}"
-            saved.add(name)
-            write_png(digit, Path(save_dir) / f"{name}.png")
+                file_name = f"{stem}-{n}"
+            saved.add(file_name)
+            write_png(digit, Path(save_dir) / f"{file_name}.png")
         probs = predict_probabilities(model, datamod.prepare_x(digit[None], record.input_kind), record.output)[0]
         top = np.argsort(-probs)[:3]
-        yield {"image": str(path), "digit": int(top[0]), "label": classes[int(top[0])],
+        yield {"image": name, "digit": int(top[0]), "label": classes[int(top[0])],
                "probabilities": [round(float(p), 6) for p in probs],
                "top3": [{"digit": int(i), "label": classes[int(i)], "probability": round(float(probs[i]), 6)}
                         for i in top]}

@@ -15,7 +15,6 @@ display, console or figures: whoever listens to the events draws them.
 from __future__ import annotations
 
 import functools
-import hashlib
 import sys
 import time
 from dataclasses import dataclass
@@ -26,140 +25,15 @@ from typing import Any, Callable
 import numpy as np
 
 from zoo import data as datamod
-from zoo.errors import ZooError
-from zoo.keras_glue import PRECISIONS
+from zoo.errors import TrainingError, ZooError
+from zoo.evaluation import evaluate_model, evaluate_predictions, predict_probabilities, test_set_sha256  # noqa: F401
 from zoo.runs import (DatasetInfo, PublishedInfo, RunRecord, SourceInfo, SplitInfo, write_history,
                       write_predictions, write_record)
+# The value types live in zoo.types; they are importable from here too, as they always were.
+from zoo.types import (DEFAULT_SEED, MAX_SEED, Event, Job, Options, check_seed, has_tensorboard,  # noqa: F401
+                       ignore_event, make_jobs, parse_seeds)
 
-DEFAULT_SEED = 42
-MAX_SEED = 2**32 - 1  # what NumPy and the backends accept
-VALIDATE_ON = ("val", "test")
-TENSORBOARD_INSTALL = "pip install 'mnist-zoo[tensorboard]'"
 TENSORBOARD_DIR = "tensorboard"
-
-
-def has_tensorboard() -> bool:
-    """Keras's TensorBoard callback writes through the tensorboard package, which TensorFlow no longer brings."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboard") is not None
-
-
-def check_seed(seed: int) -> int:
-    if not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ZooError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
-    return seed
-
-
-def parse_seeds(text: str | None, first: int = DEFAULT_SEED) -> list[int]:
-    """``--seeds N`` (N seeds counting up from ``first``) or ``--seeds 1,7,42``; without it, ``[first]``."""
-    if text is None:
-        return [check_seed(first)]
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ZooError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
-    if len(values) == 1 and "," not in text:
-        if not 1 <= values[0] <= 1000:
-            raise ZooError(f"--seeds {values[0]}: give between 1 and 1000 seeds")
-        values = [first + i for i in range(values[0])]
-    if not values or len(set(values)) != len(values):
-        raise ZooError(f"--seeds {text}: give each seed once")
-    return [check_seed(v) for v in values]
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the user asked for, shared by every job of a comparison; None means "as the recipe says".
-
-    Checked once, when made: every command and executor can trust it afterwards.
-    """
-
-    epochs: int | None = None
-    batch_size: int | None = None
-    limit: int | None = None
-    validate_on: str = "val"
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    # "float32" (what the articles ran), or Keras's "mixed_bfloat16" / "mixed_float16":
-    # faster where the hardware has the units, and the numbers change, so only on request.
-    precision: str = "float32"
-    # Each seed draws its own train/validation split too (Bouthillier et al. 2021); by
-    # default the split stays fixed and only weights and shuffling change with the seed.
-    vary_split: bool = False
-    # Also write TensorBoard logs into each run directory (the tensorboard extra).
-    tensorboard: bool = False
-
-    def __post_init__(self):
-        if self.validate_on not in VALIDATE_ON:
-            raise ZooError(f"--validate-on must be 'val' or 'test', not {self.validate_on!r}")
-        if self.precision not in PRECISIONS:
-            raise ZooError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        for key in ("epochs", "batch_size", "limit"):
-            value = getattr(self, key)
-            if value is not None and value < 1:
-                raise ZooError(f"--{key.replace('_', '-')} must be at least 1")
-        if self.limit is not None and self.limit < datamod.MIN_LIMIT:
-            raise ZooError(f"--limit {self.limit} is too small: use at least {datamod.MIN_LIMIT} images")
-        if self.tensorboard and not has_tensorboard():
-            raise ZooError(f"--tensorboard needs TensorBoard: {TENSORBOARD_INSTALL}")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One training run to do: a model, one of its recipes, a seed, and the shared options."""
-
-    model: str
-    recipe: str
-    seed: int
-    options: Options
-    epochs: int        # resolved: the recipe's, unless the options override it
-    batch_size: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.model}/{self.recipe} seed {self.seed}"
-
-
-def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None) -> list[Job]:
-    """One job per architecture and seed, with the recipe resolved once (default: each one's first)."""
-    jobs = []
-    for arch in architectures:
-        chosen = arch.recipe(recipe)
-        for seed in seeds:
-            jobs.append(Job(arch.name, chosen.name, check_seed(seed), options,
-                            options.epochs if options.epochs is not None else chosen.epochs,
-                            options.batch_size if options.batch_size is not None else chosen.batch_size))
-    return jobs
-
-
-# -- events ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Event:
-    """Something that happened to a job. ``kind`` is one of:
-
-    ``queued`` (an executor that runs several jobs at once has it waiting), ``started``
-    (epochs, steps per epoch known), ``epoch_started``, ``step`` (steps done in this epoch;
-    ``metrics`` a few times a second), ``epoch_ended`` (``metrics``: the epoch's logs,
-    ``seconds``), ``finished`` (``record``), ``failed`` (``error``). ``worker`` names the
-    Dask worker running it, if any.
-    """
-
-    kind: str
-    job: Job
-    epoch: int | None = None
-    epochs: int | None = None
-    step: int | None = None
-    steps: int | None = None
-    metrics: dict[str, float] | None = None
-    seconds: float | None = None
-    record: RunRecord | None = None
-    error: str | None = None
-    worker: str | None = None
-
-
-def ignore_event(event: Event) -> None:
-    pass
 
 
 # -- data --------------------------------------------------------------------------------
@@ -192,11 +66,6 @@ class Prepared:
         return self.split.describe(len(self.arrays.x_test))
 
 
-def test_set_sha256(x_test: np.ndarray, y_test: np.ndarray) -> str:
-    """A test set's identity (images and labels), as run.json and test_predictions.npz record it."""
-    digest = hashlib.sha256(np.ascontiguousarray(x_test).tobytes())
-    digest.update(np.ascontiguousarray(y_test).astype(np.int64).tobytes())
-    return digest.hexdigest()
 
 
 def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepared:
@@ -204,44 +73,6 @@ def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepa
     arrays = datamod.load(registry.dataset(options.dataset), options.data_dir)
     split = datamod.make_split(arrays.y_train, options.validate_on, check_seed(split_seed), options.limit)
     return Prepared(arrays, split)
-
-
-# -- evaluation -------------------------------------------------------------------------------
-def evaluate_predictions(probabilities: np.ndarray, y_true: np.ndarray, num_classes: int) -> dict:
-    """Accuracy, cross-entropy, per-class accuracy, confusion matrix and per-image results."""
-    predicted = probabilities.argmax(axis=1)
-    p_true = probabilities[np.arange(len(y_true)), y_true]
-    clipped = np.clip(p_true, 1e-7, 1 - 1e-7)
-    confusion = np.zeros((num_classes, num_classes), dtype=int)
-    np.add.at(confusion, (y_true, predicted), 1)
-    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
-    return {
-        "test_accuracy": float((predicted == y_true).mean()),
-        "test_loss": float(-np.log(clipped).mean()),
-        "per_class_accuracy": [round(float(v), 4) for v in per_class],
-        "confusion_matrix": confusion.tolist(),
-        "predicted": predicted,
-        "p_true": p_true,
-    }
-
-
-def predict_probabilities(model, x, output: str = "probabilities", batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities for ``x`` (softmax applied here when the model gives logits)."""
-    from zoo.keras_glue import input_pipeline_without_autotuning
-
-    with input_pipeline_without_autotuning():
-        out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
-    if output == "logits":
-        out = np.exp(out - out.max(axis=1, keepdims=True))
-        out /= out.sum(axis=1, keepdims=True)
-    return out
-
-
-def evaluate_model(model, arrays: datamod.Arrays, input_kind: str, output: str) -> dict:
-    """The test-set evaluation ``run_job``, ``zoo evaluate`` and the report all use."""
-    x = datamod.prepare_x(arrays.x_test, input_kind)
-    return evaluate_predictions(predict_probabilities(model, x, output), arrays.y_test.astype("int64"),
-                                arrays.dataset.num_classes)
 
 
 # -- running one job ------------------------------------------------------------------------------
@@ -286,14 +117,14 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
         message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         error = f"{job.model}: training failed ({type(exc).__name__}: {message})"
         emit(Event("failed", job, error=error))
-        raise ZooError(error) from None
+        raise TrainingError(error) from None
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     from zoo import backend, keras_glue
     from zoo.callbacks import RunCallback
     from zoo.plugins import get_zoo
-    from zoo.stats import build_model, model_stats, training_cost
+    from zoo.anatomy import build_model, model_stats, training_cost
 
     arch = (registry or get_zoo()).architecture(job.model)
     recipe = arch.recipe(job.recipe)
@@ -304,7 +135,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         model = build_model(arch, dataset.image_shape, dataset.num_classes)
     stats = model_stats(model, name=arch.name)
     if stats.output_shape != (None, dataset.num_classes):
-        raise ZooError(f"{arch.name}: output shape {stats.output_shape}, expected (None, {dataset.num_classes})")
+        raise TrainingError(f"{arch.name}: output shape {stats.output_shape}, expected (None, {dataset.num_classes})")
     (x_train, y_train), (x_val, y_val), (x_test, _) = prepared.parts(arch.input_kind, recipe.labels)
     steps_per_epoch = -(-len(x_train) // job.batch_size)
     execution = keras_glue.execution_settings(stats.macs, job.batch_size)
@@ -414,7 +245,7 @@ def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=No
         except Exception as exc:  # noqa: BLE001  (a full disk reaches us through Keras and h5py too)
             missing = [n for n, _ in steps[len(kept):]]
             reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {str(exc)[:120]}"
-            raise ZooError(f"{record.model}: trained, but saving it in {run_dir} failed ({reason}); "
+            raise TrainingError(f"{record.model}: trained, but saving it in {run_dir} failed ({reason}); "
                            f"written: {', '.join(kept) or 'nothing'}; not written: {', '.join(missing)}",
                            exit_code=1) from None
         kept.append(name)

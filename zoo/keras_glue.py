@@ -28,9 +28,10 @@ import os
 import random
 import sys
 
+from zoo.types import PRECISIONS  # noqa: F401  (the precisions a run may ask for)
+
 FAST_PATHS = ("quiet-import", "tf-data-autotune-off", "prompt-exit")
 NO_FAST_PATHS_ENV = "ZOO_NO_FAST_PATHS"
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def fast_path_enabled(name: str) -> bool:

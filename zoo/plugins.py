@@ -10,11 +10,14 @@ first, then third-party ones ordered by distribution name and entry-point name, 
 the plugins folder by file name. When two register the same name, the first in that
 order keeps it and the other is reported as a failure naming both. Anything a plugin
 prints while loading goes to stderr: stdout belongs to ``--json``.
+
+``register`` adds an architecture defined in the running process (a notebook cell) to
+every registry of this session, as the plugin ``session``: checked like a plugin's model,
+replaced when a cell registers the same name again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import importlib
@@ -30,14 +33,15 @@ from pathlib import Path
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import ZooError
+from zoo.isolation import (DISABLE_ENV, SLOW_IMPORT_SECONDS, plugin_output_to_stderr,  # noqa: F401
+                           slow_import_notice)
+from zoo.errors import OptionError, ZooError
 from zoo.registry import Architecture, unknown_name_error
 
 GROUPS = ("mnist_zoo.architectures", "mnist_zoo.datasets")
 PLUGINS_DIR_ENV = "ZOO_PLUGINS_DIR"
-DISABLE_ENV = "ZOO_DISABLE_PLUGINS"
 THIS_DISTRIBUTION = "mnist-zoo"
-SLOW_IMPORT_SECONDS = 3.0  # `zoo plugins` flags plugins slower than this to import
+SESSION_PLUGIN = "session"  # the plugin name of architectures registered in this process
 
 
 def _normalized(name: str) -> str:
@@ -51,29 +55,6 @@ def ordered_entry_points(group: str) -> list:
         return (dist != THIS_DISTRIBUTION, dist, ep.name)
 
     return sorted(entry_points(group=group), key=key)
-
-
-@contextlib.contextmanager
-def slow_import_notice(name: str, where: str, after: float = SLOW_IMPORT_SECONDS):
-    """Say on stderr which plugin is still importing after ``after`` seconds (a hang is not silent)."""
-    import threading
-
-    def notice():
-        print(f"Still importing plugin {name!r} ({where}) after {after:.0f} s; "
-              f"{DISABLE_ENV}={name} skips it", file=sys.__stderr__, flush=True)
-
-    timer = threading.Timer(after, notice)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def plugin_output_to_stderr():
-    """Whatever plugins print goes to stderr, so ``--json`` on stdout stays valid."""
-    return contextlib.redirect_stdout(sys.stderr)
 
 
 @dataclass
@@ -152,7 +133,29 @@ class Zoo:
         # the articles' order (their file names), then the other models by source title
         ordered = sorted(self.architectures.values(), key=lambda a: (a.source.article_file or "~", a.source.title))
         self.architectures = {a.name: a for a in ordered}
+        for arch in _session.values():  # registered in this process: after every plugin's
+            self.add_session_architecture(arch)
         return self
+
+    def add_session_architecture(self, arch: Architecture) -> None:
+        """An architecture from ``register``: joins (or replaces its earlier self in) this registry."""
+        info = self._session_info()
+        if arch.name in self.architectures and self._owner.get(arch.name) is not info:
+            owner = self._owner[arch.name]
+            raise OptionError(f"{arch.name!r} is already a model of plugin {owner.name!r}: give yours another name")
+        self._owner[arch.name] = info
+        self.architectures[arch.name] = dataclasses.replace(arch, plugin=SESSION_PLUGIN)
+        if arch.name not in info.architectures:
+            info.architectures.append(arch.name)
+
+    def _session_info(self) -> PluginInfo:
+        for info in self.plugins:
+            if info.name == SESSION_PLUGIN:
+                return info
+        info = PluginInfo(SESSION_PLUGIN, "this Python session", "local", "__main__",
+                          hooks=["zoo.register"])
+        self.plugins.append(info)
+        return info
 
     def _load_dir(self, directory: Path, disabled: set[str]):
         if not directory.is_dir():
@@ -186,8 +189,7 @@ class Zoo:
                        "upgrade the plugin or mnist-zoo so they agree")
             return
         unknown = [name for name in dir(module)
-                   if getattr(getattr(module, name), f"{hookspecs.PROJECT}_impl", None) is not None
-                   and not hasattr(hookspecs, name)]
+                   if not hasattr(hookspecs, name) and self.pm.parse_hookimpl_opts(module, name) is not None]
         if unknown:
             self._fail(info.name, info.distribution, info.version, "api",
                        f"implements hooks this mnist-zoo does not know: {', '.join(unknown)}",
@@ -290,6 +292,7 @@ class Zoo:
 
 
 _zoos: dict[tuple, Zoo] = {}
+_session: dict[str, Architecture] = {}  # zoo.register's, in the order registered
 
 
 def get_zoo(plugins_dir: str | None = None) -> Zoo:
@@ -303,3 +306,43 @@ def get_zoo(plugins_dir: str | None = None) -> Zoo:
 def reset():
     """Forget loaded plugins (tests, or after installing one in-process)."""
     _zoos.clear()
+
+
+def register(arch: Architecture, plugins_dir: str | None = None) -> Architecture:
+    """Add ``arch`` to this session's registries (``zoo.register``): built and checked first,
+    like a plugin's model, so a broken one is a one-line error here and not in the middle of a
+    comparison. Registering a name again replaces the earlier one (a notebook re-runs cells)."""
+    from zoo.anatomy import architecture_stats
+
+    if not isinstance(arch, Architecture):
+        raise OptionError(f"zoo.register wants a zoo.Architecture, not {type(arch).__name__}")
+    registry = get_zoo(plugins_dir)
+    owner = registry.plugin_of(arch.name)
+    if owner is not None and owner.name != SESSION_PLUGIN:
+        raise OptionError(f"{arch.name!r} is already a model of plugin {owner.name!r}: give yours another name")
+    arch = dataclasses.replace(arch, plugin=SESSION_PLUGIN)
+    stats = architecture_stats(arch)  # a ZooError naming the model if it cannot be built
+    if stats.output_shape != (None, 10):
+        raise OptionError(f"{arch.name}: output shape {stats.output_shape}, expected (None, 10): "
+                          f"one score per digit")
+    _session[arch.name] = arch
+    for loaded in _zoos.values():
+        loaded.add_session_architecture(arch)
+    return arch
+
+
+def session_architectures() -> dict[str, Architecture]:
+    """The architectures ``register`` added in this process."""
+    return dict(_session)
+
+
+
+def forget_session() -> None:
+    """Take every ``register``-ed architecture out of this session's registries again."""
+    for loaded in _zoos.values():
+        for name in _session:
+            if loaded.architectures.get(name) is not None and loaded.architectures[name].plugin == SESSION_PLUGIN:
+                del loaded.architectures[name]
+                loaded._owner.pop(name, None)
+        loaded.plugins = [p for p in loaded.plugins if p.name != SESSION_PLUGIN]
+    _session.clear()

@@ -2,7 +2,7 @@
 
 Plugins describe a model with these plain dataclasses; nothing here imports Keras.
 Numbers a user could get wrong by typing them in (parameter counts, multiply-
-accumulates) are not fields: they are computed from the built model (``zoo.stats``).
+accumulates) are not fields: they are computed from the built model (``zoo.anatomy``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import warnings
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable
 
-from zoo.errors import ZooError
+from zoo.errors import UnknownNameError
 
 INPUT_KINDS = ("flat", "image")
 # What users type: lower-case letters, digits and single dashes, starting with a letter
@@ -53,6 +53,10 @@ class Source:
         return f"{self.title} ({self.site}{when})"
 
 
+# Where a model or recipe written in a notebook cell (``zoo.register``) says it comes from.
+SESSION_SOURCE = Source("written in this session", "this Python session", None)
+
+
 @dataclass(frozen=True)
 class Published:
     """The result an article reports for a recipe (on the MNIST test set)."""
@@ -77,8 +81,10 @@ class Recipe:
     loss: str
     batch_size: int
     epochs: int
-    validation: str
-    source: Source
+    # A notebook's recipe needs only the five fields above; the zoo validates every run on
+    # its held-out split whatever these say.
+    validation: str = "none"
+    source: Source = SESSION_SOURCE
     published: Published | None = None
     notes: tuple[str, ...] = ()
     # A learning-rate schedule over the whole run, in fractions of it, so it fits any
@@ -97,6 +103,14 @@ class Recipe:
     seed: InitVar[int | None] = None
 
     def __post_init__(self, seed: int | None):
+        if isinstance(self.optimizer, str):  # "Adam": Keras's defaults of today, said in the card
+            object.__setattr__(self, "optimizer", {"class_name": self.optimizer})
+        if self.source is None:
+            object.__setattr__(self, "source", SESSION_SOURCE)
+        for key in ("batch_size", "epochs"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"recipe {self.name!r}: {key} must be a whole number of at least 1, not {value!r}")
         if seed is not None:
             warnings.warn(f"recipe {self.name!r}: Recipe(seed=...) is not used by the zoo (every run is seeded "
                           "with --seed); it is kept as a note", DeprecationWarning, stacklevel=3)
@@ -104,7 +118,7 @@ class Recipe:
             object.__setattr__(self, "notes", (*self.notes, note))
         if self.loss not in LABELS_FOR_LOSS:
             raise ValueError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
-        if "class_name" not in self.optimizer:
+        if not isinstance(self.optimizer, dict) or "class_name" not in self.optimizer:
             raise ValueError(f"recipe {self.name!r}: optimizer needs a 'class_name'")
         if self.schedule and self.schedule.get("kind") != "warmup_cosine":
             raise ValueError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
@@ -187,13 +201,15 @@ class Architecture:
     """A model family: how to build it, what it teaches, and its recipes."""
 
     name: str
-    title: str
-    summary: str
-    teaches: str
-    source: Source
-    input_kind: str
-    build: Callable[..., Any]  # build(input_shape, num_classes) -> uncompiled keras.Model
-    recipes: tuple[Recipe, ...]
+    # A network written in a notebook cell (``zoo.register``) needs only a name, ``build`` and
+    # one recipe; the card then says it was written in this session.
+    title: str = ""
+    summary: str = ""
+    teaches: str = ""
+    source: Source = SESSION_SOURCE
+    input_kind: str = "image"
+    build: Callable[..., Any] | None = None  # build(input_shape, num_classes) -> uncompiled keras.Model
+    recipes: tuple[Recipe, ...] = ()
     tags: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     pitfalls: tuple[str, ...] = ()
@@ -204,6 +220,21 @@ class Architecture:
         if not isinstance(self.name, str) or not NAME_RULE.match(self.name):
             raise ValueError(f"architecture name {self.name!r}: use lower-case letters, digits and single dashes, "
                              "starting with a letter (e.g. 'tiny-net')")
+        if not callable(self.build):
+            raise ValueError(f"architecture {self.name!r}: build must be a function (input_shape, num_classes) "
+                             f"-> keras.Model")
+        if isinstance(self.recipes, Recipe):
+            object.__setattr__(self, "recipes", (self.recipes,))
+        elif isinstance(self.recipes, list):
+            object.__setattr__(self, "recipes", tuple(self.recipes))
+        if not all(isinstance(r, Recipe) for r in self.recipes):
+            raise ValueError(f"architecture {self.name!r}: recipes must be zoo.Recipe objects")
+        if isinstance(self.tags, (list, str)):
+            object.__setattr__(self, "tags", (self.tags,) if isinstance(self.tags, str) else tuple(self.tags))
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+        if self.source is None:
+            object.__setattr__(self, "source", SESSION_SOURCE)
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"architecture {self.name!r}: input_kind must be one of {INPUT_KINDS}")
         if not self.recipes:
@@ -219,7 +250,7 @@ class Architecture:
             if recipe.name == name:
                 return recipe
         known = ", ".join(r.name for r in self.recipes)
-        raise ZooError(f"{self.name} has no recipe {name!r} (it has: {known})")
+        raise UnknownNameError(f"{self.name} has no recipe {name!r} (it has: {known})")
 
     def input_shape(self, image_shape=(28, 28, 1)) -> tuple[int, ...]:
         if self.input_kind == "flat":
@@ -230,11 +261,11 @@ class Architecture:
         return tuple(image_shape)
 
 
-def unknown_name_error(kind: str, name: str, known) -> ZooError:
+def unknown_name_error(kind: str, name: str, known) -> UnknownNameError:
     """A one-line error naming close matches, e.g. 'unknown model mlpp (did you mean: mlp?)'."""
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
     hint = f" (did you mean: {', '.join(close)}?)" if close else f" (known: {', '.join(sorted(known))})"
-    return ZooError(f"unknown {kind} {name!r}{hint}")
+    return UnknownNameError(f"unknown {kind} {name!r}{hint}")
 
 
 def matches(name: str, patterns=()) -> bool:

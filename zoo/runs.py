@@ -109,7 +109,7 @@ class RunRecord:
     test_loss: float | None = None
     per_class_accuracy: list[float] | None = None
     confusion_matrix: list[list[int]] | None = None
-    # Training compute (zoo.stats.training_cost): FLOPs, achieved GFLOP/s and share of peak per epoch.
+    # Training compute (zoo.anatomy.training_cost): FLOPs, achieved GFLOP/s and share of peak per epoch.
     cost: dict[str, Any] = field(default_factory=dict)
     # What the saved model.keras holds when the run was stopped (e.g. "end of epoch 3").
     model_weights: str | None = None

@@ -134,7 +134,7 @@ environment: `pip install -e /path/to/mnist-zoo` (then `dependencies = ["mnist-z
 below is already met).
 
 ```bash
-pip install -e .             # now `zoo list` shows {name} (the entry point is already declared)
+pip install -e '.[test]'    # now `zoo list` shows {name}; [test] brings pytest for its test
 zoo check {name}             # the plugin contract: builds, outputs, recipes, overfits a batch, saves
 pytest                       # the same contract, through the zoo_check fixture
 zoo train {name}             # train it with its recipe

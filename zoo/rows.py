@@ -1,8 +1,8 @@
-"""Comparison rows, tables and exports, made from run records.
+"""Comparison rows made from run records, and read back from saved runs.
 
-``zoo.executors.run_comparison`` runs the jobs (and keeps the failure and Ctrl-C
-rules); this module only turns the records into rows, rich tables, JSON, CSV and
-Markdown, and reads saved runs back for ``zoo compare --from-runs``.
+A row is plain data (the keys ``zoo compare --json`` prints and ``Comparison.rows``
+holds): one per model, recipe and set of options, with its statistics over seeds.
+``zoo.columns`` says how a row is shown; ``zoo.comparing`` runs the jobs.
 """
 
 from __future__ import annotations
@@ -124,41 +124,19 @@ def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
     if json_path:
         atomic_write_json(json_path, rows)
     if csv_path:
-        keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("per_class_accuracy", "records")))
+        from zoo.columns import data_keys
+
+        keys = list(dict.fromkeys([*data_keys(), *(k for r in rows for k in r)]))
+        keys = [k for k in keys if k not in ("per_class_accuracy", "records") and any(k in r for r in rows)]
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
         writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
         atomic_write_text(csv_path, buf.getvalue())
     if md_path:
-        atomic_write_text(md_path, summary_markdown(rows))
+        from zoo.columns import markdown
 
-
-def per_class_tables(rows: list[dict], records: list[RunRecord]) -> list:
-    """One per-class table per dataset among the runs (classes of one dataset mean nothing for another)."""
-    class_names = {r.dataset.name: r.class_names for r in records}
-    if len(class_names) == 1:
-        return [per_class_table(rows, next(iter(class_names.values())))]
-    return [per_class_table([r for r in rows if r.get("dataset") == name], names, f" ({name})")
-            for name, names in class_names.items()]
-
-
-def per_class_table(rows: list[dict], class_names, title_suffix: str = ""):
-    from rich.table import Table
-
-    from zoo.console import safe
-
-    done = [r for r in rows if r.get("per_class_accuracy")]
-    t = Table(title=f"Test accuracy per class{safe(title_suffix)}", title_justify="left")
-    t.add_column("class")
-    for r in done:
-        t.add_column(safe(r["model"]), justify="right")
-    for i, name in enumerate(class_names):
-        values = [r["per_class_accuracy"][i] for r in done]
-        worst = min(values) if values else None
-        t.add_row(safe(name), *(f"[red]{v * 100:.2f}%[/]" if v == worst and len(values) > 1 else f"{v * 100:.2f}%"
-                               for v in values))
-    return t
+        atomic_write_text(md_path, markdown(rows))
 
 
 def histories(rows: list[dict]) -> dict[str, dict]:
@@ -208,7 +186,7 @@ def summary_rows(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
 
 def comparison_rows(records: list[RunRecord], failed=()) -> tuple[list[dict], list[str]]:
     """The table's and the exports' rows: statistics per model over the completed runs, then
-    the runs that were interrupted and the jobs that failed (``zoo.executors.Outcome``)."""
+    the runs that were interrupted and the jobs that failed (``zoo.types.Outcome``)."""
     rows, notes = summary_rows([r for r in records if r.status == "completed"])
     rows += [{**row_from_record(r), "standing": None} for r in records if r.status != "completed"]
     rows += [{"model": o.job.model, "recipe": o.job.recipe, "seed": o.job.seed, "status": "failed",
@@ -226,103 +204,15 @@ def _mean(values):
     return float(sum(values) / len(values)) if values else None
 
 
-def _accuracy_cell(row) -> str:
-    if row.get("mean") is None:
-        return "—" if row.get("test_accuracy") is None else f"{row['test_accuracy'] * 100:.2f}%"
-    if row["n"] == 1:
-        return f"{row['mean'] * 100:.2f}%"
-    return f"{row['mean'] * 100:.2f} ± {row['std'] * 100:.2f}%"
-
-
-def _interval_cell(row) -> str:
-    if row.get("ci_low") is None:
-        return "—"
-    return f"{row['ci_low'] * 100:.2f}–{row['ci_high'] * 100:.2f}%"
-
-
-def _vs_best_cell(row) -> str:
-    from zoo.statistics import fmt_p
-
-    standing = row.get("standing")
-    if standing is None:
-        return "—"
-    if standing == "best":
-        return "best"
-    if standing == "untested":
-        return f"no test ({row.get('untested_because') or 'no per-image results'})"
-    mark = "≈ best" if standing.startswith("not distinguishable") else "worse"
-    holm = ", Holm" if row.get("holm") else ""
-    return f"{mark} (p {fmt_p(row['p_value_vs_best'])}, {row['test']}{holm})"
-
-
-def _published_cell(row) -> str:
-    if row.get("published_accuracy") is None:
-        return "—"
-    return f"{row['published_accuracy'] * 100:.2f}%"
-
-
-SUMMARY_COLUMNS = [
-    # key, header, cell
-    ("model", "model", lambda r: str(r["model"])),
-    ("recipe", "recipe", lambda r: str(r.get("recipe") or "—")),
-    ("n", "n", lambda r: str(r.get("n") or "—")),
-    ("accuracy", "test acc", _accuracy_cell),
-    ("interval", "95% interval", _interval_cell),
-    ("vs_best", "vs the best", _vs_best_cell),
-    ("published", "published", _published_cell),
-    ("verdict", "reproduction", lambda r: r.get("verdict") or "—"),
-    ("seconds_per_epoch", "s/epoch", lambda r: "—" if r.get("seconds_per_epoch") is None
-     else f"{r['seconds_per_epoch']:.1f}"),
-    ("training_seconds", "total s", lambda r: "—" if r.get("training_seconds") is None
-     else f"{r['training_seconds']:.1f}"),
-    ("training_tflop", "train TFLOP", lambda r: "—" if r.get("training_tflop") is None
-     else f"{r['training_tflop']:.3g}"),
-    ("share_of_peak", "% of peak", lambda r: "—" if r.get("share_of_peak") is None
-     else f"{r['share_of_peak'] * 100:.2g}%"),
-    ("params", "params", lambda r: "—" if r.get("params") is None else f"{r['params']:,}"),
-    ("macs", "MACs", lambda r: "—" if r.get("macs") is None else f"{r['macs']:,}"),
-]
-SUMMARY_RESULTS = ("model", "n", "accuracy", "interval", "vs_best", "published", "verdict")
-SUMMARY_COST = ("model", "recipe", "params", "macs", "seconds_per_epoch", "training_seconds", "training_tflop",
-                "share_of_peak")
-
-
-def summary_tables(rows: list[dict], title: str, width: int):
-    """The comparison table: one row per model; results and costs apart on a narrow terminal."""
-    if width >= 170:
-        return [_summary_table(rows, title, [c[0] for c in SUMMARY_COLUMNS])]
-    cost = _summary_table(rows, "What each model cost (medians over seeds)", SUMMARY_COST)
-    cost.caption = None
-    return [_summary_table(rows, f"{title}: results", SUMMARY_RESULTS), cost]
-
-
-def _summary_table(rows: list[dict], title: str, keys):
-    from rich.table import Table
-
-    from zoo.console import safe
-
-    columns = [c for c in SUMMARY_COLUMNS if c[0] in keys]
-    t = Table(title=title, title_justify="left")
-    for key, header, _ in columns:
-        t.add_column(header, justify="left" if key in ("model", "recipe", "vs_best", "verdict") else "right",
-                     no_wrap=key not in ("vs_best", "verdict"))
-    datasets = {r.get("dataset") for r in rows if r.get("dataset")}
-    for row in rows:
-        cells = [safe(cell(row)) for _, _, cell in columns]
-        if len(datasets) > 1 and row.get("dataset"):  # runs of several datasets: say which row is which
-            cells[0] += f" ({safe(row['dataset'])})"
-        if row.get("status") in ("interrupted", "failed"):
-            cells[1] = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
-        style = {"best": "bold green", "not distinguishable from the best": "green"}.get(row.get("standing"))
-        t.add_row(*cells, style=style)
-    t.caption = ("95% interval: t across seeds, or Clopper-Pearson for one run. vs the best: McNemar (one run each) "
-                 "or a t-test across seeds; ≈ best means p ≥ 0.05, not distinguishable.")
-    return t
-
-
-def summary_markdown(rows: list[dict]) -> str:
-    headers = [h for _, h, _ in SUMMARY_COLUMNS]
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    for row in rows:
-        lines.append("| " + " | ".join(cell(row).replace("|", "\\|") for _, _, cell in SUMMARY_COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+def check_export_paths(*paths) -> None:
+    """Files the rows will be written to, checked before anything trains: a folder given as a
+    file, or a file whose folder is missing, is one line now rather than a traceback after training."""
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise ZooError(f"{path} is a folder: give a file name")
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.is_dir():
+            raise ZooError(f"cannot write {path}: {parent} is not a folder")

@@ -1,6 +1,6 @@
 """Running a comparison's jobs on Dask: a ``LocalCluster`` on this machine, or a cluster.
 
-``DaskExecutor`` is a drop-in for ``zoo.executors.LocalExecutor``: ``run_comparison``
+``DaskExecutor`` is a drop-in for ``zoo.executors.local.LocalExecutor``: ``zoo.comparing.run_jobs``
 keeps the rules (failures fail alone, Ctrl-C keeps finished runs, compare.json after
 every job); this module only decides where the jobs run.
 
@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import stopping
-from zoo.errors import ZooError
-from zoo.executors import Outcome, check_counts, run_dir_names
+from zoo.errors import OptionError, ZooError
+from zoo.executors.base import check_counts, run_dir_names
 from zoo.files import atomic_write_bytes
-from zoo.jobs import Event, Job
 from zoo.runs import new_run_dir, read_record, remove_if_empty, write_record
+from zoo.types import Event, Job, Outcome
+
+SESSION_PLUGIN = "session"  # zoo.plugins.SESSION_PLUGIN: models registered in the running process
 
 INSTALL = "pip install 'mnist-zoo[dask]'"
 # How often the driver looks at its futures and the events that came in (both local: no network).
@@ -49,7 +51,20 @@ def require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise ZooError(f"--executor dask needs Dask distributed: {INSTALL}") from None
+        raise OptionError(f"--executor dask needs Dask distributed: {INSTALL}") from None
+
+
+def check(workers: int | None, threads: int | None, scheduler: str | None) -> None:
+    """This executor's one-line errors, before anything slow is loaded."""
+    if scheduler and workers is not None:
+        raise OptionError("--workers sizes the cluster zoo starts; with --scheduler the cluster has its own workers")
+    require_dask()
+
+
+def create(jobs: int, workers=None, threads=None, scheduler=None, plugins_dir=None, on_start=None) -> "DaskExecutor":
+    """A LocalCluster sized to the machine, or the cluster at ``scheduler``."""
+    plan = None if scheduler else plan_workers(jobs, workers, threads)
+    return DaskExecutor(plan, scheduler, threads, plugins_dir, on_start)
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,7 @@ def train_on_worker(job: Job, prepared, index: int, plugin: str, plugins_dir: st
 
     use_threads(threads)
     import_backend_quietly()
-    from zoo.jobs import run_job
+    from zoo.jobs import run_job  # after the thread pools are sized: it imports Keras
 
     registry = get_zoo(plugins_dir)
     if job.model not in registry.architectures:
@@ -194,6 +209,12 @@ class DaskExecutor:
         jobs not finished, yield the finished ones not yet yielded, close the cluster and
         raise ``KeyboardInterrupt``."""
         names = names or dict(zip(jobs, run_dir_names(jobs)))
+        if registry is not None:
+            in_session = sorted({j.model for j in jobs if registry.architecture(j.model).plugin == SESSION_PLUGIN})
+            if in_session:
+                raise OptionError(f"{', '.join(in_session)}: registered in this Python session with zoo.register, "
+                                  f"which Dask's worker processes cannot see; use executor='local', or make it an "
+                                  f"installed plugin (zoo new)")
         with self.client(len(jobs)) as client:
             threads = self._threads()
             topic = f"zoo-{uuid.uuid4().hex}"

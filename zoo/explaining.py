@@ -28,18 +28,65 @@ class Explanation:
     feature_maps: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (layer name, H×W×filters)
     saliency: np.ndarray | None = None        # 28×28, ≥ 0, the largest is 1
     notes: list[str] = field(default_factory=list)
+    # What was explained (``zoo.explain`` fills these in)
+    image: str = ""                           # the file, or "test image N"
+    name: str = "digit"                       # a short name for files: the file's stem, or testN
+    digit: np.ndarray | None = None           # the 28×28 input, as the model saw it
+    model: str = ""
+    true_label: str | None = None
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.top3[0]["label"]
+
+    def figures(self) -> list:
+        """matplotlib Figures: each convolution's feature maps, then the saliency map."""
+        return self._draw(None)
+
+    def write(self, folder) -> list[str]:
+        """The input, each convolution's feature maps and the saliency map as PNGs in ``folder``."""
+        from pathlib import Path
+
+        from zoo.imaging import write_png
+
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ZooError(f"cannot write into {folder} ({exc.strerror or exc})") from None
+        written = [write_png(self.digit, folder / "input.png")] if self.digit is not None else []
+        return [str(p) for p in written + self._draw(folder)]
+
+    def _draw(self, folder) -> list:
+        from zoo import figures
+
+        drawn = []
+        for i, (layer, maps) in enumerate(self.feature_maps, 1):
+            path = None if folder is None else folder / f"feature-maps-{i}-{layer}.png"
+            drawn.append(figures.feature_maps(layer, maps, path,
+                                              f"{self.model}: convolution {i} of {len(self.feature_maps)}"))
+        if self.saliency is not None and self.digit is not None:
+            best = self.top3[0]
+            path = None if folder is None else folder / "saliency.png"
+            drawn.append(figures.saliency(self.digit, self.saliency, path,
+                                          f"{self.model}: why {best['label']} ({best['probability'] * 100:.1f}%)"))
+        return drawn
+
+    def to_dict(self) -> dict:
+        """What ``zoo explain --json`` prints."""
+        return {"image": self.image, "true_label": self.true_label, "label": self.label, "top3": self.top3,
+                "probabilities": [float(p) for p in self.probabilities],
+                "feature_maps": [{"layer": n, "shape": list(m.shape)} for n, m in self.feature_maps],
+                "files": list(self.files), "notes": self.notes}
 
 
 def _convolutions(model) -> list:
     import keras
 
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):  # a plugin's nested block
-            found.extend(_convolutions(layer))
-    return found
+    from zoo.anatomy import layers
+
+    return [layer for layer in layers(model) if isinstance(layer, keras.layers.Conv2D)]
 
 
 def feature_maps(model, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -87,7 +134,7 @@ def saliency(model, x: np.ndarray, target: int, output: str = "probabilities") -
 def explain(model, record, digit: np.ndarray) -> Explanation:
     """The answer, feature maps and saliency for one 28×28 uint8 ``digit``, as ``zoo predict`` sees it."""
     from zoo import data as datamod
-    from zoo.jobs import predict_probabilities
+    from zoo.evaluation import predict_probabilities
 
     x = datamod.prepare_x(digit[None], record.input_kind).astype("float32")
     probabilities = predict_probabilities(model, x, record.output)[0]

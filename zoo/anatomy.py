@@ -1,5 +1,5 @@
-"""Numbers computed from a built model: parameters, multiply-accumulates, and the
-arithmetic behind each layer's count, the way a teacher would write it on a board.
+"""A model's anatomy: its layers, parameters, multiply-accumulates, and the arithmetic
+behind each layer's count, the way a teacher would write it on a board.
 
 MACs count the multiply-accumulates of one forward pass of one image through the
 Dense and convolution layers (activations, pooling and normalisation are cheap and
@@ -40,7 +40,7 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
     import keras
 
     from zoo.errors import ZooError
-    from zoo.plugins import plugin_output_to_stderr
+    from zoo.isolation import plugin_output_to_stderr
 
     input_shape = arch.input_shape(image_shape)
     try:
@@ -123,10 +123,13 @@ def _layer_row(layer) -> LayerRow:
     return LayerRow(layer.name, kind, out_shape, params, trainable, arithmetic, macs)
 
 
-def _walk(model):
+def layers(model):
+    """Every layer that computes something, in order, looking inside nested models and blocks
+    (a plugin's residual block is a layer holding layers). The one walk over a model's layers:
+    the card, the report and ``zoo explain`` all see the same layers."""
     for layer in model.layers:
         if hasattr(layer, "layers") and layer.layers:
-            yield from _walk(layer)
+            yield from layers(layer)
         else:
             yield layer
 
@@ -144,7 +147,7 @@ def model_stats(model, name: str | None = None) -> ModelStats:
 
 
 def _model_stats(model) -> ModelStats:
-    rows = [_layer_row(layer) for layer in _walk(model)]
+    rows = [_layer_row(layer) for layer in layers(model)]
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     total = model.count_params()
     return ModelStats(

@@ -70,7 +70,9 @@ def first_weights(model):
     filters, or a dense layer on the 784 pixels; None when the first such layer is neither."""
     import keras
 
-    for layer in _layers(model):
+    from zoo.anatomy import layers
+
+    for layer in layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             return layer.name, np.asarray(keras.ops.convert_to_numpy(layer.kernel))
         if isinstance(layer, keras.layers.Dense):
@@ -79,24 +81,15 @@ def first_weights(model):
     return None
 
 
-def _layers(model):
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
-        else:
-            yield layer
-
-
 def test_set_sha256(arrays) -> str:
-    from zoo.jobs import test_set_sha256 as sha
+    from zoo.evaluation import test_set_sha256 as sha
 
     return sha(arrays.x_test, arrays.y_test)
 
 
 # -- building ---------------------------------------------------------------------------------------
-def _environment():
+def environment():
+    """The Jinja2 environment of the report's templates (autoescaped), with its filters."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(["html"]),
@@ -108,15 +101,20 @@ def _environment():
     return env
 
 
-def _cells(row: dict) -> dict:
-    """The table's text for one row (the terminal table's own cell functions)."""
-    from zoo.compare import SUMMARY_COLUMNS
+def columns_of(row: dict) -> dict:
+    """One row's cells, by column key (``zoo.columns``)."""
+    from zoo import columns
 
-    cells = {key: cell(row) for key, _, cell in SUMMARY_COLUMNS}
-    # Sorting "vs the best": the best first, then by p-value (the likelier to equal the best first).
-    standing, p = row.get("standing"), row.get("p_value_vs_best")
-    cells["vs_best_value"] = "2" if standing == "best" else ("" if p is None else repr(float(p)))
-    return cells
+    return columns.cells(row)
+
+
+def table_context(rows: list[dict]) -> dict:
+    """What the shared results table (``_table.html``) needs: the columns, and each row's cells
+    and sort values (``zoo.columns``, the same as the terminal's and Markdown's)."""
+    from zoo import columns
+
+    return {"columns": columns.COLUMNS, "cells": [columns.cells(r) for r in rows],
+            "sort_values": [columns.sort_values(r) for r in rows], "caption": columns.CAPTION}
 
 
 def _slugs(rows: list[dict]) -> list[str | None]:
@@ -212,7 +210,7 @@ class _Builder:
         folder.mkdir(parents=True, exist_ok=True)
         src = lambda name: f"{slug}/{name}"  # noqa: E731  (relative to the model page)
         notes: list[str] = []
-        page = {"slug": slug, "row": row, "cells": _cells(row), "record": record, "card": card,
+        page = {"slug": slug, "row": row, "cells": columns_of(row), "record": record, "card": card,
                 "title": record.title or record.model, "notes": notes,
                 "figures": dict.fromkeys(("curves", "confusion", "first_layer", "saliency")),
                 "first_layer": None, "saliency_caption": None,
@@ -285,7 +283,7 @@ class _Builder:
     def _losses(self, record, model, arrays, predictions, folder, slug) -> list[dict]:
         from zoo import data as datamod
         from zoo.imaging import write_png
-        from zoo.jobs import predict_probabilities
+        from zoo.evaluation import predict_probabilities
 
         classes = record.class_names
         worst = top_losses(predictions["p_true"])
@@ -310,7 +308,7 @@ class _Builder:
 
     def _explain(self, record, model, arrays, folder, slug) -> dict:
         from zoo import figures
-        from zoo.explain import explain
+        from zoo.explaining import explain
 
         digit = arrays.x_test[self.digit].reshape(28, 28)
         result = explain(model, record, digit)
@@ -327,8 +325,8 @@ class _Builder:
 
     def _saliency(self, record, model, arrays, folder) -> str:
         from zoo import data as datamod, figures
-        from zoo.explain import saliency
-        from zoo.jobs import predict_probabilities
+        from zoo.explaining import saliency
+        from zoo.evaluation import predict_probabilities
 
         picked, labels = [], set()
         for i, label in enumerate(arrays.y_test):  # the first test image of each of six classes
@@ -416,12 +414,12 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
     gives a dataset's arrays (for the galleries, feature maps and saliency); ``digit`` is
     the test image every model's feature maps are drawn for.
     """
-    import zoo
-    from zoo import compare
+    from zoo import rows as rowsmod
+    from zoo.version import __version__
 
     if not records:
         raise ZooError("no runs to report on")
-    rows, notes = compare.comparison_rows(records)
+    rows, notes = rowsmod.comparison_rows(records)
     for row in rows:  # interrupted and failed rows carry no statistics
         for key in ("n", "mean", "std", "ci_low", "ci_high", "p_value_vs_best", "standing", "published_accuracy",
                     "seconds_per_epoch", "training_seconds", "training_tflop", "params", "macs", "test_accuracy",
@@ -434,7 +432,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
     try:
         builder = _Builder(staging, load_arrays, warn, digit)
         by_dir = {r.run_dir: r for r in records}
-        env = _environment()
+        env = environment()
         pages = []
         for row, slug in zip(rows, _slugs(rows)):
             row["slug"] = slug
@@ -455,8 +453,8 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
         seeds = sorted({r.seed for r in records})
         context = {
             "title": title or f"{first.dataset.name}: {len(done)} model{'s' * (len(done) != 1)} compared",
-            "rows": rows, "cells": [_cells(r) for r in rows], "pages": pages, "figures": shown, "notes": notes,
-            "per_class": per_class, "seeds": seeds, "first": first, "version": zoo.__version__,
+            "rows": rows, **table_context(rows), "pages": pages, "figures": shown, "notes": notes,
+            "per_class": per_class, "seeds": seeds, "first": first, "version": __version__,
             "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
             "commands": sorted({r.command for r in records if r.command}),
             "datasets": sorted({(r.dataset.name, r.dataset.test_sha256 or "not recorded") for r in records}),
@@ -481,3 +479,19 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
     for page in pages:
         notes.extend(f"{page['slug']}: {n}" for n in page["notes"])
     return Report(out_dir / "index.html", [out_dir / "models" / f"{p['slug']}.html" for p in pages], notes)
+
+
+def write(records: list[RunRecord], out_dir, *, title: str | None = None, digit: int = 0, data_dir=None,
+          warn: Callable[[str], None] = lambda text: None, plugins_dir=None) -> Report:
+    """``build`` with this machine's plugins, model cards and data (``zoo.report`` and ``zoo report``)."""
+    from zoo import data as datamod
+    from zoo.cache import listing
+    from zoo.jobs import command_line
+    from zoo.keras_glue import import_backend_quietly
+    from zoo.plugins import get_zoo
+
+    import_backend_quietly()
+    registry = get_zoo(plugins_dir)  # plugins register their custom layers, which safe loading must know
+    cards = {m["name"]: m["card"] for m in listing(plugins_dir, lambda: registry)["models"] if m.get("card")}
+    return build(records, out_dir, cards=cards, command=command_line(), title=title, digit=digit,
+                 load_arrays=lambda name: datamod.load(registry.dataset(name), data_dir), warn=warn)

@@ -1,0 +1,408 @@
+"""The zoo's verbs, for Python: a notebook, a script, the CLI and the classroom page call these.
+
+    import zoo
+    zoo.list_models("*cnn*")                       # the listing, as data
+    c = zoo.compare(["mlp", "speedrun"], seeds=3)  # a Comparison: c.rows, c.table(), c.figure("pareto")
+    c                                              # in a notebook: the table, inline
+
+Each verb checks its arguments first (a ``zoo.ZooError`` subclass, one line, before anything
+slow loads), reports progress through ``zoo.feedback`` (``progress=False`` for silence)
+and returns data or a ``Run`` / ``Comparison``. Nothing here exits the process or prints
+to stdout. Keras and TensorFlow load only when a verb needs them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from zoo.errors import Interrupted, OptionError, RunFileError, TrainingError, ZooError
+from zoo.results import Comparison, Run
+from zoo.types import DEFAULT_SEED, Options
+
+RUNS_DIR_ENV = "ZOO_RUNS_DIR"
+
+
+def _runs_dir(runs_dir) -> Path:
+    return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def _registry(plugins_dir=None, feedback=None):
+    """The loaded plugins (Keras is imported first, quietly); with ``feedback``, says which failed."""
+    from zoo.keras_glue import import_backend_quietly
+    from zoo.plugins import get_zoo
+
+    import_backend_quietly()
+    registry = get_zoo(plugins_dir)
+    if feedback is not None:
+        for failure in registry.failures:
+            feedback.warn(f"{failure.line()} (see `zoo plugins`)")
+    return registry
+
+
+def _run_of(run) -> Run:
+    """A ``Run``, or a run directory's path."""
+    if isinstance(run, Run):
+        return run
+    if isinstance(run, (str, os.PathLike)):
+        return Run.open(run)
+    raise OptionError(f"give a zoo.Run or a run directory, not {type(run).__name__}")
+
+
+# -- the registry -------------------------------------------------------------------------------------
+def _listing(plugins_dir=None) -> dict:
+    """Every model's listing row and card, and the warnings: from the cache when no plugin file
+    changed (then neither the plugins nor TensorFlow are imported)."""
+    from zoo.cache import listing
+
+    return listing(plugins_dir, lambda: _registry(plugins_dir))
+
+
+def list_models(pattern=None, tag: str | None = None, *, plugins_dir=None, warnings: list | None = None) -> list[dict]:
+    """Every architecture (or those ``pattern`` — a name, an fnmatch pattern like ``'*cnn*'``
+    or a list of them — and ``tag`` pick): name, title, params, MACs, published accuracy, tags.
+    ``warnings``: a list to collect the listing's warnings into (plugins that failed, models
+    that cannot be built)."""
+    from zoo.cache import pick
+    from zoo.registry import canonical_tag
+
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern or ())
+    data = _listing(plugins_dir)
+    chosen = pick(data, patterns, canonical_tag(tag))
+    names = {m["name"] for m in chosen}
+    if warnings is not None:
+        warnings += [w["text"] for w in data["warnings"] if w["model"] is None or w["model"] in names]
+    return [m["row"] for m in chosen if m["row"] is not None]
+
+
+def info(name: str, *, plugins_dir=None) -> dict:
+    """The model card of ``name`` as data: what it teaches, every layer with the arithmetic behind
+    its parameter count, its recipes, pitfalls and sources."""
+    from zoo.registry import unknown_name_error
+
+    data = _listing(plugins_dir)
+    model = next((m for m in data["models"] if m["name"] == name), None)
+    if model is None:
+        raise unknown_name_error("model", name, [m["name"] for m in data["models"]])
+    if model["card"] is None:
+        raise TrainingError(model["error"])
+    return model["card"]
+
+
+def register(architecture, *, plugins_dir=None):
+    """Add an architecture written in this process (a notebook cell) to the zoo for this session.
+
+    Only ``name``, ``build`` and one ``Recipe(name, optimizer, loss, batch_size, epochs)`` are
+    needed. The model is built and checked now (one line if it cannot be); registering the
+    same name again replaces it. Then ``zoo.compare(["my-net", "speedrun"])`` trains it beside
+    the zoo's models. Returns the registered architecture."""
+    from zoo.plugins import register as add
+
+    _registry(plugins_dir)
+    return add(architecture, plugins_dir)
+
+
+def plugins(*, plugins_dir=None) -> dict:
+    """The installed plugins, the hooks they implement and what they register; every failure
+    (a plugin that did not load, a model that cannot be built); the plugins disabled by name."""
+    import dataclasses
+
+    from zoo.cache import cached_stats
+
+    registry = _registry(plugins_dir)
+    failures = registry.failures + registry.model_failures(cached_stats)
+    return {"plugins": [dataclasses.asdict(p) for p in registry.plugins],
+            "failures": [dataclasses.asdict(f) for f in failures], "disabled": registry.disabled}
+
+
+# -- training -------------------------------------------------------------------------------------------
+def train(name: str, *, recipe: str | None = None, epochs: int | None = None, batch_size: int | None = None,
+          limit: int | None = None, seed: int = DEFAULT_SEED, validate_on: str = "val", dataset: str = "mnist",
+          data_dir=None, runs_dir=None, precision: str = "float32", tensorboard: bool = False,
+          progress=True, plugins_dir=None) -> Run:
+    """Train ``name`` with its article's recipe (or ``recipe``) into a new folder of ``runs_dir``
+    and return the ``Run``: the model, history, run.json, per-image results and figures.
+
+    A Ctrl-C (or a notebook's stop button) raises ``zoo.Interrupted`` whose ``result`` is the
+    saved, interrupted run."""
+    from zoo.comparing import announce_data, draw_run_figures
+    from zoo.feedback import Feedback
+    from zoo.jobs import Interrupted as Stopped
+    from zoo.jobs import prepare, run_job
+    from zoo.runs import new_run_dir, remove_if_empty, timestamp
+    from zoo.types import check_seed, make_jobs
+
+    options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
+                      dataset=dataset, data_dir=data_dir, precision=precision, tensorboard=tensorboard)
+    check_seed(seed)
+    feedback = Feedback(progress)
+    registry = _registry(plugins_dir, feedback)
+    arch = registry.architecture(name)
+    job = make_jobs([arch], options, seeds=[seed], recipe=recipe)[0]
+    chosen = arch.recipe(job.recipe)
+    prepared = prepare(registry, options, split_seed=seed)
+    announce_data(prepared, options, seed, feedback)
+    feedback.info("Recipe", f"{arch.name}/{chosen.name}: {chosen.optimizer_text()}, {chosen.loss}, batch "
+                            f"{job.batch_size}, {job.epochs} epoch{'s' * (job.epochs != 1)} "
+                            f"(from {chosen.source.short()})")
+    run_dir = new_run_dir(_runs_dir(runs_dir), f"{timestamp()}-{arch.name}")
+    try:
+        with feedback.display([job]) as on_event:
+            record = run_job(job, prepared, run_dir, on_event, registry=registry)
+    except Stopped as stop:
+        draw_run_figures(run_dir, stop.record, prepared.arrays, feedback.warn)
+        raise Interrupted(f"interrupted after {stop.record.epochs_completed} epoch(s); the partial run is kept in "
+                          f"{run_dir} (model.keras holds the weights of the {stop.record.model_weights})",
+                          result=Run(stop.record, run_dir)) from None
+    except ZooError:
+        remove_if_empty(run_dir)
+        raise
+    run = Run(record, run_dir)
+    run.figures = draw_run_figures(run_dir, record, prepared.arrays, feedback.warn)
+    return run
+
+
+def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | None = None,
+            batch_size: int | None = None, limit: int | None = None, tag: str | None = None, quick: bool = False,
+            validate_on: str = "val", dataset: str = "mnist", data_dir=None, runs_dir=None,
+            precision: str = "float32", vary_split: bool = False, tensorboard: bool = False,
+            executor: str = "local", workers: int | None = None, threads: int | None = None,
+            scheduler: str | None = None, progress=True, plugins_dir=None) -> Comparison:
+    """Train ``models`` (names or fnmatch patterns; None: every model, or those tagged ``tag``)
+    on the same data, split and seeds, and compare them: one row per model with mean ± std,
+    a 95% interval and a test against the best.
+
+    ``seeds``: how many seeds (counting up from ``seed``) or a list of them. ``quick``: one
+    epoch each unless ``epochs`` says otherwise. ``executor="dask"`` runs the jobs on Dask
+    workers. A job that fails is a row with its error; a Ctrl-C raises ``zoo.Interrupted``
+    whose ``result`` is the comparison so far (``zoo.resume(result.dir)`` trains the rest)."""
+    from zoo.registry import canonical_tag
+
+    patterns = [models] if isinstance(models, str) else list(models or ())
+    if quick and epochs is None:
+        epochs = 1
+    options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
+                      dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split,
+                      tensorboard=tensorboard)
+    return _compare(patterns, canonical_tag(tag), seed, seeds, options, _runs_dir(runs_dir), executor, workers,
+                    threads, scheduler, progress, plugins_dir, resume=None)
+
+
+def resume(directory, *, executor: str = "local", workers: int | None = None, threads: int | None = None,
+           scheduler: str | None = None, progress=True, plugins_dir=None, **given) -> Comparison:
+    """Go on with a comparison that was stopped (Ctrl-C, a crash, a killed process): the runs
+    that finished in ``directory`` are kept, the others train into it. Every choice not in
+    ``given`` (``models``, ``seeds``, ``epochs``, …, as ``compare`` takes them) comes from the
+    folder's plan.json; one given must agree with the runs there."""
+    merged = resume_plan(directory, given, progress)
+    options = Options(epochs=merged.get("epochs"), batch_size=merged.get("batch_size"), limit=merged.get("limit"),
+                      validate_on=merged.get("validate_on") or "val", dataset=merged.get("dataset") or "mnist",
+                      data_dir=merged.get("data_dir"), precision=merged.get("precision") or "float32",
+                      vary_split=bool(merged.get("vary_split")), tensorboard=bool(merged.get("tensorboard")))
+    seed = merged.get("seed")
+    return _compare(list(merged.get("patterns") or []), merged.get("tag"), DEFAULT_SEED if seed is None else seed,
+                    merged.get("seeds"), options, None, executor, workers, threads, scheduler, progress,
+                    plugins_dir, resume=Path(directory))
+
+
+# compare's defaults, as plan.json spells them: a plan's choice equal to one needs no mention
+PLAN_DEFAULTS = {"seed": DEFAULT_SEED, "validate_on": "val", "dataset": "mnist", "precision": "float32"}
+RESUME_KEYS = {"models": "patterns", "tag": "tag", "seed": "seed", "seeds": "seeds", "epochs": "epochs",
+               "batch_size": "batch_size", "limit": "limit", "validate_on": "validate_on", "dataset": "dataset",
+               "data_dir": "data_dir", "precision": "precision", "vary_split": "vary_split",
+               "tensorboard": "tensorboard", "quick": "quick"}
+
+
+def resume_plan(directory, given: dict, progress=True) -> dict:
+    """The choices a resumed comparison uses: ``given`` (as ``compare``'s keywords) over the
+    folder's plan.json; says which came from the plan."""
+    from zoo.comparing import PLAN_FILE, plan_flags, plan_for_resume
+    from zoo.feedback import Feedback
+    from zoo.types import parse_seeds
+
+    unknown = sorted(set(given) - set(RESUME_KEYS))
+    if unknown:
+        raise OptionError(f"resume takes {', '.join(RESUME_KEYS)}, not {', '.join(unknown)}")
+    plan_given = {RESUME_KEYS[k]: v for k, v in given.items() if k != "quick"}
+    if isinstance(plan_given.get("patterns"), str):
+        plan_given["patterns"] = [plan_given["patterns"]]
+    if "seeds" in plan_given and not isinstance(plan_given["seeds"], str):
+        seeds = parse_seeds(plan_given["seeds"], plan_given.get("seed", DEFAULT_SEED))
+        plan_given["seeds"] = ",".join(map(str, seeds)) + "," * (len(seeds) == 1)
+    if given.get("quick") and plan_given.get("epochs") is None:
+        plan_given["epochs"] = 1
+    if plan_given.get("data_dir") is not None:
+        plan_given["data_dir"] = str(plan_given["data_dir"])
+    merged, taken = plan_for_resume(Path(directory), plan_given)
+    shown = {k: v for k, v in taken.items() if v not in (None, False, []) and PLAN_DEFAULTS.get(k) != v}
+    if shown:
+        Feedback(progress).info(f"From {Path(directory) / PLAN_FILE}", plan_flags(shown))
+    return merged
+
+
+def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler, progress,
+             plugins_dir, resume) -> Comparison:
+    from zoo.comparing import draw_comparison_figures, run_comparison
+    from zoo.feedback import Feedback
+    from zoo.rows import comparison_rows
+
+    feedback = Feedback(progress)
+    from zoo.executors import check_executor
+
+    check_executor(executor, workers, threads, scheduler)  # before TensorFlow loads
+    registry = _registry(plugins_dir, feedback)
+    ran = run_comparison(patterns, tag=tag, seed=seed, seeds=seeds, options=options, runs_dir=runs_dir,
+                         executor=executor, workers=workers, threads=threads, scheduler=scheduler,
+                         plugins_dir=plugins_dir, resume=resume, registry=registry, feedback=feedback)
+    rows, notes = comparison_rows(ran.outcomes.records, ran.outcomes.failed)
+    for note in notes:
+        feedback.warn(note)
+    draw_comparison_figures(rows, ran.compare_dir, feedback.warn)
+    comparison = Comparison(ran.outcomes.records, rows, notes, ran.compare_dir, ran.title, ran.outcomes.interrupted)
+    if ran.outcomes.interrupted:
+        raise Interrupted(f"interrupted: {len(ran.outcomes.completed)} of {len(ran.jobs)} runs finished; their "
+                          f"results are kept in {ran.compare_dir} (zoo compare --resume {ran.compare_dir}, or "
+                          f"zoo.resume({str(ran.compare_dir)!r}), trains the rest)", result=comparison)
+    return comparison
+
+
+def load(dirs, *, models=None, tag: str | None = None, progress=True, plugins_dir=None) -> Comparison:
+    """A ``Comparison`` of saved runs, trained before: run directories, or folders holding them
+    (a comparison's folder). ``models``: names or patterns to keep; ``tag``: only models with it.
+    Nothing is trained. One unreadable run in a folder is skipped with a warning."""
+    from zoo import rows as rowsmod
+    from zoo.feedback import Feedback
+    from zoo.registry import canonical_tag, select
+
+    feedback = Feedback(progress)
+    dirs = [dirs] if isinstance(dirs, (str, os.PathLike)) else list(dirs)
+    patterns = [models] if isinstance(models, str) else list(models or ())
+    tag = canonical_tag(tag)
+    stray = [p for p in patterns if Path(p).exists()]
+    if stray:
+        raise OptionError(f"{stray[0]} looks like a run directory: give --from-runs once per directory "
+                          f"(--from-runs A --from-runs B; in Python, zoo.load([A, B]))")
+    tagged = {a.name for a in select(_registry(plugins_dir).architectures, (), tag)} if tag else None
+    records = rowsmod.pick_saved(rowsmod.records_from_dirs(dirs, warn=feedback.warn), patterns, tagged)
+    if not records:
+        raise RunFileError(f"no saved run is of a model tagged {tag!r}")
+    for key, values in rowsmod.unlike([rowsmod.row_from_record(r) for r in records]).items():
+        feedback.warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
+    rows, notes = rowsmod.comparison_rows(records)
+    for note in notes:
+        feedback.warn(note)
+    folder = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
+    return Comparison(records, rows, notes, folder, f"{len(records)} saved runs")
+
+
+# -- using a trained model -----------------------------------------------------------------------------
+def _open(run: Run, plugins_dir=None):
+    from zoo.runs import open_run
+
+    registry = _registry(plugins_dir)  # plugins register their custom layers, which safe loading must know
+    record, model = open_run(run.dir)
+    return registry, record, model
+
+
+def evaluate(run, *, data_dir=None, plugins_dir=None) -> dict:
+    """Test a saved run's model on its dataset's test set again: accuracy, loss, per-class
+    accuracy and the confusion matrix, beside what was recorded at training time."""
+    from zoo import data as datamod
+    from zoo.evaluation import evaluate_model
+
+    run = _run_of(run)
+    registry, record, model = _open(run, plugins_dir)
+    arrays = datamod.load(registry.dataset(record.dataset.name), data_dir)
+    if arrays.dataset.num_classes != len(record.class_names):
+        raise RunFileError(f"{run.dir}: run.json names {len(record.class_names)} classes, "
+                           f"{record.dataset.name} has {arrays.dataset.num_classes}")
+    metrics = evaluate_model(model, arrays, record.input_kind, record.output)
+    for key in ("predicted", "p_true"):
+        metrics.pop(key)
+    published = record.published.test_accuracy if record.published else None
+    return {"run_dir": str(run.dir), "model": record.model, **metrics, "test_images": len(arrays.y_test),
+            "recorded_test_accuracy": record.test_accuracy, "published_accuracy": published}
+
+
+def predict(run, images, *, save_preprocessed=None, plugins_dir=None) -> list[dict]:
+    """Read handwritten digits: each image (a file's path, a PIL image or a 2-D array of gray
+    levels, either polarity) is cropped, fitted into 20×20 and centred in 28×28 by its centre of
+    mass, as MNIST was made, then read. One answer per image: its digit, label, probabilities and
+    top 3, or its ``error`` (one bad image does not lose the others' answers)."""
+    from zoo.imaging import read_digits
+
+    run = _run_of(run)
+    if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", 0) == 2 or hasattr(images, "convert"):
+        images = [images]
+    _, record, model = _open(run, plugins_dir)
+    return list(read_digits(model, record, list(images), save_preprocessed))
+
+
+def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
+    """What a model sees in one digit: its top 3, every convolution's feature maps and a saliency map.
+
+    ``image``: a file's path, a PIL image, a 2-D array, or an int (that test-set image). Returns
+    a ``zoo.explaining.Explanation``; ``.figures()`` draws it (matplotlib). With ``out``, the
+    PNGs are also written into that folder (``.files`` lists them)."""
+    from zoo import data as datamod
+    from zoo.explaining import explain as explain_digit
+    from zoo.imaging import preprocess
+
+    run = _run_of(run)
+    registry, record, model = _open(run, plugins_dir)
+    truth = None
+    if isinstance(image, int) or (isinstance(image, str) and image.isdigit() and not Path(image).exists()):
+        arrays = datamod.load(registry.dataset(record.dataset.name), data_dir)
+        index = int(image)
+        if not 0 <= index < len(arrays.x_test):
+            raise OptionError(f"test image {index} does not exist: {record.dataset.name} has "
+                              f"{len(arrays.x_test):,} (0 to {len(arrays.x_test) - 1:,})")
+        digit, truth, name = arrays.x_test[index].reshape(28, 28), int(arrays.y_test[index]), f"test{index}"
+        label = f"test image {index}"
+    else:
+        from zoo.imaging import image_name
+
+        label = image_name(image, 0)
+        digit, name = preprocess(image, label), Path(label).stem.replace(" ", "-")
+    result = explain_digit(model, record, digit)
+    result.image, result.name, result.digit = label, name, digit
+    result.model = record.model
+    result.true_label = None if truth is None else record.class_names[truth]
+    if out is not None:
+        result.files = result.write(out)
+    return result
+
+
+def explain_folder(run, image) -> Path:
+    """Where ``zoo explain`` writes its figures by default: ``explain-NAME`` in the run's folder
+    (NAME: the image file's stem, or testN for test image N)."""
+    is_index = isinstance(image, int) or (isinstance(image, str) and image.isdigit() and not Path(image).exists())
+    name = f"test{int(image)}" if is_index else Path(str(image)).stem
+    return _run_dir(run) / f"explain-{name}"
+
+
+def _run_dir(run) -> Path:
+    return run.dir if isinstance(run, Run) else Path(run)
+
+
+def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int = 0, data_dir=None,
+           progress=True, plugins_dir=None):
+    """Write a static web site of a comparison (a ``Comparison``, or saved run folders): the
+    table with its statistics, cost and learning-curve figures, and a page per model with its
+    card, recipe, mistakes, filters, feature maps and saliency. Opens from disk, offline.
+    Returns where its pages are (``.index``, ``.pages``, ``.notes``)."""
+    from zoo import site
+    from zoo.feedback import Feedback
+    from zoo.rows import records_from_dirs
+
+    feedback = Feedback(progress)
+    if isinstance(comparison_or_dirs, Comparison):
+        records, default = comparison_or_dirs.records, comparison_or_dirs.dir
+    else:
+        dirs = [comparison_or_dirs] if isinstance(comparison_or_dirs, (str, os.PathLike)) else list(comparison_or_dirs)
+        records = records_from_dirs(dirs, warn=feedback.warn)
+        default = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
+    if out is None:
+        out = default / "report" if default is not None else Path("report")
+    return site.write(records, Path(out), title=title, digit=digit, data_dir=data_dir, warn=feedback.warn,
+                      plugins_dir=plugins_dir)

@@ -1,0 +1,123 @@
+"""`zoo list`, `info`, `plugins`, `data`; and for plugin authors `new` and `check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from zoo.cli.app import (DataDirOpt, DatasetOpt, JsonOpt, ZooCommand, ZooError, _api, _flag, _opt, _print_json,
+                         _registry, _settings, _tag, _warn, command)
+
+
+@command("list", cls=ZooCommand)
+def list_models(
+    patterns: Annotated[Optional[list[str]], typer.Argument(
+        help="Names or fnmatch patterns, e.g. '*cnn*'.", show_default=False)] = None,
+    tag: _opt(str, "--tag", metavar="TAG", help="Only models with this tag.") = None,
+    as_json: JsonOpt = False,
+):
+    """List the architectures: params and MACs computed from the built model."""
+    from zoo.console import models_table, out
+
+    warnings: list[str] = []
+    rows = _api().list_models(patterns, _tag(tag), plugins_dir=_settings.get("plugins_dir"), warnings=warnings)
+    for warning in warnings:
+        _warn(warning)
+    _print_json(rows) if as_json else out.print(models_table(rows))
+
+
+@command(cls=ZooCommand)
+def info(name: Annotated[str, typer.Argument(help="Model name, as `zoo list` shows it.")], as_json: JsonOpt = False):
+    """Show a model card: what it teaches, every layer and the arithmetic behind it, recipes."""
+    from zoo.console import model_card, out
+
+    card = _api().info(name, plugins_dir=_settings.get("plugins_dir"))
+    _print_json(card) if as_json else out.print(model_card(card))
+
+
+@command(cls=ZooCommand)
+def plugins(as_json: JsonOpt = False):
+    """Show installed plugins, the hooks they implement, what they register, and failures."""
+    from zoo.console import failures_table, out, plugins_table, safe
+    from zoo.isolation import SLOW_IMPORT_SECONDS
+
+    data = _api().plugins(plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json(data)
+    out.print(plugins_table(data["plugins"]))
+    if data["failures"]:
+        out.print(failures_table(data["failures"]))
+    for p in data["plugins"]:
+        if p["import_seconds"] > SLOW_IMPORT_SECONDS:
+            out.print(f"[yellow]Slow:[/] {safe(p['name'])} took {p['import_seconds']:.1f} s to import", highlight=False)
+    if data["disabled"]:
+        out.print(f"Disabled by ZOO_DISABLE_PLUGINS: {safe(', '.join(data['disabled']))}", highlight=False)
+
+
+@command(cls=ZooCommand)
+def data(
+    name: Annotated[Optional[str], typer.Argument(help="Dataset name; all datasets when left out.")] = None,
+    data_dir: DataDirOpt = None,
+    verify: _flag("--verify", "Compare array checksums with the known ones.") = False,
+    show: _opt(int, "--show", metavar="N", help="Write a PNG grid of N samples.") = None,
+    out_path: _opt(Path, "--out", metavar="FILE", help="Where --show writes its PNG.") = None,
+    as_json: JsonOpt = False,
+):
+    """Show a dataset: where it was found, sizes, class counts, pixel statistics."""
+    from zoo import data as datamod
+    from zoo.console import data_table, datasets_table, out
+
+    registry = _registry()
+    if name is None:
+        rows = datamod.describe_all(registry.datasets.values(), data_dir)
+        return _print_json(rows) if as_json else out.print(datasets_table(rows))
+    found, arrays = datamod.describe(registry.dataset(name), data_dir, verify=verify)
+    if show:
+        from zoo.figures import sample_grid
+
+        found["grid"] = str(sample_grid(arrays, show, out_path or Path(f"{name}-samples.png")))
+    _print_json(found) if as_json else out.print(data_table(found))
+    bad = [k for k, v in (found.get("verified") or {}).items() if v is False]
+    if bad:
+        raise ZooError(f"{name}: checksum mismatch for {', '.join(bad)} ({found['source']})", exit_code=1)
+
+
+# -- plugin authors --------------------------------------------------------------------------------
+@command(cls=ZooCommand)
+def new(
+    name: Annotated[str, typer.Argument(help="The new architecture's name, e.g. tiny-net.")],
+    directory: Annotated[Path, typer.Option("--dir", metavar="DIR", help="Where to create the project folder "
+                                                                         "(it is named mnist-zoo-NAME).")] = Path("."),
+    path: _opt(Path, "--path", metavar="DIR", help="The project folder itself, e.g. ./lenet5.") = None,
+):
+    """Create an installable plugin project with one documented architecture and its test."""
+    from zoo.console import out, safe
+    from zoo.scaffold import create
+
+    root = safe(str(create(name, directory, path)))
+    out.print(f"Created [bold]{root}[/]. Next:\n  pip install -e '{root}\\[test]'\n  zoo list\n  zoo check {name}\n"
+              f"  (cd {root} && pytest)\n  zoo train {name}", highlight=False)
+
+
+@command(cls=ZooCommand)
+def check(
+    names: Annotated[list[str], typer.Argument(help="Architectures to check (names or patterns).")],
+    dataset: DatasetOpt = "mnist", data_dir: DataDirOpt = None, as_json: JsonOpt = False,
+):
+    """Check the plugin contract: metadata, build, output, recipes, overfitting a batch, save/load."""
+    from zoo.check import check_all
+    from zoo.console import out, safe
+
+    reports = check_all(_registry(), names, dataset, data_dir)
+    if as_json:
+        _print_json([r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            for c in r.results:
+                out.print(f"{'[green]✓[/]' if c.ok else '[red]✗[/]'} {safe(r.model)}: {safe(c.name)}: "
+                          f"{safe(c.detail)}", highlight=False)
+    failed = [r.model for r in reports if not r.ok]
+    if failed:
+        raise ZooError(f"contract not met by {', '.join(failed)}", exit_code=1)

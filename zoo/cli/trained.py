@@ -1,0 +1,100 @@
+"""Commands on what was trained: `zoo report`, `evaluate`, `predict` and `explain`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zoo.cli.app import (DataDirOpt, JsonOpt, RunArg, ZooCommand, _api, _opt, _print_json, _report_line, _settings,
+                         command)
+
+
+@command(cls=ZooCommand)
+def report(
+    sources: Annotated[list[Path], typer.Argument(
+        metavar="RUN_DIRS|COMPARE_DIR...", show_default=False,
+        help="Run directories, or folders holding them such as a comparison's folder.")],
+    out_dir: _opt(Path, "-o", "--out", metavar="DIR",
+                  help="Where the site goes (default: report/ inside the one folder given, else ./report).") = None,
+    title: _opt(str, "--title", metavar="TEXT", help="The index page's heading.") = None,
+    digit: Annotated[int, typer.Option("--digit", min=0, metavar="N",
+                                       help="The test image whose feature maps every model page shows.")] = 0,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Write a web page of saved runs: the table with its statistics, figures, and a page per model
+    (card, recipe, mistakes, filters, feature maps, saliency). Opens from disk, offline."""
+    written = _api().report(sources, out_dir, title=title, digit=digit, data_dir=data_dir,
+                            plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json({"index": str(written.index), "pages": [str(p) for p in written.pages],
+                            "notes": written.notes})
+    _report_line(written, written.index.parent)
+
+
+@command(cls=ZooCommand)
+def evaluate(run: RunArg, data_dir: DataDirOpt = None, as_json: JsonOpt = False):
+    """Evaluate a saved run's model on its dataset's test set again."""
+    from zoo.console import out, pct, safe
+
+    result = _api().evaluate(run, data_dir=data_dir, plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json(result)
+    out.print(f"[bold]{safe(result['model'])}[/] ({safe(str(run))}): test accuracy {pct(result['test_accuracy'])}, "
+              f"loss {result['test_loss']:.4f} on {result['test_images']:,} images; recorded at training time: "
+              f"{pct(result['recorded_test_accuracy'])}; article: {pct(result['published_accuracy'])}",
+              highlight=False)
+
+
+@command(cls=ZooCommand)
+def predict(
+    run: RunArg,
+    images: Annotated[list[Path], typer.Argument(help="PNG/JPEG/BMP/… images of single digits.")],
+    save_preprocessed: _opt(Path, "--save-preprocessed", metavar="DIR",
+                            help="Write each image as the model sees it (28×28 PNG) into this folder.") = None,
+    as_json: JsonOpt = False,
+):
+    """Read your own handwritten digits: grayscale, invert, crop, fit 20×20, centre in 28×28, predict."""
+    from zoo.console import err, out, safe
+
+    answers = _api().predict(run, images, save_preprocessed=save_preprocessed,
+                             plugins_dir=_settings.get("plugins_dir"))
+    for answer in answers:
+        if answer["digit"] is None:
+            err.print(f"[bold red]Error:[/] {safe(answer['error'])}", highlight=False, soft_wrap=True)
+        elif not as_json:
+            guesses = ", ".join(f"{safe(t['label'])} ({t['probability'] * 100:.1f}%)" for t in answer["top3"])
+            out.print(f"{safe(answer['image'])}: [bold]{safe(answer['label'])}[/]   top 3: {guesses}", highlight=False)
+    if as_json:
+        _print_json(answers)
+    if any(a["digit"] is None for a in answers):
+        raise typer.Exit(1)
+
+
+@command(cls=ZooCommand)
+def explain(
+    run: RunArg,
+    image: Annotated[str, typer.Argument(
+        help="An image file of one digit (read as zoo predict reads it), or a number: that test-set image.")],
+    out_dir: _opt(Path, "--out", metavar="DIR",
+                  help="Where the PNGs go (default: explain-IMAGE inside the run directory).") = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """What the model sees in one digit: its top 3, every convolution's feature maps, and a saliency map."""
+    from zoo.console import out, safe
+
+    folder = out_dir or _api().explain_folder(run, image)
+    result = _api().explain(run, image, out=folder, data_dir=data_dir, plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json(result.to_dict())
+    guesses = ", ".join(f"{safe(t['label'])} ({t['probability'] * 100:.1f}%)" for t in result.top3)
+    truth = "" if result.true_label is None else f" (true label: {safe(result.true_label)})"
+    out.print(f"{safe(result.image)}: [bold]{safe(result.label)}[/]{truth}   top 3: {guesses}", highlight=False)
+    for note in result.notes:
+        out.print(f"[dim]{safe(note)}[/]", highlight=False)
+    saliency = " and a saliency map" if result.saliency is not None else ""
+    out.print(f"{len(result.feature_maps)} feature-map figure(s){saliency} "
+              f"in [bold]{safe(str(folder))}[/]", highlight=False)

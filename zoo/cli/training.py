@@ -1,0 +1,132 @@
+"""`zoo train` and `zoo compare`: parse, call ``zoo.train`` / ``compare`` / ``resume`` / ``load``, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from zoo.cli.app import (DEFAULT_SEED, BatchOpt, CompareCommand, DataDirOpt, DatasetOpt, EpochsOpt, JsonOpt,
+                         LimitOpt, PrecisionOpt, RunsDirOpt, SeedOpt, TensorBoardOpt, ValidateOpt, ZooCommand,
+                         ZooError, _api, _flag, _opt, _print_json, _report_line, _settings, _tag, command)
+from zoo.errors import Interrupted
+
+
+@command(cls=ZooCommand)
+def train(
+    name: Annotated[str, typer.Argument(help="Model name, as `zoo list` shows it.")],
+    recipe: _opt(str, "--recipe", metavar="NAME", help="Recipe name (default: the first).") = None,
+    epochs: EpochsOpt = None, batch_size: BatchOpt = None, seed: SeedOpt = DEFAULT_SEED, limit: LimitOpt = None,
+    validate_on: ValidateOpt = "val", dataset: DatasetOpt = "mnist", data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"), precision: PrecisionOpt = "float32", tensorboard: TensorBoardOpt = False,
+    as_json: JsonOpt = False,
+):
+    """Train one model with its article's recipe; save the model, history, metadata and figures."""
+    from zoo.console import out, train_summary
+
+    run = _api().train(name, recipe=recipe, epochs=epochs, batch_size=batch_size, limit=limit, seed=seed,
+                       validate_on=validate_on, dataset=dataset, data_dir=data_dir, runs_dir=runs_dir,
+                       precision=precision, tensorboard=tensorboard, plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json(run.to_dict())
+    out.print(train_summary(run.record, run.dir, run.figures), highlight=False)
+
+
+# What `zoo compare --resume DIR` may take from the folder's plan.json when the command leaves it out.
+RESUMABLE = ("patterns", "tag", "seeds", "seed", "epochs", "batch_size", "limit", "validate_on", "dataset",
+             "data_dir", "precision", "vary_split", "tensorboard")
+
+
+@command(cls=CompareCommand)
+def compare(
+    ctx: typer.Context,
+    patterns: Annotated[Optional[list[str]], typer.Argument(
+        help="Model names or patterns (default: every registered model).", show_default=False)] = None,
+    epochs: EpochsOpt = None, batch_size: BatchOpt = None, seed: SeedOpt = DEFAULT_SEED, limit: LimitOpt = None,
+    validate_on: ValidateOpt = "val", dataset: DatasetOpt = "mnist", data_dir: DataDirOpt = None,
+    runs_dir: RunsDirOpt = Path("runs"), precision: PrecisionOpt = "float32", tensorboard: TensorBoardOpt = False,
+    tag: _opt(str, "--tag", metavar="TAG", help="Only models with this tag, e.g. 'article'.") = None,
+    quick: _flag("--quick", "One epoch per model (unless --epochs says otherwise).") = False,
+    seeds: _opt(str, "--seeds", metavar="N|LIST", help="Train each model once per seed: N seeds (--seed, --seed+1, "
+                "…) or a list like 1,7,42. The table then shows mean ± std, a 95% interval and a test against the "
+                "best.") = None,
+    vary_split: _flag("--vary-split", "With --seeds, each seed also draws its own train/validation split.") = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", metavar="local|dask", envvar="ZOO_EXECUTOR", show_envvar=True,
+        help="local: one job after another in this process. dask: jobs in parallel on Dask workers, a cluster "
+             "of this machine or the one at --scheduler (pip install 'mnist-zoo\\[dask]').")] = "local",
+    workers: _opt(int, "--workers", metavar="N", help="With --executor dask: worker processes to start (default: "
+                  "one per job, up to the cores).") = None,
+    threads: _opt(int, "--threads-per-worker", metavar="N", help="TensorFlow threads per job (default: the cores ÷ "
+                  "the workers; locally, TensorFlow's own). Sums, so the last digits of results, depend on it.") = None,
+    scheduler: _opt(str, "--scheduler", metavar="ADDRESS", envvar="ZOO_SCHEDULER", show_envvar=True,
+                    help="With --executor dask: the address of a running Dask scheduler, e.g. tcp://host:8786.") = None,
+    from_runs: _opt(list[Path], "--from-runs", metavar="DIR",
+                    help="Compare saved runs (run directories or folders of them) without training.") = None,
+    as_json: _flag("--json", "Print the rows as JSON and nothing else on stdout (progress stays on stderr).") = False,
+    json_path: _opt(Path, "--json-out", metavar="FILE", help="Also write the rows as JSON to this file.") = None,
+    csv_path: _opt(Path, "--csv", metavar="FILE", help="Also write the rows as CSV to this file.") = None,
+    md_path: _opt(Path, "--md", metavar="FILE", help="Also write the table as Markdown to this file.") = None,
+    make_report: _flag("--report", "Also write a web page of the comparison into its folder (report/index.html), "
+                                   "as `zoo report` does.") = False,
+    resume: _opt(Path, "--resume", metavar="DIR", help="Continue a comparison that was stopped (Ctrl-C, a crash): "
+                 "give its folder; the runs that finished there are kept, the others are trained into it. What you "
+                 "leave out of the command comes from the folder's plan.json.") = None,
+):
+    """Train models on the same data, split and seed, then show them side by side."""
+    from zoo.rows import check_export_paths, export
+
+    api, plugins_dir, tag = _api(), _settings.get("plugins_dir"), _tag(tag)
+    check_export_paths(json_path, csv_path, md_path)  # before anything trains
+    if from_runs:
+        if make_report or resume:
+            raise ZooError("--report with --from-runs: use zoo report DIR… for saved runs" if make_report else
+                           "--resume continues training a comparison; --from-runs trains nothing: give one of them")
+        result = api.load(from_runs, models=patterns, tag=tag, plugins_dir=plugins_dir)
+        export(result.rows, json_path, csv_path, md_path)
+        return _print_json(result.rows) if as_json else _show(result)
+    executing = dict(executor=executor, workers=workers, threads=threads, scheduler=scheduler, plugins_dir=plugins_dir)
+    try:
+        if resume is not None:
+            asked = dict(patterns=patterns, tag=tag, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size,
+                         limit=limit, validate_on=validate_on, dataset=dataset, data_dir=data_dir,
+                         precision=precision, vary_split=vary_split, tensorboard=tensorboard)
+            given = {("models" if k == "patterns" else k): v for k, v in asked.items()
+                     if _given_on_command_line(ctx, k)}
+            result = api.resume(resume, quick=quick, **given, **executing)
+        else:
+            result = api.compare(patterns, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size, limit=limit,
+                                 tag=tag, quick=quick, validate_on=validate_on, dataset=dataset, data_dir=data_dir,
+                                 runs_dir=runs_dir, precision=precision, vary_split=vary_split,
+                                 tensorboard=tensorboard, **executing)
+    except Interrupted as stop:
+        if stop.result is not None:
+            export(stop.result.rows, json_path, csv_path, md_path)
+            _print_json(stop.result.rows) if as_json else _show(stop.result, saved=False)
+        raise ZooError(str(stop) + (f" (no report written: zoo report {stop.result.dir} makes one)"
+                                    if make_report and stop.result is not None else ""), exit_code=130) from None
+    export(result.rows, json_path, csv_path, md_path)
+    _print_json(result.rows) if as_json else _show(result, report=make_report)
+    if make_report and result.records:
+        _report_line(api.report(result, result.dir / "report", plugins_dir=plugins_dir), result.dir / "report")
+    if result.failed:
+        labels = [f"{r['model']}/{r['recipe']} seed {r['seed']}" for r in result.failed]
+        raise ZooError(f"{len(result.failed)} run(s) failed: {', '.join(labels)}", exit_code=1)
+
+
+def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Typed on this command line (not a default, and not an environment variable such as ZOO_DATA_DIR)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _show(comparison, saved: bool = True, report: bool = False) -> None:
+    from zoo.console import out, safe
+
+    out.print(comparison.table(width=out.width))
+    if saved and comparison.dir is not None and comparison.records and not comparison.interrupted \
+            and (comparison.dir / "compare.json").is_file():
+        report_too = " and report/index.html" if report else ""
+        out.print(f"Runs, compare.json, compare.png, pareto.png{report_too} in [bold]{safe(str(comparison.dir))}[/]",
+                  highlight=False)

@@ -1,0 +1,126 @@
+"""The comparison table's columns, written once.
+
+Each ``Column`` says what its heading is, how a row's cell reads, which row keys it
+shows, and how it sorts. The terminal table (``zoo.console``), the Markdown and CSV
+exports, a notebook's ``Comparison._repr_html_`` and the report's index page all take
+their columns from ``COLUMNS``, so a column added here appears everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+def _pct(value) -> str:
+    return "—" if value is None else f"{value * 100:.2f}%"
+
+
+def _accuracy_cell(row) -> str:
+    if row.get("mean") is None:
+        return _pct(row.get("test_accuracy"))
+    if row["n"] == 1:
+        return f"{row['mean'] * 100:.2f}%"
+    return f"{row['mean'] * 100:.2f} ± {row['std'] * 100:.2f}%"
+
+
+def _interval_cell(row) -> str:
+    if row.get("ci_low") is None:
+        return "—"
+    return f"{row['ci_low'] * 100:.2f}–{row['ci_high'] * 100:.2f}%"
+
+
+def _vs_best_cell(row) -> str:
+    from zoo.statistics import fmt_p
+
+    standing = row.get("standing")
+    if standing is None:
+        return "—"
+    if standing == "best":
+        return "best"
+    if standing == "untested":
+        return f"no test ({row.get('untested_because') or 'no per-image results'})"
+    mark = "≈ best" if standing.startswith("not distinguishable") else "worse"
+    holm = ", Holm" if row.get("holm") else ""
+    return f"{mark} (p {fmt_p(row['p_value_vs_best'])}, {row['test']}{holm})"
+
+
+def _vs_best_sort(row):
+    """The best first, then by p-value (the likelier to equal the best first)."""
+    standing, p = row.get("standing"), row.get("p_value_vs_best")
+    return 2.0 if standing == "best" else p
+
+
+def _number(key: str, text: Callable[[float], str]):
+    return lambda row: "—" if row.get(key) is None else text(row[key])
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str                                   # the column's own name
+    header: str
+    cell: Callable[[dict], str]                # the row's cell, as text
+    fields: tuple[str, ...] = ()               # the row keys it shows (CSV puts these first)
+    numeric: bool = False                      # right-aligned; sorts by ``sort``
+    sort: Callable[[dict], object] | None = None  # the value a click on the heading sorts by
+    results: bool = True                       # on a narrow terminal: the results table (else the cost one)
+    cost: bool = False
+
+
+COLUMNS = [
+    Column("model", "model", lambda r: str(r["model"]), ("model",), results=True, cost=True),
+    Column("recipe", "recipe", lambda r: str(r.get("recipe") or "—"), ("recipe",), results=False, cost=True),
+    Column("n", "n", lambda r: str(r.get("n") or "—"), ("n",), numeric=True, sort=lambda r: r.get("n")),
+    Column("accuracy", "test acc", _accuracy_cell, ("mean", "std", "test_accuracy"), numeric=True,
+           sort=lambda r: r["mean"] if r.get("mean") is not None else r.get("test_accuracy")),
+    Column("interval", "95% interval", _interval_cell, ("ci_low", "ci_high"), numeric=True,
+           sort=lambda r: r.get("ci_low")),
+    Column("vs_best", "vs the best", _vs_best_cell, ("standing", "p_value_vs_best", "test"), sort=_vs_best_sort),
+    Column("published", "published", lambda r: _pct(r.get("published_accuracy")), ("published_accuracy",),
+           numeric=True, sort=lambda r: r.get("published_accuracy")),
+    Column("verdict", "reproduction", lambda r: r.get("verdict") or "—", ("verdict",)),
+    Column("seconds_per_epoch", "s/epoch", _number("seconds_per_epoch", lambda v: f"{v:.1f}"),
+           ("seconds_per_epoch",), numeric=True, sort=lambda r: r.get("seconds_per_epoch"), results=False, cost=True),
+    Column("training_seconds", "total s", _number("training_seconds", lambda v: f"{v:.1f}"),
+           ("training_seconds",), numeric=True, sort=lambda r: r.get("training_seconds"), results=False, cost=True),
+    Column("training_tflop", "train TFLOP", _number("training_tflop", lambda v: f"{v:.3g}"),
+           ("training_tflop",), numeric=True, sort=lambda r: r.get("training_tflop"), results=False, cost=True),
+    Column("share_of_peak", "% of peak", _number("share_of_peak", lambda v: f"{v * 100:.2g}%"),
+           ("share_of_peak",), numeric=True, sort=lambda r: r.get("share_of_peak"), results=False, cost=True),
+    Column("params", "params", _number("params", lambda v: f"{v:,}"), ("params",), numeric=True,
+           sort=lambda r: r.get("params"), results=False, cost=True),
+    Column("macs", "MACs", _number("macs", lambda v: f"{v:,}"), ("macs",), numeric=True,
+           sort=lambda r: r.get("macs"), results=False, cost=True),
+]
+
+CAPTION = ("95% interval: t across seeds, or Clopper-Pearson for one run. vs the best: McNemar (one run each) "
+           "or a t-test across seeds; ≈ best means p ≥ 0.05, not distinguishable.")
+
+
+def cells(row: dict) -> dict[str, str]:
+    """Every column's text for one row."""
+    return {c.key: c.cell(row) for c in COLUMNS}
+
+
+def sort_values(row: dict) -> dict[str, str]:
+    """Every sortable column's value for one row, as text for an HTML ``data-value`` ('' when none)."""
+    values = {}
+    for c in COLUMNS:
+        value = c.sort(row) if c.sort else None
+        values[c.key] = "" if value is None else (repr(float(value)) if c.numeric or c.key == "vs_best"
+                                                  else str(value))
+    values["model"] = str(row.get("model"))
+    return values
+
+
+def data_keys() -> list[str]:
+    """The row keys the columns show, in the columns' order (CSV's first columns)."""
+    return list(dict.fromkeys(k for c in COLUMNS for k in c.fields))
+
+
+def markdown(rows: list[dict]) -> str:
+    """The table as Markdown, every column."""
+    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(c.cell(row).replace("|", "\\|") for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"

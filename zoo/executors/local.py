@@ -1,0 +1,79 @@
+"""The local executor: a comparison's jobs in this process, one after another (the default).
+
+``threads`` sizes TensorFlow's thread pools (default: its own, one per core).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from zoo import stopping
+from zoo.errors import ZooError
+from zoo.executors.base import run_dir_names
+from zoo.jobs import Interrupted, run_job
+from zoo.runs import RunRecord, new_run_dir, read_record, remove_if_empty
+from zoo.types import Event, Job, Outcome
+
+
+def check(workers: int | None, threads: int | None, scheduler: str | None) -> None:
+    """This executor's one-line errors: it starts no workers and reaches no scheduler."""
+    from zoo.errors import OptionError
+
+    if workers is not None or scheduler:
+        raise OptionError(f"{'--workers' if workers is not None else '--scheduler'} needs --executor dask")
+
+
+def create(jobs: int, workers=None, threads=None, scheduler=None, plugins_dir=None, on_start=None) -> "LocalExecutor":
+    return LocalExecutor(threads)
+
+
+class LocalExecutor:
+    """Runs jobs in this process, one after another (the default); ``threads`` sizes
+    TensorFlow's thread pools (default: its own, one per core)."""
+
+    name = "local"
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    def run(self, jobs: list[Job], prepared, compare_dir: Path,
+            on_event: Callable[[Event], object], registry=None, names: dict[Job, str] | None = None):
+        """Yield an ``Outcome`` per job; stops (raising ``KeyboardInterrupt`` after yielding
+        the interrupted job's outcome, if any) on Ctrl-C. ``prepared`` is one ``Prepared``
+        split for every job, or a function giving each job its own (``--vary-split``)."""
+        if self.threads is not None:
+            from zoo.keras_glue import use_threads
+
+            if not use_threads(self.threads):
+                raise ZooError(f"cannot run on {self.threads} thread(s): TensorFlow already runs with others "
+                               f"in this process")
+        names = names or dict(zip(jobs, run_dir_names(jobs)))
+        for job in jobs:
+            stopping.check()
+            run_dir = new_run_dir(compare_dir, names[job])
+            try:
+                data = prepared(job) if callable(prepared) else prepared
+                record = run_job(job, data, run_dir, on_event, registry)
+            except Interrupted as stop:
+                yield Outcome(job, run_dir, stop.record)
+                raise KeyboardInterrupt from None
+            except KeyboardInterrupt:
+                saved = _saved_record(run_dir)  # Ctrl-C after the run was saved keeps it
+                if saved is not None:
+                    yield Outcome(job, run_dir, saved)
+                else:
+                    remove_if_empty(run_dir)
+                raise
+            except ZooError as exc:
+                remove_if_empty(run_dir)
+                yield Outcome(job, None, None, str(exc))
+                continue
+            yield Outcome(job, run_dir, record)
+
+
+def _saved_record(run_dir: Path) -> RunRecord | None:
+    try:
+        return read_record(run_dir)
+    except ZooError:
+        return None

@@ -1,0 +1,174 @@
+"""The value types every layer shares: what a user asked for (``Options``), one unit of
+work (``Job``), what happened to it (``Event``) and what became of it (``Outcome``).
+
+This module imports nothing of the zoo but its exceptions, so that the job runner, the
+executors, the displays and the API can all use these types without importing each other.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import OptionError
+
+if TYPE_CHECKING:  # only for annotations: runs imports pydantic
+    from zoo.runs import RunRecord
+
+DEFAULT_SEED = 42  # the seed of a run, and of the train/validation split, when none is given
+MAX_SEED = 2**32 - 1  # what NumPy and the backends accept
+MIN_LIMIT = 20  # the fewest training images a run may use (--limit)
+VALIDATE_ON = ("val", "test")
+# "float32" (what the articles ran), or Keras's mixed policies: faster where the hardware
+# has the units, and the numbers change, so only on request.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+TENSORBOARD_INSTALL = "pip install 'mnist-zoo[tensorboard]'"
+
+
+def has_tensorboard() -> bool:
+    """Keras's TensorBoard callback writes through the tensorboard package, which TensorFlow no longer brings."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise OptionError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+    return seed
+
+
+def parse_seeds(text: str | int | list | tuple | None, first: int = DEFAULT_SEED) -> list[int]:
+    """``--seeds N`` (N seeds counting up from ``first``) or ``--seeds 1,7,42``; without it, ``[first]``.
+
+    The Python API also takes an int (a count) or a list of seeds."""
+    if text is None:
+        return [check_seed(first)]
+    if isinstance(text, bool):
+        raise OptionError(f"seeds takes a count or a list of seeds, not {text!r}")
+    if isinstance(text, int):
+        text = str(text)
+    elif isinstance(text, (list, tuple)):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in text):
+            raise OptionError(f"seeds: give whole numbers, not {list(text)!r}")
+        text = ",".join(map(str, text)) + "," * (len(text) == 1)
+    try:
+        values = [int(part) for part in str(text).split(",") if part.strip()]
+    except ValueError:
+        raise OptionError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
+    if len(values) == 1 and "," not in text:
+        if not 1 <= values[0] <= 1000:
+            raise OptionError(f"--seeds {values[0]}: give between 1 and 1000 seeds")
+        values = [first + i for i in range(values[0])]
+    if not values or len(set(values)) != len(values):
+        raise OptionError(f"--seeds {text}: give each seed once")
+    return [check_seed(v) for v in values]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for, shared by every job of a comparison; None means "as the recipe says".
+
+    Checked once, when made: every command and executor can trust it afterwards.
+    """
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    limit: int | None = None
+    validate_on: str = "val"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    precision: str = "float32"
+    # Each seed draws its own train/validation split too (Bouthillier et al. 2021); by
+    # default the split stays fixed and only weights and shuffling change with the seed.
+    vary_split: bool = False
+    # Also write TensorBoard logs into each run directory (the tensorboard extra).
+    tensorboard: bool = False
+
+    def __post_init__(self):
+        if self.validate_on not in VALIDATE_ON:
+            raise OptionError(f"--validate-on must be 'val' or 'test', not {self.validate_on!r}")
+        if self.precision not in PRECISIONS:
+            raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        for key in ("epochs", "batch_size", "limit"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise OptionError(f"--{key.replace('_', '-')} must be a whole number, not {value!r}")
+            if value is not None and value < 1:
+                raise OptionError(f"--{key.replace('_', '-')} must be at least 1")
+        if self.limit is not None and self.limit < MIN_LIMIT:
+            raise OptionError(f"--limit {self.limit} is too small: use at least {MIN_LIMIT} images")
+        if self.data_dir is not None and not isinstance(self.data_dir, str):
+            object.__setattr__(self, "data_dir", str(self.data_dir))  # a Path from the API
+        if self.tensorboard and not has_tensorboard():
+            raise OptionError(f"--tensorboard needs TensorBoard: {TENSORBOARD_INSTALL}")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run to do: a model, one of its recipes, a seed, and the shared options."""
+
+    model: str
+    recipe: str
+    seed: int
+    options: Options
+    epochs: int        # resolved: the recipe's, unless the options override it
+    batch_size: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}/{self.recipe} seed {self.seed}"
+
+
+def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None) -> list[Job]:
+    """One job per architecture and seed, with the recipe resolved once (default: each one's first)."""
+    jobs = []
+    for arch in architectures:
+        chosen = arch.recipe(recipe)
+        for seed in seeds:
+            jobs.append(Job(arch.name, chosen.name, check_seed(seed), options,
+                            options.epochs if options.epochs is not None else chosen.epochs,
+                            options.batch_size if options.batch_size is not None else chosen.batch_size))
+    return jobs
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened to a job. ``kind`` is one of:
+
+    ``queued`` (an executor that runs several jobs at once has it waiting), ``started``
+    (epochs, steps per epoch known), ``epoch_started``, ``step`` (steps done in this epoch;
+    ``metrics`` a few times a second), ``epoch_ended`` (``metrics``: the epoch's logs,
+    ``seconds``), ``finished`` (``record``), ``failed`` (``error``). ``worker`` names the
+    Dask worker running it, if any.
+    """
+
+    kind: str
+    job: Job
+    epoch: int | None = None
+    epochs: int | None = None
+    step: int | None = None
+    steps: int | None = None
+    metrics: dict[str, float] | None = None
+    seconds: float | None = None
+    record: Any = None  # a RunRecord, on "finished"
+    error: str | None = None
+    worker: str | None = None
+
+
+def ignore_event(event: Event) -> None:
+    pass
+
+
+@dataclass
+class Outcome:
+    """What became of one job: a record (completed or interrupted), or an error."""
+
+    job: Job
+    run_dir: Path | None = None
+    record: RunRecord | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.record.status if self.record else "failed"
