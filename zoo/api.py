@@ -167,7 +167,7 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
             validate_on: str = "val", dataset: str = "mnist", data_dir=None, runs_dir=None,
             precision: str = "float32", vary_split: bool = False, tensorboard: bool = False,
             executor: str = "local", workers: int | None = None, threads: int | None = None,
-            scheduler: str | None = None, progress=True, plugins_dir=None) -> Comparison:
+            scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None) -> Comparison:
     """Train ``models`` (names or fnmatch patterns; None: every model, or those tagged ``tag``)
     on the same data, split and seeds, and compare them: one row per model with mean ± std,
     a 95% interval and a test against the best.
@@ -175,7 +175,9 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
     ``seeds``: how many seeds (counting up from ``seed``) or a list of them. ``quick``: one
     epoch each unless ``epochs`` says otherwise. ``executor="dask"`` runs the jobs on Dask
     workers. A job that fails is a row with its error; a Ctrl-C raises ``zoo.Interrupted``
-    whose ``result`` is the comparison so far (``zoo.resume(result.dir)`` trains the rest)."""
+    whose ``result`` is the comparison so far (``zoo.resume(result.dir)`` trains the rest).
+    ``margin``: in accuracy points, how close our mean must be shown to be (TOST) to a published
+    figure for "reproduced"."""
     from zoo.registry import canonical_tag
 
     patterns = [models] if isinstance(models, str) else list(models or ())
@@ -185,11 +187,19 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
                       dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split,
                       tensorboard=tensorboard)
     return _compare(patterns, canonical_tag(tag), seed, seeds, options, _runs_dir(runs_dir), executor, workers,
-                    threads, scheduler, progress, plugins_dir, resume=None)
+                    threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(margin))
+
+
+def _margin(points: float) -> float:
+    """The equivalence margin, given in accuracy points, as a fraction."""
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 < points < 100:
+        raise OptionError(f"--margin is in accuracy points, more than 0 and less than 100, not {points!r}")
+    return points / 100
 
 
 def resume(directory, *, executor: str = "local", workers: int | None = None, threads: int | None = None,
-           scheduler: str | None = None, progress=True, plugins_dir=None, **given) -> Comparison:
+           scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None,
+           **given) -> Comparison:
     """Go on with a comparison that was stopped (Ctrl-C, a crash, a killed process): the runs
     that finished in ``directory`` are kept, the others train into it. Every choice not in
     ``given`` (``models``, ``seeds``, ``epochs``, …, as ``compare`` takes them) comes from the
@@ -202,7 +212,7 @@ def resume(directory, *, executor: str = "local", workers: int | None = None, th
     seed = merged.get("seed")
     return _compare(list(merged.get("patterns") or []), merged.get("tag"), DEFAULT_SEED if seed is None else seed,
                     merged.get("seeds"), options, None, executor, workers, threads, scheduler, progress,
-                    plugins_dir, resume=Path(directory))
+                    plugins_dir, resume=Path(directory), margin=_margin(margin))
 
 
 # compare's defaults, as plan.json spells them: a plan's choice equal to one needs no mention
@@ -241,7 +251,7 @@ def resume_plan(directory, given: dict, progress=True) -> dict:
 
 
 def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler, progress,
-             plugins_dir, resume) -> Comparison:
+             plugins_dir, resume, margin) -> Comparison:
     from zoo.comparing import draw_comparison_figures, run_comparison
     from zoo.feedback import Feedback
     from zoo.rows import comparison_rows
@@ -254,7 +264,7 @@ def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, t
     ran = run_comparison(patterns, tag=tag, seed=seed, seeds=seeds, options=options, runs_dir=runs_dir,
                          executor=executor, workers=workers, threads=threads, scheduler=scheduler,
                          plugins_dir=plugins_dir, resume=resume, registry=registry, feedback=feedback)
-    rows, notes = comparison_rows(ran.outcomes.records, ran.outcomes.failed)
+    rows, notes = comparison_rows(ran.outcomes.records, ran.outcomes.failed, margin)
     for note in notes:
         feedback.warn(note)
     draw_comparison_figures(rows, ran.compare_dir, feedback.warn)
@@ -266,7 +276,8 @@ def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, t
     return comparison
 
 
-def load(dirs, *, models=None, tag: str | None = None, progress=True, plugins_dir=None) -> Comparison:
+def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, progress=True,
+         plugins_dir=None) -> Comparison:
     """A ``Comparison`` of saved runs, trained before: run directories, or folders holding them
     (a comparison's folder). ``models``: names or patterns to keep; ``tag``: only models with it.
     Nothing is trained. One unreadable run in a folder is skipped with a warning."""
@@ -288,7 +299,7 @@ def load(dirs, *, models=None, tag: str | None = None, progress=True, plugins_di
         raise RunFileError(f"no saved run is of a model tagged {tag!r}")
     for key, values in rowsmod.unlike([rowsmod.row_from_record(r) for r in records]).items():
         feedback.warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
-    rows, notes = rowsmod.comparison_rows(records)
+    rows, notes = rowsmod.comparison_rows(records, margin=_margin(margin))
     for note in notes:
         feedback.warn(note)
     folder = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None

@@ -24,12 +24,6 @@ def _accuracy_cell(row) -> str:
     return f"{row['mean'] * 100:.2f} ± {row['std'] * 100:.2f}%"
 
 
-def _interval_cell(row) -> str:
-    if row.get("ci_low") is None:
-        return "—"
-    return f"{row['ci_low'] * 100:.2f}–{row['ci_high'] * 100:.2f}%"
-
-
 def _vs_best_cell(row) -> str:
     from zoo.statistics import fmt_p
 
@@ -37,12 +31,30 @@ def _vs_best_cell(row) -> str:
     if standing is None:
         return "—"
     if standing == "best":
-        return "best"
+        return "best (tie)" if row.get("tied_best") else "best"
     if standing == "untested":
         return f"no test ({row.get('untested_because') or 'no per-image results'})"
-    mark = "≈ best" if standing.startswith("not distinguishable") else "worse"
-    holm = ", Holm" if row.get("holm") else ""
-    return f"{mark} (p {fmt_p(row['p_value_vs_best'])}, {row['test']}{holm})"
+    holm = f", Holm over {row['comparisons']} pairs" if row.get("holm") else ""
+    test = f"p {fmt_p(row['p_value_vs_best'])}, {_short_test(row['test'])}{holm}"
+    if standing.startswith("not distinguishable"):
+        detect = row.get("min_detectable_difference")
+        power = f"; would detect ≥ {detect * 100:.2f} pt" if detect is not None else ""
+        return f"≈ best: not distinguishable at this n ({test}{power})"
+    return f"worse ({test})"
+
+
+def _short_test(name: str | None) -> str:
+    return (name or "").replace(" (same model, seeds and split)", "")
+
+
+def _verdict_cell(row) -> str:
+    return row.get("verdict_note") or row.get("verdict") or "—"
+
+
+def _interval_cell(row) -> str:
+    if row.get("ci_low") is None:
+        return "—"
+    return f"{row['ci_low'] * 100:.2f}–{row['ci_high'] * 100:.2f}%"
 
 
 def _vs_best_sort(row):
@@ -73,12 +85,14 @@ COLUMNS = [
     Column("n", "n", lambda r: str(r.get("n") or "—"), ("n",), numeric=True, sort=lambda r: r.get("n")),
     Column("accuracy", "test acc", _accuracy_cell, ("mean", "std", "test_accuracy"), numeric=True,
            sort=lambda r: r["mean"] if r.get("mean") is not None else r.get("test_accuracy")),
-    Column("interval", "95% interval", _interval_cell, ("ci_low", "ci_high"), numeric=True,
+    Column("interval", "95% interval", _interval_cell, ("ci_low", "ci_high", "seed_std", "test_set_se"), numeric=True,
            sort=lambda r: r.get("ci_low")),
-    Column("vs_best", "vs the best", _vs_best_cell, ("standing", "p_value_vs_best", "test"), sort=_vs_best_sort),
+    Column("vs_best", "vs the best", _vs_best_cell,
+           ("standing", "p_value_vs_best", "test", "min_detectable_difference"), sort=_vs_best_sort),
     Column("published", "published", lambda r: _pct(r.get("published_accuracy")), ("published_accuracy",),
            numeric=True, sort=lambda r: r.get("published_accuracy")),
-    Column("verdict", "reproduction", lambda r: r.get("verdict") or "—", ("verdict",)),
+    Column("verdict", "reproduction", _verdict_cell, ("verdict", "equivalence_p", "prediction_low", "prediction_high",
+                                                      "margin")),
     Column("seconds_per_epoch", "s/epoch", _number("seconds_per_epoch", lambda v: f"{v:.1f}"),
            ("seconds_per_epoch",), numeric=True, sort=lambda r: r.get("seconds_per_epoch"), results=False, cost=True),
     Column("training_seconds", "total s", _number("training_seconds", lambda v: f"{v:.1f}"),
@@ -93,8 +107,12 @@ COLUMNS = [
            sort=lambda r: r.get("macs"), results=False, cost=True),
 ]
 
-CAPTION = ("95% interval: t across seeds, or Clopper-Pearson for one run. vs the best: McNemar (one run each) "
-           "or a t-test across seeds; ≈ best means p ≥ 0.05, not distinguishable.")
+CAPTION = ("95% interval: of the model's accuracy, with both the seeds' and the test set's noise (a bootstrap over "
+           "seeds and test images); with one run, the test set's alone (Clopper-Pearson). vs the best: McNemar for one "
+           "run each, Welch's t-test across seeds for different models, a paired t-test only for one model on the "
+           "same seeds; Holm over every pair. ≈ best: p ≥ 0.05, not shown different — it says what this n could "
+           "detect. reproduced: equivalent within the margin (TOST); below/above: outside our 95% prediction "
+           "interval for one run.")
 
 
 def cells(row: dict) -> dict[str, str]:

@@ -154,17 +154,17 @@ def histories(rows: list[dict]) -> dict[str, dict]:
 
 
 # -- several seeds: statistics per model ------------------------------------------------------
-def summary_rows(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
+def summary_rows(records: list[RunRecord], margin: float | None = None) -> tuple[list[dict], list[str]]:
     """One row per model, recipe and set of options: the run row's keys (for older tools)
     plus n, mean, std, the 95% interval, the test against the best and the verdict."""
     from zoo import statistics
 
-    analysed, notes = statistics.analyse(records)  # pools completed runs only
+    analysed, notes = statistics.analyse(records, statistics.MARGIN if margin is None else margin)
     rows = []
     for stats in analysed:
         runs = stats.pop("records")
         row = row_from_record(runs[0])
-        comparable = stats.get("published_inside") is not None
+        comparable = stats.get("verdict") not in (None, "not comparable")
         row.update({
             "test_accuracy": stats["mean"],
             "test_loss": _mean([r.test_loss for r in runs]),
@@ -184,10 +184,10 @@ def summary_rows(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
     return rows, notes
 
 
-def comparison_rows(records: list[RunRecord], failed=()) -> tuple[list[dict], list[str]]:
+def comparison_rows(records: list[RunRecord], failed=(), margin: float | None = None) -> tuple[list[dict], list[str]]:
     """The table's and the exports' rows: statistics per model over the completed runs, then
     the runs that were interrupted and the jobs that failed (``zoo.types.Outcome``)."""
-    rows, notes = summary_rows([r for r in records if r.status == "completed"])
+    rows, notes = summary_rows([r for r in records if r.status == "completed"], margin)
     rows += [{**row_from_record(r), "standing": None} for r in records if r.status != "completed"]
     rows += [{"model": o.job.model, "recipe": o.job.recipe, "seed": o.job.seed, "status": "failed",
               "error": o.error} for o in failed]

@@ -1,35 +1,53 @@
-"""Is model A really better than model B? Seed statistics, intervals and tests.
+"""Is model A really better than model B? Intervals, tests, equivalence and power.
 
-One run of a model is one draw: another seed moves MNIST test accuracy by about 0.05–0.07
-points, and the 10,000 test images alone carry ±0.1 point of binomial noise. So the zoo
-never ranks single numbers:
+A test accuracy has two sources of noise (Bouthillier et al. 2021; Jordan 2024):
+
+* **the seed**: another initialisation and order of batches moves MNIST accuracy by
+  0.03–0.1 point;
+* **the test set**: 10,000 images are a sample of all handwritten digits; their binomial
+  noise, about ±0.1 point near 99%, is the larger part, and it does not shrink with seeds.
+
+So the zoo never ranks single numbers:
 
 * runs of one model, recipe and set of options are **grouped** (never pooled across
-  different options);
-* each group gets its mean, standard deviation, min–max and a 95% **interval**: a
-  t-interval across seeds, or, with one run, the exact (Clopper–Pearson) binomial
-  interval of its test accuracy;
-* each group is **tested against the best** (highest mean): with one run each, exact
-  McNemar on the two runs' per-image results (Dietterich 1998); with several seeds, a
-  paired t-test when both were run on the same seeds and split, Welch's t-test
-  otherwise; Holm's correction when more than two models are compared. A model whose
-  p ≥ 0.05 is "not distinguishable from the best".
-* a recipe with a published result gets a **reproduction verdict**, but only for runs
-  of the article's whole recipe (its epochs, batch size and all the training data).
+  different options), and a run given twice is counted once;
+* each group gets its mean, the spread across seeds (``seed_std``), the test set's standard
+  error (``test_set_se``) and a 95% **interval with both**: a bootstrap that resamples the
+  seeds and the test images together (per-image results), else both variances added; with
+  one run, the exact binomial interval of its accuracy, and the seed part said to be unknown;
+* every pair of groups on one test set gets **the right test**: exact McNemar on per-image
+  results for one run each (Dietterich 1998); Welch's t-test across seeds for different
+  models (their seeds share nothing: which run is called "seed 42" is arbitrary); a paired
+  t-test only for one model whose runs share seeds and split (one option changed). The p-values
+  of **all pairs** are corrected together with Holm's method, so a comparison against a
+  best chosen from the same data keeps its error rate; a model whose adjusted p ≥ 0.05 is
+  "not distinguishable from the best", with the smallest difference its test would detect
+  with 80% power (``min_detectable_difference``); ties for best are ties;
+* a recipe with a published figure gets a **reproduction verdict**, only for runs of the
+  article's whole recipe: "reproduced" when an equivalence test (TOST, Lakens 2017) shows our
+  mean within ± ``margin`` of it; "below"/"above" when the published run lies outside our 95%
+  **prediction** interval for one run; otherwise "inconclusive", with how many seeds would decide.
 
-Every number comes from scipy or statsmodels; nothing here is hand-written statistics.
+Every figure comes from scipy or statsmodels (the bootstrap draws with NumPy, seeded).
 """
 
 from __future__ import annotations
 
+import os
 import statistics as pystats
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from zoo.runs import RunRecord, read_predictions
 
 ALPHA = 0.05
+POWER = 0.80
+MARGIN = 0.002  # ± 0.2 point: the default equivalence margin for "reproduced"
+BOOTSTRAP_RESAMPLES = 4000
+BOOTSTRAP_SEED = 20260  # fixed, so the same runs always give the same interval
+NO_SPREAD = 1e-12  # accuracies this close are the same number (float sums differ in the last bits)
 
 
 @dataclass
@@ -48,6 +66,10 @@ class Group:
     @property
     def seeds(self) -> list[int]:
         return [r.seed for r in self.records]
+
+    @property
+    def test_size(self) -> int:
+        return self.records[0].split.test
 
 
 def options_key(record: RunRecord) -> tuple:
@@ -72,15 +94,43 @@ OPTION_NAMES = ("dataset", "test set", "validate_on", "limit", "split seed", "va
                 "precision", "backend")
 
 
+def _identity(record: RunRecord) -> tuple:
+    """What makes two records one run: the folder it lives in, or (for a copy elsewhere) when
+    and what it trained."""
+    if record.run_dir:
+        return ("dir", os.path.realpath(record.run_dir))
+    return ("run", record.model, record.recipe, record.seed, record.started_at, record.finished_at,
+            record.test_accuracy)
+
+
+def distinct(records: list[RunRecord]) -> tuple[list[RunRecord], list[str]]:
+    """Each run once: a run directory given twice (or a folder and a run inside it) would
+    otherwise be pooled as two seeds with no spread between them."""
+    seen: dict[tuple, RunRecord] = {}
+    copies: dict[tuple, int] = {}
+    for record in records:
+        key = _identity(record)
+        if key in seen:
+            copies[key] = copies.get(key, 1) + 1
+            continue
+        seen[key] = record
+    if not copies:
+        return list(seen.values()), []
+    named = [f"{Path(seen[key].run_dir).name if seen[key].run_dir else seen[key].model} ×{count}"
+             for key, count in copies.items()]
+    shown = ", ".join(named[:4]) + (", …" if len(named) > 4 else "")
+    return list(seen.values()), [f"{len(copies)} run(s) were given more than once ({shown}): each is counted once"]
+
+
 def group_runs(records: list[RunRecord]) -> tuple[list[Group], list[str]]:
     """Completed runs grouped by model, recipe and options; plus notes on what was not pooled."""
+    records, notes = distinct(records)
     groups: dict[tuple, Group] = {}
     for record in records:
         if record.status != "completed" or record.test_accuracy is None:
             continue
         key = (record.model, record.recipe, options_key(record))
         groups.setdefault(key, Group(record.model, record.recipe, key[2])).records.append(record)
-    notes = []
     by_model: dict[tuple, list[Group]] = {}
     for group in groups.values():
         by_model.setdefault((group.model, group.recipe), []).append(group)
@@ -92,38 +142,7 @@ def group_runs(records: list[RunRecord]) -> tuple[list[Group], list[str]]:
     return list(groups.values()), notes
 
 
-def interval(group: Group) -> dict:
-    """Mean, spread and a 95% interval of a group's test accuracy."""
-    from scipy import stats
-
-    acc = group.accuracies
-    n = len(acc)
-    summary = {"n": n, "mean": float(np.mean(acc)), "std": float(np.std(acc, ddof=1)) if n > 1 else None,
-               "min": min(acc), "max": max(acc), "accuracies": acc, "seeds": group.seeds}
-    if n > 1:
-        low, high = stats.t.interval(1 - ALPHA, n - 1, loc=summary["mean"], scale=stats.sem(acc))
-        if summary["std"] == 0:
-            low = high = summary["mean"]
-        # an accuracy lies in [0, 1]: a t-interval from two or three seeds can reach past it
-        summary.update(ci_low=max(0.0, float(low)), ci_high=min(1.0, float(high)), interval="t across seeds")
-    else:
-        record = group.records[0]
-        total = record.split.test
-        correct = int(round(record.test_accuracy * total))
-        ci = stats.binomtest(correct, total).proportion_ci(confidence_level=1 - ALPHA, method="exact")
-        summary.update(ci_low=float(ci.low), ci_high=float(ci.high), interval="Clopper-Pearson (one run)")
-    return summary
-
-
-def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
-    """Exact McNemar p-value for two classifiers' per-image correctness on one test set."""
-    from statsmodels.stats.contingency_tables import mcnemar
-
-    table = [[int(np.sum(correct_a & correct_b)), int(np.sum(correct_a & ~correct_b))],
-             [int(np.sum(~correct_a & correct_b)), int(np.sum(~correct_a & ~correct_b))]]
-    return float(mcnemar(table, exact=True).pvalue)
-
-
+# -- one group: its accuracy, with both sources of noise ---------------------------------------------
 def _correct(record: RunRecord):
     """Which test images the run got right, from its saved per-image results (None if unknown)."""
     predictions = read_predictions(record.run_dir) if record.run_dir else None
@@ -134,63 +153,185 @@ def _correct(record: RunRecord):
     return predictions["correct"]
 
 
-def test_against(best: Group, other: Group) -> tuple[str | None, float | None]:
-    """(test name, p-value) for ``other`` against ``best``; (None, None) when no test applies."""
+def hierarchical_bootstrap(correct: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
+                           seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """Mean accuracies of ``resamples`` bootstrap draws that resample the runs (seeds) and the
+    test images together: ``correct`` is runs × images. Each draw picks n runs with replacement
+    and N images with replacement (the same images for every run: they share the test set)."""
+    rng = np.random.default_rng(seed)
+    runs, images = correct.shape
+    values = np.empty(resamples)
+    correct = np.asarray(correct, dtype=bool)
+    for start in range(0, resamples, 200):  # in slices, to bound memory: runs × 200 × N at a time
+        count = min(200, resamples - start)
+        drawn_images = rng.integers(0, images, size=(count, images))
+        per_run = correct[:, drawn_images].mean(axis=2)       # runs × count: each run's accuracy per draw
+        drawn_runs = rng.integers(0, runs, size=(count, runs))
+        values[start:start + count] = per_run[drawn_runs, np.arange(count)[:, None]].mean(axis=1)
+    return values
+
+
+def interval(group: Group) -> dict:
+    """Mean, the spread across seeds, the test set's standard error and a 95% interval with both."""
     from scipy import stats
 
-    same_test_set = best.options[1] == other.options[1] and best.options[1] is not None
-    if len(best.records) == 1 and len(other.records) == 1:
-        if not same_test_set:
-            return None, None
-        a, b = _correct(best.records[0]), _correct(other.records[0])
-        if a is None or b is None:
-            return None, None
-        return "McNemar (exact)", mcnemar_p(a, b)
-    if len(best.records) < 2 or len(other.records) < 2:
-        return None, None
-    paired = sorted(best.seeds) == sorted(other.seeds) and best.options[4:6] == other.options[4:6]
-    if paired:
-        a = [dict(zip(best.seeds, best.accuracies))[s] for s in sorted(best.seeds)]
-        b = [dict(zip(other.seeds, other.accuracies))[s] for s in sorted(other.seeds)]
-        if np.allclose(np.subtract(a, b), np.subtract(a, b)[0]):  # no spread in the differences
-            return "paired t-test", 0.0 if a != b else 1.0
-        return "paired t-test", float(stats.ttest_rel(a, b).pvalue)
-    if np.std(best.accuracies) == 0 and np.std(other.accuracies) == 0:
-        return "Welch t-test", 0.0 if best.accuracies[0] != other.accuracies[0] else 1.0
-    return "Welch t-test", float(stats.ttest_ind(best.accuracies, other.accuracies, equal_var=False).pvalue)
+    acc = group.accuracies
+    n, total = len(acc), group.test_size
+    mean = float(np.mean(acc))
+    seed_std = float(np.std(acc, ddof=1)) if n > 1 else None
+    test_set_se = float(np.sqrt(mean * (1 - mean) / total)) if total else None
+    summary = {"n": n, "mean": mean, "std": seed_std, "seed_std": seed_std, "test_set_se": test_set_se,
+               "min": min(acc), "max": max(acc), "accuracies": acc, "seeds": group.seeds}
+    if n == 1:
+        correct = int(round(acc[0] * total))
+        ci = stats.binomtest(correct, total).proportion_ci(confidence_level=1 - ALPHA, method="exact")
+        summary.update(ci_low=float(ci.low), ci_high=float(ci.high),
+                       interval="Clopper-Pearson: the test set's noise only (one run: the seed part is unknown)")
+        return summary
+    per_image = [_correct(r) for r in group.records]
+    if all(c is not None and len(c) == total for c in per_image):
+        draws = hierarchical_bootstrap(np.stack(per_image))
+        low, high = np.percentile(draws, [100 * ALPHA / 2, 100 * (1 - ALPHA / 2)])
+        method = "bootstrap over seeds and test images"
+    else:  # no per-image results: the two variances added, a normal interval
+        se = np.sqrt(seed_std ** 2 / n + (test_set_se or 0.0) ** 2)
+        low, high = stats.norm.interval(1 - ALPHA, loc=mean, scale=se) if se > 0 else (mean, mean)
+        method = "seeds' and test set's variances added (no per-image results)"
+    summary.update(ci_low=max(0.0, float(low)), ci_high=min(1.0, float(high)), interval=method)
+    return summary
 
 
-def untested_because(best: Group, other: Group) -> str:
-    """Why ``test_against`` found no test for ``other`` (shown in the table)."""
-    if best.options[1] != other.options[1] or best.options[1] is None:
-        return "another test set"
-    if (len(best.records) == 1) != (len(other.records) == 1):
-        return "one run against several seeds"
-    return "no per-image results"
+# -- two groups: the right test, and what it could detect ---------------------------------------------
+def mcnemar_p(correct_a: np.ndarray, correct_b: np.ndarray) -> float:
+    """Exact McNemar p-value for two classifiers' per-image correctness on one test set."""
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    table = [[int(np.sum(correct_a & correct_b)), int(np.sum(correct_a & ~correct_b))],
+             [int(np.sum(~correct_a & correct_b)), int(np.sum(~correct_a & ~correct_b))]]
+    return float(mcnemar(table, exact=True).pvalue)
 
 
-def verdict(group: Group, summary: dict) -> dict:
-    """Does the article's published accuracy lie inside our 95% interval?"""
+def paired_design(a: Group, b: Group) -> bool:
+    """Pairing is right only where randomness is really shared: one model (one option changed),
+    the same seeds and the same split. Runs of different models share nothing but a number."""
+    return (a.model == b.model and sorted(a.seeds) == sorted(b.seeds) and a.options[4:6] == b.options[4:6]
+            and len(set(a.seeds)) == len(a.seeds))
+
+
+@dataclass
+class Test:
+    name: str | None                      # None: no test applies (``reason`` says why)
+    p: float | None = None
+    min_detectable: float | None = None   # the smallest difference detected with 80% power at this n
+    reason: str | None = None
+
+
+def test_pair(a: Group, b: Group) -> Test:
+    """The test of ``a`` against ``b`` (both on one test set), with its power."""
+    from scipy import stats
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    if a.options[1] != b.options[1] or a.options[1] is None:
+        return Test(None, reason="another test set")
+    if len(a.records) == 1 and len(b.records) == 1:
+        ca, cb = _correct(a.records[0]), _correct(b.records[0])
+        if ca is None or cb is None or len(ca) != len(cb):
+            return Test(None, reason="no per-image results")
+        images = len(ca)
+        discordant = float(np.sum(ca != cb)) / images
+        # Normal approximation of the exact test's power: detect δ when |δ| ≥ (z₁₋α/₂ + z_power)·√(d/N).
+        detect = (stats.norm.ppf(1 - ALPHA / 2) + stats.norm.ppf(POWER)) * np.sqrt(discordant / images)
+        return Test("McNemar (exact)", mcnemar_p(ca, cb), float(detect))
+    if len(a.records) < 2 or len(b.records) < 2:
+        return Test(None, reason="one run against several seeds")
+    if paired_design(a, b):
+        by_seed_a, by_seed_b = dict(zip(a.seeds, a.accuracies)), dict(zip(b.seeds, b.accuracies))
+        differences = np.array([by_seed_a[s] - by_seed_b[s] for s in sorted(a.seeds)])
+        spread = float(np.std(differences, ddof=1))
+        if np.ptp(differences) <= NO_SPREAD:
+            return Test(None, reason="the paired differences have no spread: no t-test applies")
+        p = float(stats.ttest_rel([by_seed_a[s] for s in sorted(a.seeds)],
+                                  [by_seed_b[s] for s in sorted(a.seeds)]).pvalue)
+        d = TTestPower().solve_power(nobs=len(differences), alpha=ALPHA, power=POWER)
+        return Test("paired t-test (same model, seeds and split)", p, float(d * spread))
+    sa, sb = np.std(a.accuracies, ddof=1), np.std(b.accuracies, ddof=1)
+    if np.ptp(a.accuracies) <= NO_SPREAD and np.ptp(b.accuracies) <= NO_SPREAD:
+        return Test(None, reason="no spread across seeds in either: no t-test applies")
+    p = float(stats.ttest_ind(a.accuracies, b.accuracies, equal_var=False).pvalue)
+    na, nb = len(a.records), len(b.records)
+    d = TTestIndPower().solve_power(nobs1=na, ratio=nb / na, alpha=ALPHA, power=POWER)
+    return Test("Welch t-test", p, float(d * np.sqrt((sa ** 2 + sb ** 2) / 2)))
+
+
+# -- reproduction ------------------------------------------------------------------------------------
+def seeds_to_show_equivalence(mean: float, std: float, published: float, margin: float) -> int | None:
+    """The fewest seeds with which TOST at 5% would show |mean − published| < margin, if the mean
+    and spread stay as they are (the 90% interval of the mean must fit inside the margin);
+    None when no number would (the mean is at least the margin away)."""
+    from scipy import stats
+
+    gap = abs(mean - published)
+    if gap >= margin:
+        return None
+    for n in range(2, 10_001):
+        if gap + stats.t.ppf(1 - ALPHA, n - 1) * std / np.sqrt(n) < margin:
+            return n
+    return None
+
+
+def verdict(group: Group, summary: dict, margin: float = MARGIN) -> dict:
+    """Does our model reproduce the article's one published run? Equivalence within ± ``margin``
+    (TOST), or the published run outside our 95% prediction interval for one run."""
+    from scipy import stats
+    from statsmodels.stats.weightstats import DescrStatsW
+
     record = group.records[0]
+    fields = {"verdict": None, "verdict_note": None, "margin": margin, "equivalence_p": None, "prediction_low": None,
+              "prediction_high": None, "published_inside": None, "seeds_to_decide": None}
     if record.published is None:
-        return {"verdict": None}
+        return fields
     changed = [name for name, key in (("epochs", "epochs"), ("batch size", "batch_size")) if key in record.overrides]
     if record.split.limit:
         changed.append("training data (--limit)")
     if changed:
-        return {"verdict": f"not comparable: changed {', '.join(changed)}"}
-    published = record.published.test_accuracy
-    note = " (the article validated on the test set)" if record.split.article_validated_on == "test" else ""
-    if summary["ci_low"] <= published <= summary["ci_high"]:
-        return {"verdict": f"reproduced: {published * 100:.2f}% inside our interval{note}", "published_inside": True}
-    side = "below" if published < summary["ci_low"] else "above"
-    spread = summary["std"] if summary.get("std") else None
-    distance = (f", {abs(published - summary['mean']) / spread:.1f} std from our mean" if spread else "")
-    return {"verdict": f"article {side} our interval{distance}{note}", "published_inside": False}
+        return {**fields, "verdict": "not comparable", "verdict_note": f"not comparable: changed {', '.join(changed)}"}
+    published, n, mean, std = record.published.test_accuracy, summary["n"], summary["mean"], summary["std"]
+    note = "; the article validated on the test set" if record.split.article_validated_on == "test" else ""
+    if n < 2:
+        return {**fields, "verdict": "inconclusive",
+                "verdict_note": f"inconclusive: one run, the seed spread unknown (--seeds 3 or more){note}"}
+    if np.ptp(summary["accuracies"]) <= NO_SPREAD:
+        return {**fields, "verdict": "inconclusive",
+                "verdict_note": f"inconclusive: the {n} runs have no spread: no interval or test applies{note}"}
+    half = stats.t.ppf(1 - ALPHA / 2, n - 1) * std * np.sqrt(1 + 1 / n)
+    low, high = mean - half, mean + half
+    p_equivalent = float(DescrStatsW(np.asarray(summary["accuracies"])).ttost_mean(published - margin,
+                                                                                   published + margin)[0])
+    fields.update(equivalence_p=p_equivalent, prediction_low=float(low), prediction_high=float(high),
+                  published_inside=bool(low <= published <= high))
+    shown = f"{published * 100:.2f}%"
+    if p_equivalent < ALPHA:
+        return {**fields, "verdict": "reproduced",
+                "verdict_note": f"reproduced: within ±{margin * 100:.1f} pt (TOST p {fmt_p(p_equivalent)}){note}"}
+    if not fields["published_inside"]:
+        side = "below" if published < low else "above"
+        return {**fields, "verdict": side,
+                "verdict_note": f"{side}: {shown} is {side} our 95% prediction interval for one run "
+                                f"({low * 100:.2f}–{high * 100:.2f}%){note}"}
+    needed = seeds_to_show_equivalence(mean, std, published, margin)
+    decide = (f"about {needed} seeds would show equivalence" if needed else
+              f"our mean is {abs(mean - published) * 100:.2f} pt away, beyond the margin")
+    return {**fields, "verdict": "inconclusive", "seeds_to_decide": needed,
+            "verdict_note": f"inconclusive: inside our prediction interval ({low * 100:.2f}–{high * 100:.2f}%), "
+                            f"but within ±{margin * 100:.1f} pt is not shown (TOST p {fmt_p(p_equivalent)}); "
+                            f"{decide}{note}"}
 
 
-def analyse(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
-    """One summary row per group: interval, test against the best, Holm-adjusted p, verdict."""
+# -- the whole comparison ----------------------------------------------------------------------------
+def analyse(records: list[RunRecord], margin: float = MARGIN) -> tuple[list[dict], list[str]]:
+    """One summary row per group: interval, test against the best (all pairs, Holm), power, verdict."""
+    from statsmodels.stats.multitest import multipletests
+
     groups, notes = group_runs(records)
     if not groups:
         return [], notes
@@ -200,24 +341,27 @@ def analyse(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
     families: dict[tuple, list[int]] = {}
     for i, group in enumerate(groups):
         families.setdefault(group.options[:2], []).append(i)
-    best_of, family_size, adjusted, tests = {}, {}, {}, {}
+    best_of, tied, results, adjusted, family_pairs = {}, set(), {}, {}, {}
     for members in families.values():
-        best = max(members, key=lambda i: summaries[i]["mean"])
+        top = max(summaries[i]["mean"] for i in members)
+        leaders = [i for i in members if summaries[i]["mean"] == top]
+        if len(leaders) > 1:
+            tied.update(leaders)
+        pairs = {(a, b): test_pair(groups[a], groups[b]) for k, a in enumerate(members) for b in members[k + 1:]}
+        tested = [pair for pair, t in pairs.items() if t.p is not None]
+        corrected = (multipletests([pairs[pair].p for pair in tested], alpha=ALPHA, method="holm")[1]
+                     if tested else [])
+        adjusted.update(zip(tested, (float(p) for p in corrected)))
         for i in members:
-            best_of[i], family_size[i] = best, len(members)
-            tests[i] = test_against(groups[best], groups[i]) if i != best else ("best", None)
-        tested = [i for i in members if tests[i][1] is not None]
-        adjusted.update({i: tests[i][1] for i in tested})
-        if len(members) > 2 and tested:
-            from statsmodels.stats.multitest import multipletests
-
-            corrected = multipletests([tests[i][1] for i in tested], alpha=ALPHA, method="holm")[1]
-            adjusted.update(zip(tested, (float(p) for p in corrected)))
+            best_of[i], family_pairs[i] = leaders[0], len(tested)
+            results.update({(a, b): t for (a, b), t in pairs.items()})
     rows = []
     for i, (group, summary) in enumerate(zip(groups, summaries)):
-        name, p_raw = tests[i]
-        p = adjusted.get(i)
-        is_best = i == best_of[i]
+        best = best_of[i]
+        is_best = summary["mean"] == summaries[best]["mean"]
+        pair = (min(i, best), max(i, best))
+        test = results.get(pair) if not is_best else None
+        p = adjusted.get(pair) if test else None
         if is_best:
             standing = "best"
         elif p is None:
@@ -226,13 +370,15 @@ def analyse(records: list[RunRecord]) -> tuple[list[dict], list[str]]:
             standing = "not distinguishable from the best" if p >= ALPHA else "worse than the best"
         rows.append({
             "model": group.model, "recipe": group.recipe, **summary,
-            "test": name if not is_best else None,
-            "p_value_vs_best_raw": p_raw, "p_value_vs_best": p,
-            "holm": family_size[i] > 2 and p is not None, "standing": standing,
-            "untested_because": untested_because(groups[best_of[i]], group) if standing == "untested" else None,
+            "test": test.name if test else None,
+            "p_value_vs_best_raw": test.p if test else None, "p_value_vs_best": p,
+            "holm": bool(test and test.p is not None and family_pairs[i] > 1),
+            "comparisons": family_pairs[i], "standing": standing, "tied_best": i in tied,
+            "min_detectable_difference": test.min_detectable if test else None,
+            "untested_because": test.reason if test and standing == "untested" else None,
             "median_seconds_per_epoch": _median(r.seconds_per_epoch for r in group.records),
             "median_training_seconds": _median(r.training_seconds for r in group.records),
-            **verdict(group, summary),
+            **verdict(group, summary, margin),
             "records": group.records,
         })
     return rows, notes
@@ -247,5 +393,3 @@ def fmt_p(p: float | None) -> str:
     if p is None:
         return "—"
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-

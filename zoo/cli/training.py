@@ -70,6 +70,9 @@ def compare(
     md_path: _opt(Path, "--md", metavar="FILE", help="Also write the table as Markdown to this file.") = None,
     make_report: _flag("--report", "Also write a web page of the comparison into its folder (report/index.html), "
                                    "as `zoo report` does.") = False,
+    margin: Annotated[float, typer.Option(
+        "--margin", metavar="POINTS", help="How close, in accuracy points, our mean must be shown to be to an "
+        "article's published figure for 'reproduced' (an equivalence test, TOST).")] = 0.2,
     resume: _opt(Path, "--resume", metavar="DIR", help="Continue a comparison that was stopped (Ctrl-C, a crash): "
                  "give its folder; the runs that finished there are kept, the others are trained into it. What you "
                  "leave out of the command comes from the folder's plan.json.") = None,
@@ -83,10 +86,11 @@ def compare(
         if make_report or resume:
             raise ZooError("--report with --from-runs: use zoo report DIR… for saved runs" if make_report else
                            "--resume continues training a comparison; --from-runs trains nothing: give one of them")
-        result = api.load(from_runs, models=patterns, tag=tag, plugins_dir=plugins_dir)
+        result = api.load(from_runs, models=patterns, tag=tag, margin=margin, plugins_dir=plugins_dir)
         export(result.rows, json_path, csv_path, md_path)
-        return _print_json(result.rows) if as_json else _show(result)
-    executing = dict(executor=executor, workers=workers, threads=threads, scheduler=scheduler, plugins_dir=plugins_dir)
+        return _print_json(result.rows) if as_json else _show(result, saved=False)
+    executing = dict(executor=executor, workers=workers, threads=threads, scheduler=scheduler, plugins_dir=plugins_dir,
+                     margin=margin)
     try:
         if resume is not None:
             asked = dict(patterns=patterns, tag=tag, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size,
