@@ -364,10 +364,45 @@ def test_names_that_are_not_the_name_rule_are_refused():
     src = Source("t", "tests", 2026)
     recipe = Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy", batch_size=8,
                     epochs=1, validation="none", source=src)
-    for bad in ("../x", "/abs", "", "\t", "-rf", "Upper", "a--b", "x y"):
+    for bad in ("../x", "/abs", "", "\t", "-rf", "Upper", "a--b", "x y", "x" * 300):
         with pytest.raises(ValueError, match="lower-case letters"):
             Architecture(name=bad, title="t", summary="s", teaches="t", source=src, input_kind="flat",
                          build=lambda *a: None, recipes=(recipe,))
+
+
+def test_a_name_from_a_file_never_becomes_a_path_outside(tmp_path, cli):
+    """A run.json whose model is ../../../escaped-by-report wrote a page and 22 figures outside
+    `zoo report -o`: such a record is now refused (skipped with one line) and the rest reported."""
+    import shutil
+
+    import zoo
+    from zoo.files import path_part
+    from zoo.runs import new_run_dir
+
+    shipped = Path(__file__).resolve().parents[1] / "docs" / "results" / "article-three-seeds" / "mlp-seed42"
+    runs = tmp_path / "runs"
+    shutil.copytree(shipped, runs / "good")
+    evil = runs / "evil"
+    shutil.copytree(shipped, evil)
+    record = json.loads((evil / "run.json").read_text())
+    (evil / "run.json").write_text(json.dumps({**record, "model": "../../../escaped-by-report"}))
+    out = tmp_path / "report" / "out"
+    result = cli("report", runs, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "skipped" in result.stderr and "no zoo model name" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "runs"]  # nothing written beside
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["out"]
+    assert [p.name for p in (out / "models").glob("*.html")] == ["mlp.html"]
+    for bad in ("../x", "a/b", "..", "x\x00y", "bell\x07"):
+        with pytest.raises(zoo.ZooError, match="cannot name a file or folder"):
+            path_part(bad)
+    long = new_run_dir(tmp_path, "m" * 300)  # a stable short form, not "File name too long"
+    assert long.is_dir() and len(long.name) <= 80 and long.name == path_part("m" * 300)
+
+
+def test_zoo_new_with_an_overlong_name_is_one_line(tmp_path, cli):
+    result = cli("new", "x" * 300, "--dir", tmp_path)
+    assert result.exit_code == 2 and "at most 64 characters" in result.stderr and not list(tmp_path.iterdir())
 
 
 @pytest.mark.slow  # three fresh processes

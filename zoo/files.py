@@ -91,6 +91,33 @@ def atomic_save_model(model, path) -> Path:
     return _atomic(path, model.save, suffix=".keras")  # Keras insists on the .keras suffix
 
 
+# A name read from a file or a plugin becomes part of a path only through ``path_part``.
+MAX_PATH_PART = 80  # bytes: far below every file system's 255, with room for suffixes
+
+
+def path_part(name, what: str = "name") -> str:
+    """``name`` as one safe file or folder name: no separator, no ``.``/``..``, no control
+    character; one longer than ``MAX_PATH_PART`` bytes becomes a stable short form (its start
+    and a hash of the whole). Anything else is a one-line ``ZooError``: a model name like
+    ``../../x`` read from a run.json must never put a file outside the folder being written."""
+    import hashlib
+    import unicodedata
+
+    from zoo.errors import RunFileError
+
+    text = str(name)
+    bad = next((ch for ch in text if ch in "/\\\0" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if not text.strip() or text.strip(".") == "" or bad is not None:
+        shown = repr(text[:60]) + ("…" if len(text) > 60 else "")
+        reason = f"it holds {bad!r}" if bad is not None else "it is empty or only dots"
+        raise RunFileError(f"{what} {shown} cannot name a file or folder ({reason})")
+    if len(text.encode("utf-8")) > MAX_PATH_PART:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+        start = text.encode("utf-8")[:MAX_PATH_PART - 11].decode("utf-8", "ignore")
+        text = f"{start}-{digest}"
+    return text
+
+
 def _plain(value):
     """JSON for NumPy scalars and arrays."""
     if hasattr(value, "tolist"):

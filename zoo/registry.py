@@ -20,6 +20,11 @@ INPUT_KINDS = ("flat", "image")
 # What users type: lower-case letters, digits and single dashes, starting with a letter
 # (also the rule `zoo new` applies). Names become folder names, so nothing else is allowed.
 NAME_RULE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+MAX_NAME = 64  # a name is typed, shown in tables and used in folder names: 64 characters at most
+
+
+def is_model_name(name) -> bool:
+    return isinstance(name, str) and len(name) <= MAX_NAME and NAME_RULE.match(name) is not None
 # The tag of the models taken from the source articles; "seed" was its old name.
 ARTICLE_TAG = "article"
 TAG_ALIASES = {"seed": ARTICLE_TAG}
@@ -217,9 +222,10 @@ class Architecture:
     plugin: str = field(default="", compare=False)  # filled in by the plugin manager
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not NAME_RULE.match(self.name):
-            raise ValueError(f"architecture name {self.name!r}: use lower-case letters, digits and single dashes, "
-                             "starting with a letter (e.g. 'tiny-net')")
+        if not is_model_name(self.name):
+            shown = repr(self.name)[:70] + ("…" if len(repr(self.name)) > 70 else "")
+            raise ValueError(f"architecture name {shown}: use lower-case letters, digits and single dashes, "
+                             f"starting with a letter, at most {MAX_NAME} characters (e.g. 'tiny-net')")
         if not callable(self.build):
             raise ValueError(f"architecture {self.name!r}: build must be a function (input_shape, num_classes) "
                              f"-> keras.Model")

@@ -182,11 +182,16 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
     try:
         # strict: "high" is not an accuracy and "3" is not an epoch count (JSON mode: objects
         # are accepted for the nested dataclasses)
-        return _record_adapter().validate_json(json.dumps(data), strict=True)
+        record = _record_adapter().validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise ZooError(f"{where}: not a valid run record ({location}: {first['msg']})") from None
+    from zoo.registry import is_model_name
+
+    if not is_model_name(record.model):  # names become file names in reports and comparisons
+        raise ZooError(f"{where}: not a valid run record (model {record.model[:60]!r} is no zoo model name)")
+    return record
 
 
 def read_record(run_dir) -> RunRecord:
@@ -219,9 +224,10 @@ def new_run_dir(parent, name: str) -> Path:
     ``name`` must be one plain folder name: a model name like ``../x`` can never put a
     run outside ``parent``.
     """
+    from zoo.files import path_part
+
     parent = Path(parent)
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise ZooError(f"{name!r} cannot name a run directory")
+    name = path_part(name, "run directory")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

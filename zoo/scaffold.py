@@ -6,7 +6,7 @@ from pathlib import Path
 
 from zoo.errors import ZooError
 from zoo.hookspecs import API_VERSION
-from zoo.registry import NAME_RULE
+from zoo.registry import MAX_NAME, is_model_name
 
 PYPROJECT = '''\
 [build-system]
@@ -149,8 +149,10 @@ comes from), `build()`, and the recipe. Offline, point the zoo at MNIST with
 
 def create(name: str, directory: Path, path: Path | None = None) -> Path:
     """Write the project into ``directory/mnist-zoo-NAME``, or exactly into ``path``."""
-    if not NAME_RULE.match(name):  # the registry's rule: what users type, and a folder name
-        raise ZooError(f"plugin name {name!r}: use lower-case letters, digits and single hyphens, e.g. 'tiny-net'")
+    if not is_model_name(name):  # the registry's rule: what users type, and a folder name
+        shown = repr(name)[:70] + ("…" if len(repr(name)) > 70 else "")
+        raise ZooError(f"plugin name {shown}: use lower-case letters, digits and single hyphens, at most "
+                       f"{MAX_NAME} characters, e.g. 'tiny-net'")
     package = "zoo_" + name.replace("-", "_")
     root = Path(path) if path is not None else Path(directory) / f"mnist-zoo-{name}"
     if root.exists() and (not root.is_dir() or any(root.iterdir())):

@@ -122,6 +122,8 @@ def _slugs(rows: list[dict]) -> list[str | None]:
     and dashes), with the recipe and a number when a model has several rows."""
     from collections import Counter
 
+    from zoo.files import path_part
+
     counts = Counter(r["model"] for r in rows if r.get("n"))
     seen, slugs = set(), []
     for row in rows:
@@ -129,6 +131,7 @@ def _slugs(rows: list[dict]) -> list[str | None]:
             slugs.append(None)
             continue
         slug = row["model"] if counts[row["model"]] == 1 else f"{row['model']}-{row.get('recipe') or 'run'}"
+        slug = path_part(slug, "model page")  # names come from run.json files: never a path
         base, k = slug, 1
         while slug in seen:
             k += 1

@@ -14,7 +14,7 @@ from zoo.cli.app import (DataDirOpt, DatasetOpt, JsonOpt, ZooCommand, ZooError, 
 @command("list", cls=ZooCommand)
 def list_models(
     patterns: Annotated[Optional[list[str]], typer.Argument(
-        help="Names or fnmatch patterns, e.g. '*cnn*'.", show_default=False)] = None,
+        metavar="MODEL", help="Names or fnmatch patterns, e.g. '*cnn*'.", show_default=False)] = None,
     tag: _opt(str, "--tag", metavar="TAG", help="Only models with this tag.") = None,
     as_json: JsonOpt = False,
 ):

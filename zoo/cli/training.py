@@ -42,7 +42,7 @@ RESUMABLE = ("patterns", "tag", "seeds", "seed", "epochs", "batch_size", "limit"
 def compare(
     ctx: typer.Context,
     patterns: Annotated[Optional[list[str]], typer.Argument(
-        help="Model names or patterns (default: every registered model).", show_default=False)] = None,
+        metavar="MODEL", help="Model names or patterns (default: every registered model).", show_default=False)] = None,
     epochs: EpochsOpt = None, batch_size: BatchOpt = None, seed: SeedOpt = DEFAULT_SEED, limit: LimitOpt = None,
     validate_on: ValidateOpt = "val", dataset: DatasetOpt = "mnist", data_dir: DataDirOpt = None,
     runs_dir: RunsDirOpt = Path("runs"), precision: PrecisionOpt = "float32", tensorboard: TensorBoardOpt = False,
