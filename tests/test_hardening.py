@@ -470,3 +470,28 @@ def test_a_save_that_fails_after_training_says_what_was_kept(zoo_registry, tmp_p
     assert "trained, but saving it" in message and "No space left on device" in message
     assert "written: model.keras" in message and "not written: history, test_predictions.npz, run.json" in message
     assert (tmp_path / "model.keras").is_file()
+
+
+def test_a_train_that_fails_says_so_once(tmp_path, cli, mnist_npz):
+    """The failure of `zoo train`'s one job is the command's one error line, not that line twice."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "three_out.py").write_text(
+        "import keras\nimport zoo\n"
+        "SRC = zoo.Source('t', 'tests', 2026)\n"
+        "@zoo.hookimpl\n"
+        "def zoo_register_architectures(register):\n"
+        "    register(zoo.Architecture(name='three-out', title='t', summary='s', teaches='t', source=SRC,\n"
+        "        input_kind='flat', build=lambda shape, k: keras.Sequential([keras.Input(shape),\n"
+        "        keras.layers.Dense(3)]), recipes=(zoo.Recipe('r', {'class_name': 'SGD'},\n"
+        "        'categorical_crossentropy', 32, 1),)))\n")
+    result = cli("--plugins-dir", tmp_path / "plugins", "train", "three-out", "--limit", "100",
+                 "--data-dir", mnist_npz, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and result.stderr.count("Error:") == 1, result.stderr
+    assert "output shape (None, 3)" in result.stderr
+
+
+def test_data_verify_without_a_name_verifies_every_dataset_found(cli, mnist_npz):
+    result = cli("data", "--verify", "--json", "--data-dir", mnist_npz)
+    assert result.exit_code == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["mnist"]["verified"] and all(rows["mnist"]["verified"].values())

@@ -147,7 +147,7 @@ def train(name: str, *, recipe: str | None = None, epochs: int | None = None, ba
                             f"(from {chosen.source.short()})")
     run_dir = new_run_dir(_runs_dir(runs_dir), f"{timestamp()}-{arch.name}")
     try:
-        with feedback.display([job]) as on_event:
+        with feedback.display([job], failures_shown=False) as on_event:
             record = run_job(job, prepared, run_dir, on_event, registry=registry)
     except Stopped as stop:
         draw_run_figures(run_dir, stop.record, prepared.arrays, feedback.warn)

@@ -197,11 +197,17 @@ def failures_table(failures: list[dict]) -> Table:
 
 def datasets_table(rows: list[dict]) -> Table:
     table = Table(title="Datasets", title_justify="left")
-    for col in ("name", "description", "classes", "license", "found at"):
+    verified = any("verified" in r for r in rows)
+    for col in ("name", "description", "classes", "license", "found at", *(["checksums"] if verified else [])):
         table.add_column(col)
     for r in rows:
-        table.add_row(safe(r["name"]), safe(r["description"]), str(r["classes"]), safe(r["license"]),
-                      safe(r["found"]) if r["found"] else "[yellow]not found locally (download on first use)[/]")
+        cells = [safe(r["name"]), safe(r["description"]), str(r["classes"]), safe(r["license"]),
+                 safe(r["found"]) if r["found"] else "[yellow]not found locally (download on first use)[/]"]
+        if verified:
+            checks = r.get("verified")
+            cells.append("—" if checks is None else "[red]mismatch[/]" if any(v is False for v in checks.values())
+                         else "match" if all(v is True for v in checks.values()) else "no known checksums")
+        table.add_row(*cells)
     return table
 
 

@@ -422,13 +422,17 @@ def summary(arrays: Arrays) -> dict:
     }
 
 
-def describe_all(datasets, data_dir: str | None = None) -> list[dict]:
-    """One row per registered dataset: what it is, and where (if anywhere) it was found."""
+def describe_all(datasets, data_dir: str | None = None, verify: bool = False) -> list[dict]:
+    """One row per registered dataset: what it is, and where (if anywhere) it was found; with
+    ``verify``, each one found here is loaded and its checksums compared (``verified``)."""
     rows = []
     for ds in datasets:
         found = locate(ds, data_dir)
-        rows.append({"name": ds.name, "description": ds.description, "classes": len(ds.class_names),
-                     "license": ds.license, "found": source_text(found) if found else None})
+        row = {"name": ds.name, "description": ds.description, "classes": len(ds.class_names),
+               "license": ds.license, "found": source_text(found) if found else None}
+        if verify and found:
+            row["verified"] = verify_checksums(load(ds, data_dir))
+        rows.append(row)
     return rows
 
 

@@ -47,8 +47,9 @@ class Feedback:
         err.print(f"[yellow]Warning:[/] {safe(text)}", highlight=False, soft_wrap=True)
 
     @contextlib.contextmanager
-    def display(self, jobs, executor: str = "local"):
-        """A live display of ``jobs`` while the block runs; yields the function to send events to."""
+    def display(self, jobs, executor: str = "local", failures_shown: bool = True):
+        """A live display of ``jobs`` while the block runs; yields the function to send events to.
+        ``failures_shown=False``: a failure is left to the caller's own error (one job alone)."""
         if self.events is not None:
             yield self.events
             return
@@ -60,7 +61,8 @@ class Feedback:
         else:
             from zoo.progress import JobsDisplay, TrainingDisplay
 
-            shown = JobsDisplay(jobs) if executor == "dask" else TrainingDisplay(models=len(jobs))
+            shown = (JobsDisplay(jobs) if executor == "dask" else
+                     TrainingDisplay(models=len(jobs), show_failures=failures_shown))
         with shown:
             yield shown.on_event
 

@@ -36,7 +36,9 @@ class _LiveDisplay:
 
 
 class TrainingDisplay(_LiveDisplay):
-    def __init__(self, models: int = 1, console=None):
+    def __init__(self, models: int = 1, console=None, show_failures: bool = True):
+        # One job alone (zoo train): its failure is the command's one error line, not two.
+        self.show_failures = show_failures
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
@@ -68,7 +70,8 @@ class TrainingDisplay(_LiveDisplay):
         elif kind == "finished":
             self.end_model()
         elif kind == "failed":
-            self.note(f"[red]Error:[/] {safe(event.error or '')}")
+            if self.show_failures:
+                self.note(f"[red]Error:[/] {safe(event.error or '')}")
             self.end_model()
 
     def start_model(self, name, epochs, steps):

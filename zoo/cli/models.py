@@ -71,8 +71,13 @@ def data(
 
     registry = _registry()
     if name is None:
-        rows = datamod.describe_all(registry.datasets.values(), data_dir)
-        return _print_json(rows) if as_json else out.print(datasets_table(rows))
+        rows = datamod.describe_all(registry.datasets.values(), data_dir, verify=verify)
+        _print_json(rows) if as_json else out.print(datasets_table(rows))
+        bad = [f"{r['name']} ({', '.join(k for k, v in r['verified'].items() if v is False)})" for r in rows
+               if any(v is False for v in (r.get("verified") or {}).values())]
+        if bad:
+            raise ZooError(f"checksum mismatch: {'; '.join(bad)}", exit_code=1)
+        return
     found, arrays = datamod.describe(registry.dataset(name), data_dir, verify=verify)
     if show:
         from zoo.figures import sample_grid
