@@ -495,3 +495,51 @@ def test_data_verify_without_a_name_verifies_every_dataset_found(cli, mnist_npz)
     assert result.exit_code == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["mnist"]["verified"] and all(rows["mnist"]["verified"].values())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace('"test_accuracy": 0.', '"test_accuracy": NaN, "x": 0.', 1), "NaN is not JSON"),
+    (lambda text: text.replace('"test_accuracy": 0.', '"test_accuracy": 5.0, "x": 0.', 1), "outside 0..1"),
+    (lambda text: text.replace('"test_accuracy": 0.', '"test_accuracy": -1.0, "x": 0.', 1), "outside 0..1"),
+    (lambda text: "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_a_bad_run_record_is_skipped_with_one_line_and_the_rest_compare(tmp_path, cli, edit, message):
+    """NaN, Infinity, an accuracy of 5 or -1, JSON nested 100,000 deep: each run.json refused on
+    read, in one line, and the good runs beside it still compared; the --json stays strict JSON."""
+    import shutil
+
+    shipped = Path(__file__).resolve().parents[1] / "docs" / "results" / "article-three-seeds"
+    for name in ("mlp-seed42", "keras1-cnn-seed42"):
+        shutil.copytree(shipped / name, tmp_path / name)
+    bad = tmp_path / "bad"
+    shutil.copytree(shipped / "mlp-seed43", bad)
+    (bad / "run.json").write_text(edit((bad / "run.json").read_text()))
+    result = cli("compare", "--from-runs", tmp_path, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "skipped" in result.stderr and message in result.stderr and "Traceback" not in result.stderr
+    rows = json.loads(result.stdout)  # strict JSON: json.loads would take NaN, so look for it too
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    assert sorted(r["model"] for r in rows) == ["keras1-cnn", "mlp"] and all(r["n"] == 1 for r in rows)
+
+
+def test_a_huge_json_file_is_refused_unread(tmp_path):
+    from zoo.files import read_json
+
+    path = tmp_path / "run.json"
+    with open(path, "wb") as f:  # sparse: 60 MB that takes no disk
+        f.seek(60_000_000)
+        f.write(b"}")
+    with pytest.raises(zoo_errors().RunFileError, match="refused unread"):
+        read_json(path, "run record")
+
+
+def test_json_output_is_strict(tmp_path):
+    from zoo.files import json_text
+
+    assert json.loads(json_text({"a": float("nan"), "b": [float("inf"), 1.5]})) == {"a": None, "b": [None, 1.5]}
+
+
+def zoo_errors():
+    from zoo import errors
+
+    return errors

@@ -253,12 +253,11 @@ def resume_plan(directory, given: dict, progress=True) -> dict:
 def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler, progress,
              plugins_dir, resume, margin) -> Comparison:
     from zoo.comparing import draw_comparison_figures, run_comparison
+    from zoo.executors import check_executor
     from zoo.feedback import Feedback
     from zoo.rows import comparison_rows
 
     feedback = Feedback(progress)
-    from zoo.executors import check_executor
-
     check_executor(executor, workers, threads, scheduler)  # before TensorFlow loads
     registry = _registry(plugins_dir, feedback)
     ran = run_comparison(patterns, tag=tag, seed=seed, seeds=seeds, options=options, runs_dir=runs_dir,

@@ -67,10 +67,13 @@ def key(arch, plugin, image_shape, num_classes) -> str:
 
 
 def _read() -> dict:
+    from zoo.errors import ZooError
+    from zoo.files import read_json
+
     try:
-        data = json.loads((cache_dir() / STATS_FILE).read_text(encoding="utf-8"))
+        data = read_json(cache_dir() / STATS_FILE, "cache")
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except ZooError:
         return {}
 
 
@@ -175,9 +178,12 @@ def read_listing(plugins_dir: str | None) -> dict | None:
     key = listing_key(plugins_dir)
     if key is None:
         return None
+    from zoo.errors import ZooError
+    from zoo.files import read_json
+
     try:
-        data = json.loads((cache_dir() / LISTING_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = read_json(cache_dir() / LISTING_FILE, "cache")
+    except ZooError:
         return None
     if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("models"), list):
         return None

@@ -197,13 +197,13 @@ def read_plan(compare_dir: Path) -> dict | None:
     path = Path(compare_dir) / PLAN_FILE
     if not path.is_file():
         return None
+    from zoo.files import read_json
+
     again = "give the comparison's command again with --resume"
     try:
-        if path.stat().st_size > 1_000_000:
-            raise ValueError("larger than any plan")
-        plan = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RunFileError(f"{path}: unreadable ({exc}); {again}") from None
+        plan = read_json(path, "plan", limit=1_000_000)
+    except RunFileError as exc:
+        raise RunFileError(f"{exc}; {again}") from None
     if not isinstance(plan, dict):
         raise RunFileError(f"{path}: not a comparison's plan; {again}")
     for key, kind in PLAN_KEYS.items():

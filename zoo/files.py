@@ -75,8 +75,50 @@ def atomic_write_text(path, text: str) -> Path:
 
 
 def json_text(data) -> str:
-    """Indented JSON that also takes NumPy values and paths."""
-    return json.dumps(data, indent=2, ensure_ascii=False, default=_plain) + "\n"
+    """Indented, strict JSON (a NaN or an infinity is written as null: JSON has neither) that also
+    takes NumPy values and paths."""
+    return json.dumps(_finite(data), indent=2, ensure_ascii=False, default=_plain, allow_nan=False) + "\n"
+
+
+def _finite(value):
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _finite(value.tolist())
+    return value
+
+
+MAX_JSON_BYTES = 50_000_000  # far more than any run.json, history or plan; a 3 GB file is refused unread
+
+
+def read_json(path, what: str = "file", limit: int = MAX_JSON_BYTES):
+    """Parsed JSON from ``path``, or a one-line ``RunFileError``: a file over ``limit`` bytes is
+    refused before reading, NaN and Infinity (not JSON) are refused, deep nesting is an error
+    and not a RecursionError."""
+    from zoo.errors import RunFileError
+
+    path = Path(path)
+
+    def not_json(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise RunFileError(f"{path}: {size:,} bytes, more than any {what} ({limit:,}); refused unread")
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=not_json)
+    except RunFileError:
+        raise
+    except RecursionError:
+        raise RunFileError(f"{path}: unreadable {what} (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunFileError(f"{path}: unreadable {what} ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def atomic_write_json(path, data) -> Path:

@@ -58,10 +58,12 @@ def row_from_record(record: RunRecord) -> dict:
 
 def _compare_order(folder: Path) -> list[str]:
     """Run folder names in the order the comparison ran them (empty if compare.json is unreadable)."""
+    from zoo.files import read_json
+
     try:
-        rows = json.loads((folder / "compare.json").read_text(encoding="utf-8"))
+        rows = read_json(folder / "compare.json", "comparison")
         return [Path(r.get("run_dir") or "").name for r in rows if isinstance(r, dict)]
-    except (OSError, ValueError, TypeError, AttributeError):
+    except (ZooError, TypeError, AttributeError):
         return []
 
 

@@ -138,8 +138,14 @@ class RunRecord:
         if self.confusion_matrix is not None and (
                 len(self.confusion_matrix) != classes or any(len(row) != classes for row in self.confusion_matrix)):
             problems.append(f"a confusion matrix that is not {classes}×{classes}")
-        if self.test_accuracy is not None and not 0 <= self.test_accuracy <= 1:
-            problems.append(f"test_accuracy {self.test_accuracy} outside 0..1")
+        for name in ("test_accuracy", "best_val_accuracy"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                problems.append(f"{name} {value} outside 0..1")
+        if self.per_class_accuracy is not None and not all(0 <= v <= 1 for v in self.per_class_accuracy):
+            problems.append("a per-class accuracy outside 0..1")
+        if self.confusion_matrix is not None and any(v < 0 for row in self.confusion_matrix for v in row):
+            problems.append("a negative count in the confusion matrix")
         if problems:
             raise ZooError(f"{where}: inconsistent run record ({'; '.join(problems)})")
 
@@ -191,6 +197,7 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
 
     if not is_model_name(record.model):  # names become file names in reports and comparisons
         raise ZooError(f"{where}: not a valid run record (model {record.model[:60]!r} is no zoo model name)")
+    record.check_consistent(where)  # on every read, not only when a model is loaded
     return record
 
 
@@ -200,11 +207,9 @@ def read_record(run_dir) -> RunRecord:
     file = path / RUN_FILE if path.is_dir() else path
     if not file.is_file():
         raise ZooError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ZooError(f"{file}: unreadable run record ({type(exc).__name__}: {str(exc)[:160]})") from None
-    record = record_from_dict(data, str(file))
+    from zoo.files import read_json
+
+    record = record_from_dict(read_json(file, "run record"), str(file))
     record.run_dir = str(file.parent)
     return record
 
@@ -275,9 +280,11 @@ def write_history(run_dir, history: dict, steps: dict | None = None) -> None:
 
 def read_steps(run_dir) -> dict | None:
     """Training loss and accuracy sampled within epochs (None for runs without them)."""
+    from zoo.files import read_json
+
     try:
-        steps = json.loads((Path(run_dir) / STEPS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        steps = read_json(Path(run_dir) / STEPS_FILE, "step history")
+    except ZooError:
         return None
     keys = ("position", "loss", "accuracy")
     if not isinstance(steps, dict) or not all(isinstance(steps.get(k), list) for k in keys):
@@ -289,10 +296,11 @@ def read_steps(run_dir) -> dict | None:
 
 def read_history(run_dir) -> dict | None:
     """A run's per-epoch history, or None when it is missing or unreadable."""
-    path = Path(run_dir) / HISTORY_FILE
+    from zoo.files import read_json
+
     try:
-        history = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        history = read_json(Path(run_dir) / HISTORY_FILE, "history")
+    except ZooError:
         return None
     if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
         return None

@@ -157,7 +157,7 @@ def create(name: str, directory: Path, path: Path | None = None) -> Path:
     root = Path(path) if path is not None else Path(directory) / f"mnist-zoo-{name}"
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ZooError(f"{root} already exists; pick another --dir, --path or name")
-    title = name.replace("-", " ").capitalize()
+    title = name  # as typed: "res-cnn", not "Res cnn"
     values = {"name": name, "package": package, "title": title, "api": API_VERSION}
     files = {
         "pyproject.toml": PYPROJECT,
