@@ -4,8 +4,8 @@ One bar for the jobs of a comparison, one for the current model's epochs, one fo
 the steps of the current epoch with running loss and accuracy; a line per finished
 epoch stays above the bars, like Keras's own log but with seconds per epoch.
 
-It subscribes to the job API's events: pass ``display.on_event`` to ``run_job`` or
-``run_comparison``.
+It subscribes to the job API's events: ``zoo.feedback.Feedback.display`` hands its
+``on_event`` to ``run_job`` or ``zoo.comparing.run_jobs``.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class TrainingDisplay(_LiveDisplay):
         self.name = ""
 
     def on_event(self, event) -> None:
-        """Draw one ``zoo.jobs.Event``."""
+        """Draw one ``zoo.types.Event``."""
         kind, name = event.kind, event.job.model
         if kind == "started":
             self.start_model(name, event.epochs, event.steps)
@@ -127,7 +127,7 @@ class JobsDisplay(_LiveDisplay):
         self.epoch: dict = {}
 
     def on_event(self, event) -> None:
-        """Draw one ``zoo.jobs.Event``."""
+        """Draw one ``zoo.types.Event``."""
         row = self.rows.get(event.job)
         if row is None:
             return
