@@ -85,7 +85,7 @@ def zoo_register_architectures(register):
     register(
         Architecture(
             name="best",
-            title="Best: 99.6% on MNIST within 15 minutes on a CPU",
+            title="Best: about 99.6% on MNIST, in minutes on a CPU",
             summary="Random rotation, zoom and shift; space-to-depth input; four 3×3 convolutions "
                     "(64, 64, 128, 128) with batch normalisation and max pooling; dropout; softmax. "
                     "Adam with warm-up, cosine decay and weight averaging for 20 epochs.",

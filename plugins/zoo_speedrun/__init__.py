@@ -78,7 +78,7 @@ def zoo_register_architectures(register):
     register(
         Architecture(
             name="speedrun",
-            title="Speedrun: 99% on MNIST in seconds on a CPU",
+            title="Speedrun: about 99% on MNIST in seconds on a CPU",
             summary="Space-to-depth input (14×14×4), two 3×3 convolutions of 16 and 32 filters with batch "
                     "normalisation and max pooling, Dense(128), softmax; Adam with warm-up and cosine decay "
                     "for two epochs: 99% in 0.24 TFLOP of training. Built for compute and time to accuracy "
