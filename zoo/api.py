@@ -361,7 +361,7 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
     run = _run_of(run)
     registry, record, model = _open(run, plugins_dir)
     truth = None
-    if isinstance(image, int) or (isinstance(image, str) and image.isdigit() and not Path(image).exists()):
+    if _is_test_index(image):
         arrays = datamod.load(registry.dataset(record.dataset.name), data_dir)
         index = int(image)
         if not 0 <= index < len(arrays.x_test):
@@ -383,11 +383,15 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
     return result
 
 
+def _is_test_index(image) -> bool:
+    """An int, or digits that name no file: a test-set image's number, as ``explain`` takes it."""
+    return isinstance(image, int) or (isinstance(image, str) and image.isdigit() and not Path(image).exists())
+
+
 def explain_folder(run, image) -> Path:
     """Where ``zoo explain`` writes its figures by default: ``explain-NAME`` in the run's folder
     (NAME: the image file's stem, or testN for test image N)."""
-    is_index = isinstance(image, int) or (isinstance(image, str) and image.isdigit() and not Path(image).exists())
-    name = f"test{int(image)}" if is_index else Path(str(image)).stem
+    name = f"test{int(image)}" if _is_test_index(image) else Path(str(image)).stem
     return _run_dir(run) / f"explain-{name}"
 
 
