@@ -35,6 +35,8 @@ def test_a_dask_comparison_gives_the_local_table(tmp_path):
                    "--runs-dir", tmp_path / "dask", "--json", timeout=300)
     assert dask.returncode == 0, dask.stderr
     assert "LocalCluster of 2 worker processes × 1 thread" in dask.stderr
+    # the workers import TensorFlow as quietly as the driver: none of its C++ start-up notices
+    assert "absl::InitializeLog" not in dask.stderr and "port.cc" not in dask.stderr
     local = run_zoo("compare", "mlp", "--seeds", "2", *TINY, "--threads-per-worker", "1",
                     "--runs-dir", tmp_path / "local", "--json", timeout=300)  # a fresh process: threads set once
     assert local.returncode == 0, local.stderr

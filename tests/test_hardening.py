@@ -12,6 +12,7 @@ import sys
 import zipfile
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -358,6 +359,63 @@ def test_plugins_that_print_odd_names_and_markup_cannot_break_the_zoo(tmp_path, 
     assert any("architecture name '../x'" in f["error"] for f in failures)
 
 
+ROGUE = '''
+import sys
+import time
+import keras
+import zoo
+SRC = zoo.Source("rogue builds", "tests", 2026)
+R = zoo.Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy", batch_size=8,
+               epochs=1, validation="none", source=SRC)
+
+def sleeps(input_shape, num_classes):
+    time.sleep(3600)
+
+def exits(input_shape, num_classes):
+    sys.exit(3)
+
+def interrupts(input_shape, num_classes):
+    raise KeyboardInterrupt
+
+def three_heads(input_shape, num_classes):
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, [keras.layers.Dense(num_classes, activation="softmax")(x) for _ in range(3)])
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    for name, build in (("sleeps", sleeps), ("exits", exits), ("interrupts", interrupts),
+                        ("three-heads", three_heads)):
+        register(zoo.Architecture(name=name, title=name, summary="s", teaches="t", source=SRC,
+                                  input_kind="image", build=build, recipes=(R,)))
+'''
+
+
+def test_plugins_that_hang_or_exit_are_named_and_the_rest_answers(tmp_path):
+    """A build() that sleeps hung `zoo list`; one calling sys.exit(3) ended `zoo list --json`
+    with empty output; sys.exit("msg") at import ended every command without naming the plugin;
+    a model with three outputs passed `zoo list` and failed training with a KeyError."""
+    (tmp_path / "rogue.py").write_text(ROGUE)
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit('not today')\n")
+    env = {"ZOO_PLUGINS_DIR": str(tmp_path), "ZOO_CACHE_DIR": str(tmp_path / "cache"), "ZOO_BUILD_TIMEOUT": "3"}
+    listed = run_zoo("list", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {"mlp", "three-heads"} <= {m["name"] for m in json.loads(listed.stdout)}
+    said = " ".join(listed.stderr.split())
+    assert "sleeps: build() still running after 3 s" in said
+    assert "exits: build() called sys.exit(3)" in said
+    assert "interrupts: build() raised KeyboardInterrupt itself" in said
+    assert "three-heads: 3 outputs, expected one (None, 10) tensor" in said
+    assert "plugin 'quits'" in said and "called sys.exit('not today') (quits.py:2)" in said
+    plugins = run_zoo("plugins", "--json", env=env)
+    assert plugins.returncode == 0 and json.loads(plugins.stdout)["failures"]
+    info = run_zoo("info", "mlp", env=env)
+    assert info.returncode == 0 and "Traceback" not in info.stderr
+    checked = run_zoo("check", "three-heads", "exits", env=env)
+    assert checked.returncode != 0 and "Traceback" not in checked.stderr
+    assert "3 outputs, expected one (None, 10) tensor" in " ".join(checked.stdout.split())
+
+
 def test_names_that_are_not_the_name_rule_are_refused():
     from zoo import Architecture, Recipe, Source
 
@@ -543,3 +601,184 @@ def zoo_errors():
     from zoo import errors
 
     return errors
+
+
+def test_layer_names_do_not_depend_on_what_was_built_before(zoo_registry):
+    """The card said conv2d_15 where the feature maps said conv2d: Keras numbers layers per
+    process, so each model is now built in a fresh name scope."""
+    from zoo.anatomy import architecture_stats, build_model
+
+    first = [row.name for row in architecture_stats(zoo_registry.architecture("baseline-cnn")).layers]
+    for name in ("keras-docs-cnn", "speedrun", "baseline-cnn"):
+        build_model(zoo_registry.architecture(name))
+    again = [row.name for row in architecture_stats(zoo_registry.architecture("baseline-cnn")).layers]
+    assert again == first and first[0] == "conv2d"
+
+
+# -- runs that learned nothing -------------------------------------------------------------
+# A new user's first plugin: two residual blocks with BatchNorm (Keras's momentum 0.99), Adam
+# 0.005 with warm-up and cosine. After --epochs 1 --limit 5000 (36 steps) it sat at 11% silently.
+RES_CNN = '''import keras
+import zoo
+
+SRC = zoo.Source("a new user's residual CNN", "tests", 2026)
+
+
+def block(x, filters):
+    shortcut = keras.layers.Conv2D(filters, 1, padding="same")(x)
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)  # Keras's default momentum, 0.99
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.BatchNormalization()(x)
+    return keras.layers.ReLU()(keras.layers.Add()([x, shortcut]))
+
+
+def build(input_shape, num_classes):
+    inputs = keras.Input(shape=input_shape)
+    x = block(inputs, 16)
+    x = keras.layers.MaxPooling2D()(x)
+    x = block(x, 32)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    register(zoo.Architecture(
+        name="res-cnn", title="Residual CNN", summary="two residual blocks with BatchNorm", teaches="t",
+        source=SRC, input_kind="image", build=build,
+        recipes=(zoo.Recipe(name="adam", optimizer={"class_name": "Adam", "learning_rate": 0.005},
+                            loss="sparse_categorical_crossentropy", batch_size=128, epochs=5, validation="split:0.1",
+                            source=SRC, schedule={"kind": "warmup_cosine", "warmup": 0.1, "start": 0.1, "alpha": 0.0}),)))
+'''
+
+
+def test_a_batchnorm_run_at_chance_is_flagged_with_its_cause(tmp_path, cli, mnist_npz):
+    import zoo
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "res_cnn.py").write_text(RES_CNN)
+    env = {"ZOO_PLUGINS_DIR": str(tmp_path / "plugins")}
+    result = cli("compare", "res-cnn", "mlp", "--epochs", "1", "--limit", "5000", "--data-dir", mnist_npz,
+                 "--runs-dir", tmp_path / "runs", "--json", "--md", tmp_path / "table.md", env=env)
+    assert result.exit_code == 0, result.stderr
+    rows = {row["model"]: row for row in json.loads(result.stdout)}
+    assert rows["res-cnn"]["test_accuracy"] < 0.15 and rows["mlp"]["warnings"] == []
+    [warning] = rows["res-cnn"]["warnings"]
+    assert warning.startswith("near chance: test accuracy")
+    assert "BatchNorm moving statistics have not settled after 36 steps (momentum 0.99" in warning
+    record = json.loads((Path(rows["res-cnn"]["run_dir"]) / "run.json").read_text())
+    assert record["warnings"] == [warning]
+    assert "⚠ res-cnn/adam: near chance" in (tmp_path / "table.md").read_text()
+    loaded = zoo.load(Path(rows["res-cnn"]["run_dir"]).parent, progress=False)
+    assert "near chance" in loaded._repr_html_() and "near chance" in " ".join(repr(loaded).split())
+
+    checked = cli("check", "res-cnn", "--data-dir", mnist_npz, env=env)
+    assert checked.exit_code == 0, checked.stdout  # a warning, not a failure: the contract holds
+    said = " ".join(checked.stdout.split())
+    assert "⚠ res-cnn: inference mode:" in said and "once BatchNorm's moving statistics are these images' own" in said
+
+
+def test_the_warnings_say_what_was_measured_and_the_likely_cause():
+    from zoo.diagnosis import row_warnings, run_warnings
+
+    assert run_warnings(0.98, 10, 0.99, 400, [0.99]) == []
+    [bn] = run_warnings(0.1138, 10, 0.42, 39, [0.99])
+    assert bn.startswith("near chance: test accuracy 11.4%") and "keeps 68% of their starting values" in bn
+    [slow] = run_warnings(0.1, 10, 0.11, 39, [])
+    assert "did not learn on its training images either" in slow and "Adadelta" in slow
+    [gap] = run_warnings(0.5, 10, 0.9, 39, [0.99])
+    assert gap.startswith("inference far below training: 50.0% on the test set against 90.0%")
+    [axis] = run_warnings(0.5, 10, 0.9, 5000, [0.99])
+    assert "axis=-1" in axis  # settled long ago: not a matter of time
+    records = [SimpleNamespace(warnings=[bn]), SimpleNamespace(warnings=[]), SimpleNamespace(warnings=[bn])]
+    assert row_warnings(records) == [f"{bn} (in 2 of 3 seeds)"]
+
+
+def test_a_second_resume_of_a_folder_in_use_is_refused_and_links_are_noted(tmp_path, cli, mnist_npz):
+    """Two `zoo compare --resume D` at once: one deleted the other's live run folder and both
+    trained into it. A run folder linked in from outside was followed silently."""
+    import shutil
+
+    from zoo.comparing import folder_lock
+
+    first = cli("compare", "mlp", "--epochs", "1", "--limit", "300", "--data-dir", mnist_npz,
+                "--runs-dir", tmp_path / "runs")
+    assert first.exit_code == 0, first.stderr
+    [folder] = (tmp_path / "runs").glob("compare-*")
+    with folder_lock(folder):  # as a first `zoo compare --resume` still training would hold it
+        again = cli("compare", "--resume", folder, "--data-dir", mnist_npz)
+    assert again.exit_code == 2 and "Traceback" not in again.stderr
+    assert "another zoo compare is training into this folder" in again.stderr
+
+    [run] = [p for p in folder.iterdir() if (p / "run.json").is_file()]
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(run, elsewhere)
+    run.symlink_to(elsewhere, target_is_directory=True)
+    loaded = cli("compare", "--from-runs", folder)
+    assert loaded.exit_code == 0 and f"links to {elsewhere}" in " ".join(loaded.stderr.split())
+    resumed = cli("compare", "--resume", folder, "--data-dir", mnist_npz)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "outside this comparison" in " ".join(resumed.stderr.split()) and (elsewhere / "run.json").is_file()
+
+
+def test_wrong_types_in_a_plan_or_a_listing_are_one_line_or_ignored(tmp_path, cli, monkeypatch):
+    from zoo import cache
+    from zoo.comparing import read_plan
+    from zoo.errors import ZooError
+    from zoo.types import parse_seeds
+
+    folder = tmp_path / "compare-x"
+    folder.mkdir()
+    (folder / "compare.json").write_text("[]")
+    (folder / "plan.json").write_text(json.dumps({"patterns": "mlp"}))  # was read as m, l, p
+    result = cli("compare", "--resume", folder)
+    assert result.exit_code == 2 and "'patterns' should be a list of names" in result.stderr
+    (folder / "plan.json").write_text(json.dumps({"patterns": ["mlp"], "seeds": 5}))
+    assert read_plan(folder)["seeds"] == "5"  # a count, as --seeds 5
+    (folder / "plan.json").write_text(json.dumps({"patterns": ["mlp"], "seeds": ",".join(map(str, range(100_000)))}))
+    result = cli("compare", "--resume", folder)
+    assert result.exit_code == 2 and "100,000 seeds; give at most 1,000" in result.stderr
+    with pytest.raises(ZooError, match="at most 1,000"):
+        parse_seeds(list(range(1001)))
+
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    assert cli("list", "--json").exit_code == 0  # writes the listing
+    listing = tmp_path / "cache" / cache.LISTING_FILE
+    good = json.loads(listing.read_text())
+    for damage in (lambda d: d["models"].__setitem__(0, 1), lambda d: d["models"][0]["row"].__setitem__("params", "x"),
+                   lambda d: d["models"][0]["card"]["layers"].__setitem__(0, None),
+                   lambda d: d.__setitem__("warnings", {"a": 1})):
+        data = json.loads(json.dumps(good))
+        damage(data)
+        listing.write_text(json.dumps(data))
+        for args in (("list",), ("info", "mlp")):
+            shown = cli(*args)
+            assert shown.exit_code == 0 and "mlp" in shown.stdout, shown.stderr
+
+
+def test_output_paths_are_checked_first_and_a_pipe_is_no_image(tmp_path, cli, mnist_npz):
+    import os
+
+    (tmp_path / "afile").write_text("x")
+    cases = [("new", "x", "--dir", tmp_path / "afile"), ("data", "mnist", "--data-dir", mnist_npz, "--show", "4",
+             "--out", tmp_path / "afile" / "g.png"), ("data", "mnist", "--data-dir", mnist_npz, "--show", "4",
+             "--out", tmp_path)]
+    for args in cases:
+        result = cli(*args)
+        assert result.exit_code != 0 and result.stderr.count("Error:") == 1, result.stderr
+        assert "afile" in result.stderr or "is a folder" in result.stderr
+    # a training never starts when a file it will write cannot be written
+    result = cli("compare", "mlp", "--data-dir", mnist_npz, "--runs-dir", tmp_path / "runs",
+                 "--json-out", tmp_path / "afile" / "x.json")
+    assert result.exit_code == 2 and "afile is not a folder" in result.stderr and not (tmp_path / "runs").exists()
+
+    from zoo.imaging import preprocess
+
+    fifo = tmp_path / "digit.png"
+    os.mkfifo(fifo)
+    with pytest.raises(Exception, match="a pipe"):  # it used to block forever, waiting for a writer
+        preprocess(fifo)
+    with pytest.raises(Exception, match="a device"):
+        preprocess("/dev/zero")

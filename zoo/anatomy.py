@@ -9,6 +9,8 @@ forward passes: one forward, two backward.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -33,6 +35,7 @@ class ModelStats:
     input_shape: tuple
     output_shape: tuple
     layers: list[LayerRow]
+    outputs: int = 1  # output tensors: training needs exactly one
 
 
 def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
@@ -40,12 +43,16 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
     import keras
 
     from zoo.errors import ZooError
-    from zoo.isolation import plugin_output_to_stderr
+    from zoo.isolation import PluginAbort, plugin_code, plugin_output_to_stderr
 
     input_shape = arch.input_shape(image_shape)
     try:
-        with plugin_output_to_stderr():  # a plugin that prints must not spoil --json
+        # a plugin that prints must not spoil --json; one that exits must not end the command;
+        # fresh layer names (conv2d, not conv2d_15) so the card, the report and explain agree
+        with plugin_output_to_stderr(), plugin_code(), fresh_names():
             model = arch.build(input_shape, num_classes)
+    except PluginAbort as exc:
+        raise ZooError(f"{arch.name}: build() {exc}") from None
     except Exception as exc:
         raise ZooError(f"{arch.name}: build() raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(model, keras.Model):
@@ -57,6 +64,22 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
             raise ZooError(f"{arch.name}: the model cannot be built for input {input_shape} "
                            f"({type(exc).__name__}: {exc})") from exc
     return model
+
+
+@contextlib.contextmanager
+def fresh_names():
+    """Build inside a fresh Keras name scope: layers are named as if this were the process's
+    first model (``conv2d``, ``dense_1``), whatever was built before. Keras numbers layers
+    from one counter per process; without this the same model's layers get other names in
+    `zoo info` (after building every model) than in `zoo explain` (after building one)."""
+    from keras.src.backend.common import global_state
+
+    saved = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", saved)
 
 
 def _shape(tensor_shape) -> tuple:
@@ -158,6 +181,7 @@ def _model_stats(model) -> ModelStats:
         input_shape=_shape(model.inputs[0].shape),
         output_shape=_shape(model.outputs[0].shape),
         layers=rows,
+        outputs=len(model.outputs),
     )
 
 

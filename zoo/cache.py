@@ -21,7 +21,7 @@ from pathlib import Path
 
 CACHE_DIR_ENV = "ZOO_CACHE_DIR"
 NO_CACHE_ENV = "ZOO_NO_CACHE"
-STATS_FILE = "model-stats-v1.json"
+STATS_FILE = "model-stats-v2.json"  # v2: ModelStats.outputs
 
 
 def cache_dir() -> Path:
@@ -185,9 +185,45 @@ def read_listing(plugins_dir: str | None) -> dict | None:
         data = read_json(cache_dir() / LISTING_FILE, "cache")
     except ZooError:
         return None
-    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("models"), list):
-        return None
+    if not isinstance(data, dict) or data.get("key") != key or not _listing_shaped(data):
+        return None  # damaged, or of another shape: built again, as if there were none
     return data
+
+
+_NUMBER = (int, float)
+_ROW_TYPES = {"name": str, "title": str, "params": int, "macs": int, "input_kind": str, "tags": list, "source": str,
+              "article_file": str, "site": str, "published_accuracy": (*_NUMBER, type(None)), "recipes": list,
+              "plugin": (str, type(None))}
+_CARD_TYPES = {"summary": str, "teaches": str, "source": dict, "output": str, "trainable_params": int,
+               "non_trainable_params": int, "input_shape": list, "output_shape": list, "layers": list,
+               "recipes": list, "data_preparation": dict, "notes": list, "pitfalls": list}
+_LAYER_TYPES = {"name": str, "type": str, "output_shape": list, "params": int, "arithmetic": str, "macs": int}
+
+
+def _typed(value, types: dict) -> bool:
+    return isinstance(value, dict) and all(
+        key in value and isinstance(value[key], kind) and not (kind is int and isinstance(value[key], bool))
+        for key, kind in types.items())
+
+
+def _listing_shaped(data: dict) -> bool:
+    """Whether a saved listing has the types ``listing_data`` writes: valid JSON of other types
+    (a hand edit, another version's file) is treated as no listing at all."""
+    models, warnings = data.get("models"), data.get("warnings")
+    if not isinstance(models, list) or not isinstance(warnings, list):
+        return False
+    for model in models:
+        if not (isinstance(model, dict) and isinstance(model.get("name"), str) and isinstance(model.get("tags"), list)
+                and all(isinstance(t, str) for t in model["tags"])):
+            return False
+        row, card = model.get("row"), model.get("card")
+        if row is None and card is None:
+            continue
+        if not (_typed(row, _ROW_TYPES) and row["name"] == model["name"] and _typed(card, {**_ROW_TYPES, **_CARD_TYPES})
+                and all(_typed(layer, _LAYER_TYPES) for layer in card["layers"])
+                and all(isinstance(r, dict) for r in card["recipes"])):
+            return False
+    return all(isinstance(w, dict) and isinstance(w.get("text"), str) for w in warnings)
 
 
 def listing_data(registry, warnings: list[dict], only=None, skip=()) -> dict:

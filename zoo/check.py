@@ -18,6 +18,7 @@ from zoo.errors import ZooError
 OVERFIT_IMAGES = 64
 OVERFIT_TARGET = 0.95
 OVERFIT_MAX_STEPS = 300
+INFERENCE_GAP = 0.5  # training-mode accuracy this far above inference mode's is warned about
 
 
 @dataclass
@@ -25,6 +26,7 @@ class CheckResult:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # passed, but says something the plugin's author must read
 
 
 @dataclass
@@ -41,9 +43,12 @@ class Report:
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
-    def add(self, name, ok, detail=""):
-        self.results.append(CheckResult(name, bool(ok), detail))
+    def add(self, name, ok, detail="", warning=False):
+        self.results.append(CheckResult(name, bool(ok), detail, bool(warning)))
         return ok
+
+    def warnings(self) -> list[str]:
+        return [f"{self.model}: {r.name}: {r.detail}" for r in self.results if r.warning]
 
     def failures(self) -> list[str]:
         return [f"{self.model}: {r.name}: {r.detail}" for r in self.results if not r.ok]
@@ -85,8 +90,10 @@ def check(arch, arrays) -> Report:
         return report
     report.add("build", True, f"keras.Model for input {arch.input_shape(dataset.image_shape)}")
 
-    shape = tuple(model.outputs[0].shape)
-    want = (None, dataset.num_classes)
+    shape, want = tuple(model.outputs[0].shape), (None, dataset.num_classes)
+    if len(model.outputs) != 1:
+        report.add("output shape", False, f"{len(model.outputs)} outputs, expected one {want} tensor")
+        return report
     if not report.add("output shape", shape == want, f"{shape}" + ("" if shape == want else f", expected {want}")):
         return report
 
@@ -142,6 +149,47 @@ def _overfit(report, model, recipe, x, y, num_classes, output):
                f"{accuracy * 100:.0f}% of {len(x)} real images after {steps} steps with recipe {recipe.name!r}"
                f" ({inference * 100:.0f}% in inference mode)"
                + ("" if accuracy >= OVERFIT_TARGET else f"; needs {OVERFIT_TARGET * 100:.0f}%"))
+    if accuracy - inference >= INFERENCE_GAP:
+        _inference_gap(report, model, x, y, accuracy, inference, steps)
+
+
+def _inference_gap(report, model, x, y, accuracy, inference, steps):
+    """Training mode right, inference mode far off: a new user's residual BatchNorm plugin sat at
+    chance after a 1-epoch comparison this way. Let the moving statistics settle on the same
+    images (forward passes in training mode change nothing else) and measure again: if the
+    accuracy comes back, the statistics were the cause, and a short run will show it."""
+    from zoo.diagnosis import SETTLED_MOMENTUM, batchnorm_momenta
+
+    momenta = batchnorm_momenta(model)
+    if not momenta:
+        report.add("inference mode", True, f"{inference * 100:.0f}% in inference mode against {accuracy * 100:.0f}% "
+                   "in training: dropout or another training-only layer changes the answers a lot", warning=True)
+        return
+    momentum = max(momenta)
+    settled = _settled_accuracy(model, x, y)
+    report.add("inference mode", True,
+               f"{inference * 100:.0f}% in inference mode after {steps} steps, {settled * 100:.0f}% once BatchNorm's "
+               f"moving statistics are these images' own: with momentum {momentum:g} they lag "
+               f"fast-changing weights, so a short run (--epochs 1 --limit 5000) can sit near chance; train longer, "
+               f"or use BatchNormalization(momentum={SETTLED_MOMENTUM:g})", warning=True)
+
+
+def _settled_accuracy(model, x, y) -> float:
+    """Inference-mode accuracy once every BatchNorm layer's moving statistics equal what
+    endless forward passes over ``x`` would leave: one training-mode pass with momentum 0
+    (each layer then sees inputs normalised as in training), momenta restored after."""
+    from zoo.anatomy import layers
+
+    norms = [layer for layer in layers(model) if type(layer).__name__ == "BatchNormalization"]
+    saved = [layer.momentum for layer in norms]
+    try:
+        for layer in norms:
+            layer.momentum = 0.0
+        model(x, training=True)
+    finally:
+        for layer, momentum in zip(norms, saved):
+            layer.momentum = momentum
+    return float((np.asarray(model(x, training=False)).argmax(axis=1) == y).mean())
 
 
 def _round_trip(report, model, x):

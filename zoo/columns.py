@@ -140,5 +140,9 @@ def markdown(rows: list[dict]) -> str:
     """The table as Markdown, every column."""
     lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(c.cell(row).replace("|", "\\|") for c in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+        cells = [c.cell(row).replace("|", "\\|") for c in COLUMNS]
+        if row.get("warnings"):
+            cells[0] += " ⚠"
+        lines.append("| " + " | ".join(cells) + " |")
+    warned = [f"- ⚠ {row['model']}/{row.get('recipe')}: {w}" for row in rows for w in row.get("warnings") or []]
+    return "\n".join(lines) + "\n" + ("\n" + "\n".join(warned) + "\n" if warned else "")

@@ -26,7 +26,7 @@ from typing import Callable
 
 from zoo.errors import OptionError, RunFileError, ZooError
 from zoo.executors.base import run_dir_names
-from zoo.files import atomic_write_json
+from zoo.files import atomic_write_json, link_outside
 from zoo.runs import RunRecord, new_run_dir, read_record, timestamp
 from zoo.types import Job, Options, Outcome, ignore_event, make_jobs, parse_seeds
 
@@ -131,6 +131,10 @@ def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, wa
     compare_dir = check_resumable(compare_dir)
     saved: dict[tuple, list[RunRecord]] = {}
     for run_file in sorted(compare_dir.glob("*/run.json")):
+        elsewhere = link_outside(run_file.parent, compare_dir)
+        if elsewhere is not None and warn:
+            warn(f"{run_file.parent.name} links to {elsewhere}, outside this comparison: read, and if it must "
+                 f"start again only the link is removed")
         try:
             record = read_record(run_file.parent)
         except ZooError as exc:
@@ -266,6 +270,39 @@ def run_comparison(patterns=(), *, tag: str | None = None, seed: int, seeds=None
     """Train the models that ``patterns`` and ``tag`` pick, once per seed, on one split, into a
     new folder under ``runs_dir`` (or the folder being resumed). Never raises for one job's
     failure or a Ctrl-C: both are in the returned ``Ran``."""
+    with contextlib.ExitStack() as held:
+        if resume is not None:  # before anything is read there: a second --resume of it stops here
+            held.enter_context(folder_lock(check_resumable(resume)))
+        return _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads,
+                               scheduler, plugins_dir, resume, registry, feedback, held)
+
+
+LOCK_FILE = ".zoo-compare.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(compare_dir: Path):
+    """Hold a comparison's folder while training into it: a second ``zoo compare --resume`` of
+    it is refused in one line, instead of deleting the first one's live run folder and both
+    training into it. An OS lock (filelock): released when the process ends, kill -9 included."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(Path(compare_dir) / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise RunFileError(f"{compare_dir}: another zoo compare is training into this folder; let it finish "
+                           f"(or stop it), then resume") from None
+    except OSError as exc:  # a read-only folder: nothing can be trained into it anyway
+        raise RunFileError(f"{compare_dir}: cannot lock it for training ({exc.strerror or exc})") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler,
+                    plugins_dir, resume, registry, feedback, held: contextlib.ExitStack) -> Ran:
     from zoo.executors import check_executor, make_executor
     from zoo.jobs import prepare
     from zoo.registry import select
@@ -290,6 +327,7 @@ def run_comparison(patterns=(), *, tag: str | None = None, seed: int, seeds=None
         todo, done = found.todo, found.done
     else:
         compare_dir, todo, done = new_run_dir(runs_dir, f"compare-{timestamp()}"), jobs, []
+        held.enter_context(folder_lock(compare_dir))
         write_plan(compare_dir, dict(
             patterns=list(patterns or []), tag=tag, seed=seed,
             seeds=None if seed_list == [seed] else ",".join(map(str, seed_list)) + "," * (len(seed_list) == 1),

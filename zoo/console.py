@@ -63,7 +63,8 @@ def train_summary(record, run_dir, figures) -> str:
         if record.execution.get("tensorboard") else []
     files = ", ".join(["model.keras", "run.json", "history.json/.csv", "test_predictions.npz", *figures, *logs])
     epochs = record.epochs_completed
-    return (f"{line}\n{epochs} epoch{'s' * (epochs != 1)}, {record.seconds_per_epoch:.1f} s/epoch, "
+    warned = "".join(f"\n[bold yellow]⚠[/] [yellow]{safe(w)}[/]" for w in record.warnings)
+    return (f"{line}{warned}\n{epochs} epoch{'s' * (epochs != 1)}, {record.seconds_per_epoch:.1f} s/epoch, "
             f"{record.training_seconds:.1f} s training{_compute(record)}. "
             f"Saved in [bold]{safe(str(run_dir))}[/]: {files}")
 
@@ -262,12 +263,22 @@ def summary_table(rows: list[dict], title: str, columns=None) -> Table:
         cells = [safe(c.cell(row)) for c in columns]
         if len(datasets) > 1 and row.get("dataset"):  # runs of several datasets: say which row is which
             cells[0] += f" ({safe(row['dataset'])})"
+        if row.get("warnings"):  # learned nothing: said in words under the table
+            cells[0] += " [bold yellow]⚠[/]"
         if row.get("status") in ("interrupted", "failed") and len(cells) > 1:
             cells[1] = "[yellow]interrupted[/]" if row["status"] == "interrupted" else "[red]failed[/]"
         style = {"best": "bold green", "not distinguishable from the best": "green"}.get(row.get("standing"))
         t.add_row(*cells, style=style)
     t.caption = CAPTION
     return t
+
+
+def warnings_text(rows: list[dict]):
+    """The rows' warnings (runs that learned nothing, with the likely cause), one line each; None if none."""
+    lines = [f"⚠ {row['model']}/{row.get('recipe')}: {warning}" for row in rows for warning in row.get("warnings") or []]
+    if not lines:
+        return None
+    return Text("\n".join(printable(line) for line in lines), style="yellow")
 
 
 def per_class_tables(rows: list[dict], class_names_by_dataset: dict[str, list]) -> list[Table]:

@@ -112,6 +112,10 @@ def sample_grid(arrays, n: int, path, seed: int = 0):
 
     if n < 1:
         raise ZooError("--show needs a positive number of images")
+    if path is not None:
+        from zoo.files import check_output_file
+
+        check_output_file(path)
     idx = np.random.default_rng(seed).choice(len(arrays.x_train), size=min(n, len(arrays.x_train)), replace=False)
     cols = min(10, len(idx))
     rows = math.ceil(len(idx) / cols)

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from zoo.errors import ZooError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -167,3 +169,46 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def link_outside(path, root) -> Path | None:
+    """Where ``path`` really is, when a symbolic link takes it out of ``root`` (None otherwise):
+    a run folder linked in from elsewhere is read, and said so, but never deleted or written."""
+    path, root = Path(path), Path(root)
+    try:
+        real = path.resolve()
+        real.relative_to(root.resolve())
+        return None
+    except ValueError:
+        return real
+    except OSError:
+        return None
+
+
+def check_output_folder(path, what: str = "folder") -> None:
+    """A folder the zoo will create or write into, checked before any work: it or its nearest
+    existing parent must be a folder this process may write in."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ZooError(f"{path} is a file: give a {what}")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ZooError(f"cannot create {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ZooError(f"cannot write {path}: no permission to write in {existing}")
+
+
+def check_output_file(path) -> None:
+    """A file the zoo will write, checked before any work (a training, a figure): a folder given
+    as a file, or a file whose folder is missing or read-only, is one line now, not a traceback
+    later."""
+    path = Path(path)
+    if path.is_dir():
+        raise ZooError(f"{path} is a folder: give a file name")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ZooError(f"cannot write {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ZooError(f"cannot write {path}: no permission to write there")

@@ -23,11 +23,37 @@ FIELD = 28
 MAX_PIXELS = 50_000_000
 
 
+MAX_FILE_BYTES = 200_000_000  # a digit photo is a few MB; more is refused before reading
+
+
+def _check_regular_file(path: Path) -> None:
+    """A pipe or a device given as an image would block, or read forever: refused by its kind."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ZooError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ZooError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ZooError(f"{path}: a folder, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a device" if (
+            stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)) else "a socket" if stat.S_ISSOCK(
+            info.st_mode) else "not a regular file"
+        raise ZooError(f"{path}: {kind}, not an image file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise ZooError(f"{path}: {info.st_size / 1e6:,.0f} MB is more than the {MAX_FILE_BYTES // 1_000_000} MB "
+                       "a digit photo needs")
+
+
 def load_grayscale(path) -> np.ndarray:
     """Any mode Pillow reads (RGB, RGBA, palette, 16-bit…) → float array in [0, 255]."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    _check_regular_file(path)
     try:
         with warnings.catch_warnings():  # the zoo's own, lower pixel cap follows
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

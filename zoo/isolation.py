@@ -31,3 +31,106 @@ def slow_import_notice(name: str, where: str, after: float = SLOW_IMPORT_SECONDS
 def plugin_output_to_stderr():
     """Whatever plugins print goes to stderr, so ``--json`` on stdout stays valid."""
     return contextlib.redirect_stdout(sys.stderr)
+
+
+BUILD_TIMEOUT_ENV = "ZOO_BUILD_TIMEOUT"
+BUILD_TIMEOUT_SECONDS = 30.0  # building one model for `zoo list` / `zoo plugins`; a hang is named after this
+
+
+class PluginAbort(Exception):
+    """A plugin's own ``sys.exit()`` or ``raise KeyboardInterrupt``, turned into an ordinary
+    error of that plugin, so that it cannot end (or silently empty) the user's command."""
+
+    def __init__(self, what: str, exc: BaseException):
+        import traceback
+        from pathlib import Path
+
+        frames = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" ({Path(frames[0].filename).name}:{frames[0].lineno})" if frames else ""
+        super().__init__(what + where)
+
+
+class _CtrlC:
+    """Tells the user's Ctrl-C from a KeyboardInterrupt that plugin code raised itself: while
+    plugin code runs in the main thread, SIGINT first sets a flag. In any other thread a
+    KeyboardInterrupt can only come from code (Python delivers signals to the main thread)."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.pressed = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.getsignal(signal.SIGINT)
+                signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError, TypeError):
+                self._previous = None
+
+    def _handler(self, signum, frame):
+        self.pressed = True
+        if callable(self._previous):
+            self._previous(signum, frame)
+        raise KeyboardInterrupt
+
+    def restore(self):
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@contextlib.contextmanager
+def plugin_code():
+    """Run a plugin's import, hook or ``build()``: its ``sys.exit(...)`` and the
+    KeyboardInterrupt it raises itself become a ``PluginAbort``; the user's Ctrl-C stays one."""
+    ctrl_c = _CtrlC()
+    try:
+        yield
+    except SystemExit as exc:
+        raise PluginAbort(f"called sys.exit({exc.code!r})", exc) from None
+    except KeyboardInterrupt as exc:
+        if ctrl_c.pressed:
+            raise
+        raise PluginAbort("raised KeyboardInterrupt itself (not a Ctrl-C)", exc) from None
+    finally:
+        ctrl_c.restore()
+
+
+def build_timeout() -> float:
+    """Seconds one model may take to build for a listing (``ZOO_BUILD_TIMEOUT``)."""
+    import os
+
+    text = os.environ.get(BUILD_TIMEOUT_ENV, "").strip()
+    try:
+        seconds = float(text) if text else BUILD_TIMEOUT_SECONDS
+    except ValueError:
+        seconds = BUILD_TIMEOUT_SECONDS
+    return seconds if seconds > 0 else BUILD_TIMEOUT_SECONDS
+
+
+def within(seconds: float, fn, hanging_message: str):
+    """``fn()``'s result (or its exception), or ``TimeoutError(hanging_message)`` once it has run
+    ``seconds``: it runs in a daemon thread, left behind (it cannot be killed) when it hangs,
+    so one plugin's endless ``build()`` cannot stop the rest of a listing."""
+    import threading
+
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001  (handed to the caller's thread)
+            outcome["error"] = exc
+
+    stdout = sys.stdout
+    worker = threading.Thread(target=target, name="zoo-plugin-build", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        sys.stdout = stdout  # the stuck thread's plugin_output_to_stderr() will never undo itself
+        raise TimeoutError(hanging_message)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]

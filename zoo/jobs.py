@@ -121,9 +121,9 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
-    from zoo import backend, keras_glue
+    from zoo import backend, diagnosis, keras_glue
     from zoo.callbacks import RunCallback
-    from zoo.plugins import get_zoo
+    from zoo.plugins import get_zoo, output_problem
     from zoo.anatomy import build_model, model_stats, training_cost
 
     arch = (registry or get_zoo()).architecture(job.model)
@@ -134,8 +134,9 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     with keras_glue.dtype_policy(options.precision):
         model = build_model(arch, dataset.image_shape, dataset.num_classes)
     stats = model_stats(model, name=arch.name)
-    if stats.output_shape != (None, dataset.num_classes):
-        raise TrainingError(f"{arch.name}: output shape {stats.output_shape}, expected (None, {dataset.num_classes})")
+    problem = output_problem(arch.name, stats, dataset.num_classes)
+    if problem:
+        raise TrainingError(problem)
     (x_train, y_train), (x_val, y_val), (x_test, _) = prepared.parts(arch.input_kind, recipe.labels)
     steps_per_epoch = -(-len(x_train) // job.batch_size)
     execution = keras_glue.execution_settings(stats.macs, job.batch_size)
@@ -220,6 +221,10 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     predicted, p_true = metrics.pop("predicted"), metrics.pop("p_true")
     for key, value in metrics.items():
         setattr(record, key, value)
+    trained = history.get("accuracy") or [None]
+    record.warnings = diagnosis.run_warnings(record.test_accuracy, dataset.num_classes, trained[-1],
+                                             record.epochs_completed * steps_per_epoch,
+                                             diagnosis.batchnorm_momenta(model))
     record.status = "completed"
     record.finished_at = _now()
     correct = predicted == prepared.arrays.y_test

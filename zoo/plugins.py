@@ -33,8 +33,8 @@ from pathlib import Path
 import pluggy
 
 from zoo import hookspecs
-from zoo.isolation import (DISABLE_ENV, SLOW_IMPORT_SECONDS, plugin_output_to_stderr,  # noqa: F401
-                           slow_import_notice)
+from zoo.isolation import (DISABLE_ENV, SLOW_IMPORT_SECONDS, PluginAbort, build_timeout, plugin_code,  # noqa: F401
+                           plugin_output_to_stderr, slow_import_notice, within)
 from zoo.errors import OptionError, ZooError
 from zoo.registry import Architecture, unknown_name_error
 
@@ -116,7 +116,7 @@ class Zoo:
                 seen_modules.add(ep.value)
                 started = time.perf_counter()
                 try:
-                    with plugin_output_to_stderr(), slow_import_notice(ep.name, dist):
+                    with plugin_output_to_stderr(), slow_import_notice(ep.name, dist), plugin_code():
                         module = ep.load()
                 except Exception as exc:  # a broken plugin must not break the zoo
                     self._fail(ep.name, dist, version, "import", exc,
@@ -170,7 +170,7 @@ class Zoo:
                 spec = importlib.util.spec_from_file_location(module_name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
-                with plugin_output_to_stderr(), slow_import_notice(path.stem, str(path)):
+                with plugin_output_to_stderr(), slow_import_notice(path.stem, str(path)), plugin_code():
                     spec.loader.exec_module(module)
             except Exception as exc:
                 sys.modules.pop(module_name, None)
@@ -210,7 +210,7 @@ class Zoo:
             info = self._info_for[id(impl.plugin)]
             kwargs = {"register": functools.partial(add, info=info)}
             try:
-                with plugin_output_to_stderr():
+                with plugin_output_to_stderr(), plugin_code():
                     impl.function(**{name: kwargs[name] for name in impl.argnames})
             except Exception as exc:
                 self._fail(info.name, info.distribution, info.version, "hook", exc,
@@ -243,7 +243,9 @@ class Zoo:
         info.datasets.append(dataset.name)
 
     def _fail(self, plugin, dist, version, stage, error, hint=""):
-        if isinstance(error, BaseException):
+        if isinstance(error, PluginAbort):
+            error = str(error)  # it names its own place
+        elif isinstance(error, BaseException):
             where = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
             at = f" ({Path(where[0].filename).name}:{where[0].lineno})" if where else ""
             error = f"{type(error).__name__}: {error}{at}"
@@ -252,14 +254,16 @@ class Zoo:
     def check_model(self, arch, stats):
         """``(stats, problem)``: a model that cannot be built gives ``(None, error)``; one whose
         output is not one score per class gives its stats and the problem; ``stats(zoo, arch)``
-        builds (or recalls) a model's numbers."""
+        builds (or recalls) a model's numbers, within ``ZOO_BUILD_TIMEOUT`` seconds: a build that
+        hangs is that model's problem, and the rest of the listing answers."""
+        seconds = build_timeout()
         try:
-            numbers = stats(self, arch)
-        except ZooError as exc:
+            numbers = within(seconds, lambda: stats(self, arch),
+                             f"{arch.name}: build() still running after {seconds:g} s: it hangs "
+                             f"(set ZOO_BUILD_TIMEOUT to wait longer)")
+        except (ZooError, TimeoutError) as exc:
             return None, str(exc)
-        if numbers.output_shape != (None, 10):
-            return numbers, f"{arch.name}: output shape {numbers.output_shape}, expected (None, 10)"
-        return numbers, None
+        return numbers, output_problem(arch.name, numbers)
 
     def model_failures(self, stats) -> list[PluginFailure]:
         """Models that cannot be built, or whose output is not one score per class: failures of
@@ -289,6 +293,15 @@ class Zoo:
             return self.datasets[name]
         except KeyError:
             raise unknown_name_error("dataset", name, self.datasets) from None
+
+
+def output_problem(name: str, stats, num_classes: int = 10) -> str | None:
+    """Why a model's output is not what training needs, one (N, classes) tensor; None if it is."""
+    if getattr(stats, "outputs", 1) != 1:
+        return f"{name}: {stats.outputs} outputs, expected one (None, {num_classes}) tensor"
+    if stats.output_shape != (None, num_classes):
+        return f"{name}: output shape {stats.output_shape}, expected (None, {num_classes})"
+    return None
 
 
 _zoos: dict[tuple, Zoo] = {}
@@ -322,9 +335,9 @@ def register(arch: Architecture, plugins_dir: str | None = None) -> Architecture
         raise OptionError(f"{arch.name!r} is already a model of plugin {owner.name!r}: give yours another name")
     arch = dataclasses.replace(arch, plugin=SESSION_PLUGIN)
     stats = architecture_stats(arch)  # a ZooError naming the model if it cannot be built
-    if stats.output_shape != (None, 10):
-        raise OptionError(f"{arch.name}: output shape {stats.output_shape}, expected (None, 10): "
-                          f"one score per digit")
+    problem = output_problem(arch.name, stats)
+    if problem:
+        raise OptionError(f"{problem}: one score per digit")
     _session[arch.name] = arch
     for loaded in _zoos.values():
         loaded.add_session_architecture(arch)

@@ -3,13 +3,20 @@
 In a plugin's own tests::
 
     def test_my_model_meets_the_contract(zoo_check):
-        zoo_check("my-model")          # fails the test with one line per broken check
+        zoo_check("my-model")          # fails the test with one line per broken check;
+                                       # a warning (BatchNorm lagging in inference mode) is a pytest warning
 
 The fixture loads the real dataset the way the zoo does (``ZOO_DATA_DIR``, Keras's
 cache, or Keras's download), so the overfitting check uses real images.
 """
 
+import warnings
+
 import pytest
+
+
+class ZooCheckWarning(UserWarning):
+    """A contract check passed but found something the plugin's author must read."""
 
 
 @pytest.fixture
@@ -33,6 +40,8 @@ def zoo_check():
         report = check(arch, arrays)
         if not report.ok:
             pytest.fail("\n".join(report.failures()), pytrace=False)
+        for warning in report.warnings():
+            warnings.warn(ZooCheckWarning(warning), stacklevel=2)
         return report
 
     return run

@@ -135,11 +135,14 @@ class Comparison:
         in one table, or in two when ``width`` is narrower than a wide terminal; then per class."""
         from rich.console import Group
 
-        from zoo.console import WIDE_TERMINAL, per_class_tables, summary_tables
+        from zoo.console import WIDE_TERMINAL, per_class_tables, summary_tables, warnings_text
 
         by_dataset = {r.dataset.name: r.class_names for r in self.records}
         done = [r for r in self.rows if r.get("n")]
         parts = summary_tables(self.rows, self.title, width or WIDE_TERMINAL)
+        warned = warnings_text(self.rows)
+        if warned is not None:
+            parts.append(warned)
         if done and by_dataset:
             parts += per_class_tables(done, by_dataset)
         return Group(*parts)

@@ -14,7 +14,7 @@ from pathlib import Path
 from statistics import median
 
 from zoo.errors import ZooError
-from zoo.files import atomic_write_json, atomic_write_text
+from zoo.files import atomic_write_json, atomic_write_text, link_outside
 from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
 
 
@@ -53,6 +53,7 @@ def row_from_record(record: RunRecord) -> dict:
         "run_dir": record.run_dir,
         "error": record.error,
         "overridden": bool(record.overrides or record.split.limit),
+        "warnings": list(record.warnings),
     }
 
 
@@ -86,6 +87,9 @@ def records_from_dirs(dirs, warn=None) -> list[RunRecord]:
             if not found:
                 raise ZooError(f"{d}: no runs found (no {RUN_FILE} in it or its sub-folders)")
             for run in found:
+                elsewhere = link_outside(run, path)
+                if elsewhere is not None and warn is not None:
+                    warn(f"{run.name} links to {elsewhere}, outside {d}: read as one of its runs")
                 try:
                     records.append(read_record(run))
                 except ZooError as exc:
@@ -160,6 +164,7 @@ def summary_rows(records: list[RunRecord], margin: float | None = None) -> tuple
     """One row per model, recipe and set of options: the run row's keys (for older tools)
     plus n, mean, std, the 95% interval, the test against the best and the verdict."""
     from zoo import statistics
+    from zoo.diagnosis import row_warnings
 
     analysed, notes = statistics.analyse(records, statistics.MARGIN if margin is None else margin)
     rows = []
@@ -178,6 +183,7 @@ def summary_rows(records: list[RunRecord], margin: float | None = None) -> tuple
             "vs_published": (stats["mean"] - row["published_accuracy"]) if comparable else None,
             "run_dirs": [r.run_dir for r in runs],
             "per_class_accuracy": _mean_lists([r.per_class_accuracy for r in runs]),
+            "warnings": row_warnings(runs),
             **{k: v for k, v in stats.items() if k not in ("model", "recipe")},
         })
         if stats["n"] > 1:
@@ -207,14 +213,9 @@ def _mean(values):
 
 
 def check_export_paths(*paths) -> None:
-    """Files the rows will be written to, checked before anything trains: a folder given as a
-    file, or a file whose folder is missing, is one line now rather than a traceback after training."""
+    """Files the rows will be written to, checked before anything trains (``files.check_output_file``)."""
+    from zoo.files import check_output_file
+
     for path in paths:
-        if path is None:
-            continue
-        path = Path(path)
-        if path.is_dir():
-            raise ZooError(f"{path} is a folder: give a file name")
-        parent = path.parent if str(path.parent) else Path(".")
-        if not parent.is_dir():
-            raise ZooError(f"cannot write {path}: {parent} is not a folder")
+        if path is not None:
+            check_output_file(path)

@@ -114,6 +114,8 @@ class RunRecord:
     # What the saved model.keras holds when the run was stopped (e.g. "end of epoch 3").
     model_weights: str | None = None
     error: str | None = None
+    # A run that learned nothing, in words with its likely cause (zoo.diagnosis).
+    warnings: list[str] = field(default_factory=list)
     # Where the record was read from; not written into run.json.
     run_dir: str | None = field(default=None, compare=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoo.errors import ZooError
+from zoo.files import check_output_folder
 from zoo.hookspecs import API_VERSION
 from zoo.registry import MAX_NAME, is_model_name
 
@@ -157,6 +158,7 @@ def create(name: str, directory: Path, path: Path | None = None) -> Path:
     root = Path(path) if path is not None else Path(directory) / f"mnist-zoo-{name}"
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ZooError(f"{root} already exists; pick another --dir, --path or name")
+    check_output_folder(root, "folder for the project")
     title = name  # as typed: "res-cnn", not "Res cnn"
     values = {"name": name, "package": package, "title": title, "api": API_VERSION}
     files = {
@@ -166,8 +168,12 @@ def create(name: str, directory: Path, path: Path | None = None) -> Path:
         "README.md": README,
         ".gitignore": GITIGNORE,
     }
-    for relative, template in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values), encoding="utf-8")
+    try:
+        for relative, template in files.items():
+            path = root / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(template.format(**values), encoding="utf-8")
+    except OSError as exc:  # a full disk mid-way: say so, and what is left
+        raise ZooError(f"cannot write the project into {root} ({exc.strerror or exc}); remove what was "
+                       f"written there and try again") from None
     return root

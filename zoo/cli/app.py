@@ -47,6 +47,13 @@ class ZooGroup(_FlagHelp, TyperGroup):
 
             err.print(f"[bold red]Error:[/] {safe(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the file system said no (a missing or read-only folder, a full disk): one line
+            from zoo.console import err, safe
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            err.print(f"[bold red]Error:[/] {safe(where + (exc.strerror or str(exc)))}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(1) from None
 
 
 class CompareCommand(ZooCommand):

@@ -121,7 +121,8 @@ def check(
     else:
         for r in reports:
             for c in r.results:
-                out.print(f"{'[green]✓[/]' if c.ok else '[red]✗[/]'} {safe(r.model)}: {safe(c.name)}: "
+                mark = "[yellow]⚠[/]" if c.warning else "[green]✓[/]" if c.ok else "[red]✗[/]"
+                out.print(f"{mark} {safe(r.model)}: {safe(c.name)}: "
                           f"{safe(c.detail)}", highlight=False)
     failed = [r.model for r in reports if not r.ok]
     if failed:

@@ -129,8 +129,8 @@ def train_on_worker(job: Job, prepared, index: int, plugin: str, plugins_dir: st
             return  # the driver says "finished" once the files are written; steps a few times a second
         worker.log_event(topic, _message(event, index, address))
 
-    use_threads(threads)
-    import_backend_quietly()
+    import_backend_quietly()  # first: importing TensorFlow any other way prints its C++ notices
+    use_threads(threads)  # before TensorFlow's first op, not its import
     from zoo.jobs import run_job  # after the thread pools are sized: it imports Keras
 
     registry = get_zoo(plugins_dir)
