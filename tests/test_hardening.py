@@ -124,8 +124,8 @@ def small_run(tmp_path_factory, zoo_registry, mnist):
     return folder
 
 
-def _copy_run(src: Path, dst: Path, config=None, extra=None) -> Path:
-    """A copy of a run whose model.keras has its config.json replaced (or entries added)."""
+def _copy_run(src: Path, dst: Path, config=None, extra=None, weights=None) -> Path:
+    """A copy of a run whose model.keras has its config.json (or weights) replaced, or entries added."""
     dst.mkdir()
     (dst / "run.json").write_text((src / "run.json").read_text())
     with zipfile.ZipFile(src / "model.keras") as old, zipfile.ZipFile(dst / "model.keras", "w",
@@ -134,6 +134,8 @@ def _copy_run(src: Path, dst: Path, config=None, extra=None) -> Path:
             data = old.read(item.filename)
             if item.filename == "config.json" and config is not None:
                 data = config if isinstance(config, bytes) else json.dumps(config).encode()
+            if item.filename == "model.weights.h5" and weights is not None:
+                data = weights
             new.writestr(item.filename, data)
         for name, data in (extra or {}).items():
             new.writestr(name, data)
@@ -168,6 +170,39 @@ def test_a_model_file_that_would_inflate_absurdly_is_refused_unread(small_run, t
     assert (bomb / "model.keras").stat().st_size < 1_000_000
     result = cli("evaluate", bomb)
     assert result.exit_code == 2 and "refused unread" in result.stderr and "config.json" in result.stderr
+
+
+def test_weights_far_larger_than_the_parameters_need_are_refused_unread(small_run, tmp_path, cli):
+    """A 59 MB .keras whose weights inflated to 1.89 GB (under the ratio cap) took zoo evaluate to
+    4.3 GB; the weights are now held against the parameter count run.json records."""
+    noise = np.random.default_rng(0).integers(0, 256, 6_000_000, dtype=np.uint8).tobytes()
+    fat = _copy_run(small_run, tmp_path / "fat", weights=noise + bytes(6_000_000))  # ~2× compressible
+    result = cli("evaluate", fat)
+    assert result.exit_code == 2 and "refused unread" in result.stderr
+    assert "far more than the 25,450 parameters its run.json records need" in " ".join(result.stderr.split())
+
+
+def test_predictions_declaring_a_billion_images_are_refused_and_the_rest_compare(small_run, tmp_path, cli):
+    """A 5.8 MB test_predictions.npz declaring 10⁹ predictions took --from-runs to 2 GB, then
+    ended the whole comparison."""
+    import shutil
+
+    from zoo.errors import ZooError
+    from zoo.runs import read_predictions
+
+    liar = tmp_path / "runs" / "liar"
+    shutil.copytree(small_run, liar)
+    header = io.BytesIO()  # magic and header only: the 8 GB of data it promises are not there
+    np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False, "shape": (10**9,)})
+    with zipfile.ZipFile(liar / "test_predictions.npz", "w") as npz:
+        for name in ("predicted", "p_true", "correct"):
+            npz.writestr(f"{name}.npy", header.getvalue())
+    with pytest.raises(ZooError, match="refused before reading"):
+        read_predictions(liar, 10_000)
+    result = cli("compare", "--from-runs", tmp_path / "runs", "--json")
+    assert result.exit_code == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert row["model"] == "mlp" and row["test_accuracy"] > 0.5
 
 
 # -- images ---------------------------------------------------------------------------

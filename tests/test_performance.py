@@ -23,6 +23,9 @@ def test_steps_per_execution_only_for_cheap_steps(zoo_registry):
     # Keras's torch backend refuses steps_per_execution > 1 (zoo --backend torch train mlp failed on it)
     assert execution_settings(mlp, 32, backend="torch")["steps_per_execution"] == 1
     assert execution_settings(mlp, 32, backend="jax")["steps_per_execution"] == 64
+    # a short epoch still has 8 calls, so its learning curve has points within it
+    assert execution_settings(mlp, 32, backend="tensorflow", steps_per_epoch=22)["steps_per_execution"] == 2
+    assert execution_settings(mlp, 32, backend="tensorflow", steps_per_epoch=1688)["steps_per_execution"] == 64
 
 
 @pytest.mark.parametrize("name", ["mlp", "speedrun"])  # speedrun: batch normalisation's moving statistics too

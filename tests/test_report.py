@@ -100,6 +100,18 @@ def test_compare_report_writes_an_index_and_a_page_per_model(compared):
     mlp = (report / "models" / "mlp.html").read_text()
     assert "this model has no convolution: no feature maps to show" in mlp
     assert "hidden unit" in mlp  # its first layer is drawn as 28×28 templates instead
+    for page in report.rglob("*.html"):
+        text = page.read_text()
+        assert "{&#39;" not in text, f"{page.name} prints a raw dict"  # was: epochs {'recipe': 3, 'used': 1}
+        # each figure opens full size (a phone shrinks a wide one past reading)
+        for src in re.findall(r'<figure>\s*<a href="([^"]+)"[^>]*><img src="([^"]+)"', text):
+            assert src[0] == src[1]
+        assert not re.search(r'<figure>\s*<img (?!class="digit")', text)  # only the 84-pixel digits are bare
+        assert not re.search(r'alt="[^"]*\ba [8]', text)  # "a 8"
+    assert "epochs 1 (the recipe says" in cnn
+    # a one-epoch run of 8 steps still draws its learning within the epoch, not one dot
+    steps = json.loads((next(compared["dir"].glob("speedrun*")) / "history_steps.json").read_text())
+    assert len(steps["position"]) >= 4
 
 
 def test_most_confused_table_matches_the_saved_confusion_matrix(compared):
@@ -321,3 +333,13 @@ def test_runs_of_two_datasets_each_say_which_and_neither_is_worse(compared, cli,
     assert "The per-class table shows the" in index
     alone = cli("report", compared["dir"] / "mlp", "-o", tmp_path / "one", "--data-dir", empty)
     assert alone.exit_code == 0 and 'class="dataset"' not in (tmp_path / "one" / "index.html").read_text()
+
+
+def test_words_for_class_names_schedules_and_changes():
+    from zoo.site import indefinite, override_text, schedule_text
+
+    assert [indefinite(c) for c in ("8", "3", "11", "18", "1", "Ankle boot", "T-shirt/top", "unit")] == \
+        ["an 8", "a 3", "an 11", "an 18", "a 1", "an Ankle boot", "a T-shirt/top", "a unit"]
+    assert override_text("batch_size", {"recipe": 128, "used": 32}) == "batch size 32 (the recipe says 128)"
+    assert schedule_text({"kind": "warmup_cosine", "warmup": 0.1, "start": 0.1, "alpha": 0.01}) == (
+        "warming up from 0.1× the learning rate over the first 10% of steps, then a cosine down to 0.01×")

@@ -79,3 +79,14 @@ def test_a_local_comparison_starts_no_job_after_a_swallowed_ctrl_c(zoo_registry,
     assert comparison.interrupted
     assert [o.status for o in comparison.outcomes] == ["completed"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["mlp-seed42"]  # seed 43 never started
+
+
+def test_a_ctrl_c_before_anything_finished_prints_one_line_and_no_tables(cli, tmp_path, monkeypatch, stop_flag,
+                                                                          mnist_npz):
+    swallowed_stop(monkeypatch)  # as if Ctrl-C came during the first batch
+    result = cli("compare", "mlp", "speedrun", "--epochs", "1", "--limit", "500", "--data-dir", mnist_npz,
+                 "--runs-dir", tmp_path)
+    assert result.exit_code == 130 and "Traceback" not in result.stderr
+    assert result.stdout.strip() == ""  # no tables of nothing
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")][0].startswith(
+        "Error: interrupted: 0 of 2 runs finished")

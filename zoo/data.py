@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.files import read_npy_entry
 from zoo.types import DEFAULT_SEED, MIN_LIMIT
 from zoo.registry import Dataset  # noqa: F401  (its old home; plugins may import it from here)
 
@@ -161,32 +162,12 @@ def read_npz(path: Path, limits: dict[str, int] | None = None) -> dict[str, np.n
             missing = [k for k in IDX_NAMES if k not in names]
             if missing:
                 raise ZooError(f"{path}: not a dataset .npz in Keras's layout (missing {', '.join(missing)})")
-            return {key: _read_npy_entry(archive, names[key], path, (limits or {}).get(key, MAX_ARRAY_BYTES))
+            return {key: read_npy_entry(archive, names[key], path, (limits or {}).get(key, MAX_ARRAY_BYTES), "this dataset")
                     for key in IDX_NAMES}
     except ZooError:
         raise
     except Exception as exc:  # noqa: BLE001  (a damaged archive raises many kinds of error)
         raise ZooError(f"{path}: corrupt or truncated .npz file ({type(exc).__name__})") from None
-
-
-def _read_npy_entry(archive: zipfile.ZipFile, name: str, path, limit: int) -> np.ndarray:
-    fmt = np.lib.format
-    with archive.open(name) as fh:
-        version = fmt.read_magic(fh)
-        reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
-        if reader is None:
-            raise ZooError(f"{path}: {name} has an unknown .npy format version {version}")
-        shape, fortran_order, dtype = reader(fh)
-        if dtype.hasobject:
-            raise ZooError(f"{path}: {name} holds Python objects (a pickle); only plain arrays are read")
-        nbytes = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
-        if nbytes > limit:
-            raise _too_big(path, f"{name} of shape {shape}", nbytes, limit)
-        data = fh.read(nbytes + 1)
-    if len(data) != nbytes:
-        raise ZooError(f"{path}: {name} is truncated or padded: its header promises {nbytes:,} bytes, "
-                       f"the archive holds {len(data):,}")
-    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
 def read_idx(path: Path, limit: int = MAX_ARRAY_BYTES) -> np.ndarray:

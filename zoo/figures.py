@@ -27,6 +27,12 @@ def _save(fig, path, layout=True):
     return fig if path is None else path
 
 
+def _accuracy_limits(ax) -> None:
+    """An accuracy axis (a fraction) never runs past 1 or below 0, whatever the margins."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(low, 0.0), min(high, 1.005))
+
+
 def curves(history: dict, path, title: str, steps: dict | None = None):
     """Loss and accuracy, training and validation, as article 004 plots them; with the
     training metrics sampled within each epoch as a thin line, so a one-epoch run shows
@@ -45,8 +51,10 @@ def curves(history: dict, path, title: str, steps: dict | None = None):
         ax.set_xlabel("epochs")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper right" if key == "loss" else "lower right")
+        ax.legend(fontsize=8, loc="best")  # matplotlib's "best" keeps clear of the points
         ax.set_xlim(0, len(epochs) + 0.05)
+        if key == "accuracy":
+            _accuracy_limits(ax)
     fig.suptitle(f"{title}: learning curves")
     return _save(fig, path)
 
@@ -145,7 +153,8 @@ def compare_curves(histories: dict[str, dict], path):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    ax_acc.legend(fontsize=8)
+    _accuracy_limits(ax_acc)
+    ax_acc.legend(fontsize=8, loc="best")
     fig.suptitle("Validation curves, same data, split and seed")
     return _save(fig, path)
 
@@ -169,7 +178,7 @@ def draw_run(run_dir, record, arrays=None) -> list[str]:
     if record.confusion_matrix is not None:
         confusion(np.array(record.confusion_matrix), record.class_names, run_dir / "confusion.png", record.model)
         written.append("confusion.png")
-        predictions = runs.read_predictions(run_dir)
+        predictions = runs.read_predictions(run_dir, record.split.test)
         if arrays is not None and predictions is not None and len(predictions["predicted"]) == len(arrays.y_test):
             mistakes(arrays.x_test, arrays.y_test, predictions["predicted"], record.class_names,
                      run_dir / "mistakes.png", record.model)
@@ -186,22 +195,34 @@ def accuracy_chart(rows: list[dict], path, title: str):
     rows = [r for r in rows if r.get("mean") is not None]
     rows = sorted(rows, key=lambda r: r["mean"])
     fig, ax = plt.subplots(figsize=(9, 1.0 + 0.55 * len(rows)))
+    lows = [r["ci_low"] * 100 for r in rows] + [a * 100 for r in rows for a in r["accuracies"]]
+    highs = [r["ci_high"] * 100 for r in rows] + [a * 100 for r in rows for a in r["accuracies"]]
+    lows += [r["published_accuracy"] * 100 for r in rows if r.get("vs_published") is not None]
+    highs += [r["published_accuracy"] * 100 for r in rows if r.get("vs_published") is not None]
+    span = max(highs) - min(lows) or 1.0
+    left, right = max(min(lows) - 0.08 * span, 0.0), min(max(highs) + 0.35 * span, 100.0)
+    starred = False
     for y, row in enumerate(rows):
         low, high = row["ci_low"] * 100, row["ci_high"] * 100
         ax.plot([low, high], [y, y], color="tab:blue", lw=3, alpha=0.35, solid_capstyle="butt")
         ax.plot(row["mean"] * 100, y, marker="|", color="tab:blue", markersize=18, mew=2.5)
         ax.scatter([a * 100 for a in row["accuracies"]], [y] * len(row["accuracies"]), color="black", s=14, zorder=3)
         label = f"{row['mean'] * 100:.2f}%" + (f" ± {row['std'] * 100:.2f}" if row.get("std") else "")
-        ax.annotate(label, (high, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+        if right - high >= 0.25 * span:  # room on the right, else on the left (the axis stops at 100%)
+            ax.annotate(label, (high, y), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+        else:
+            ax.annotate(label, (low, y), xytext=(-6, 0), textcoords="offset points", va="center", ha="right",
+                        fontsize=8)
         if row.get("vs_published") is not None:  # only runs of the article's whole recipe
             ax.plot(row["published_accuracy"] * 100, y, marker="*", color="tab:orange", markersize=10, zorder=4)
+            starred = True
     ax.set_yticks(range(len(rows)), [f"{r['model']} (n={r['n']})" for r in rows])
-    ax.set_xlabel("test accuracy, % (dots: seeds; bar: 95% interval; |: mean; ★: published)")
+    ax.set_xlabel("test accuracy, % (dots: seeds; bar: 95% interval; |: mean"
+                  + ("; ★: published" if starred else "") + ")")
     ax.grid(axis="x", alpha=0.3)
-    lows = [r["ci_low"] * 100 for r in rows] + [a * 100 for r in rows for a in r["accuracies"]]
-    highs = [r["ci_high"] * 100 for r in rows] + [a * 100 for r in rows for a in r["accuracies"]]
-    span = max(highs) - min(lows) or 1.0
-    ax.set_xlim(min(lows) - 0.08 * span, max(highs) + 0.35 * span)
+    if right - max(highs) < 0.25 * span:  # labels on the left need room there
+        left = max(min(lows) - 0.35 * span, 0.0)
+    ax.set_xlim(left, right if right > max(highs) else max(highs) + 0.02 * span)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
@@ -318,7 +339,8 @@ def overlaid_curves(runs: dict[str, tuple[dict, dict | None]], path):
         ax.set_ylabel(label)
         ax.set_xlim(0, longest + 0.05)
         ax.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
+    _accuracy_limits(ax_acc)
+    ax_acc.legend(fontsize=8, loc="best")
     fig.suptitle("Learning curves: thin lines training (within epochs), dots validation at each epoch's end",
                  fontsize=10)
     return _save(fig, path)

@@ -212,3 +212,30 @@ def check_output_file(path) -> None:
         raise ZooError(f"cannot write {path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ZooError(f"cannot write {path}: no permission to write there")
+
+
+def read_npy_entry(archive, name: str, path, limit: int, what: str = "this file") -> "np.ndarray":
+    """One array of an open ``.npz`` archive, its header checked before any data is read: a
+    small file that declares a billion entries is refused before it takes gigabytes."""
+    import math
+
+    import numpy as np
+
+    fmt = np.lib.format
+    with archive.open(name) as fh:
+        version = fmt.read_magic(fh)
+        reader = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if reader is None:
+            raise ZooError(f"{path}: {name} has an unknown .npy format version {version}")
+        shape, fortran_order, dtype = reader(fh)
+        if dtype.hasobject:
+            raise ZooError(f"{path}: {name} holds Python objects (a pickle); only plain arrays are read")
+        nbytes = math.prod(shape) * dtype.itemsize  # Python integers: no overflow
+        if nbytes > limit:
+            raise ZooError(f"{path}: {name} of shape {shape} claims {nbytes:,} bytes, more than the {limit:,} "
+                           f"{what} can hold; refused before reading")
+        data = fh.read(nbytes + 1)
+    if len(data) != nbytes:
+        raise ZooError(f"{path}: {name} is truncated or padded: its header promises {nbytes:,} bytes, "
+                       f"the archive holds {len(data):,}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")

@@ -139,7 +139,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         raise TrainingError(problem)
     (x_train, y_train), (x_val, y_val), (x_test, _) = prepared.parts(arch.input_kind, recipe.labels)
     steps_per_epoch = -(-len(x_train) // job.batch_size)
-    execution = keras_glue.execution_settings(stats.macs, job.batch_size)
+    execution = keras_glue.execution_settings(stats.macs, job.batch_size, steps_per_epoch=steps_per_epoch)
     model.compile(optimizer=recipe.build_optimizer(total_steps=job.epochs * steps_per_epoch),
                   loss=keras_glue.build_loss(recipe.loss, from_logits=arch.output == "logits"),
                   metrics=["accuracy"], **execution)

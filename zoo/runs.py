@@ -319,23 +319,41 @@ def write_predictions(run_dir, predicted: np.ndarray, p_true: np.ndarray, test_s
     atomic_write_bytes(Path(run_dir) / PREDICTIONS_FILE, buf.getvalue())
 
 
-def read_predictions(run_dir) -> dict | None:
-    """``{"predicted", "p_true", "test_sha256"}`` of a run, or None if it has none (older runs)."""
+MAX_PREDICTIONS = 10_000_000  # test images per run when the record does not say (MNIST has 10,000)
+
+
+def read_predictions(run_dir, test_images: int | None = None) -> dict | None:
+    """``{"predicted", "p_true", "test_sha256", "correct"}`` of a run, or None if it has none
+    (older runs). Each array's header is checked against ``test_images`` (the record's test
+    set size), or ``MAX_PREDICTIONS``, before its data is read."""
+    import zipfile
+
+    from zoo.files import read_npy_entry
+
     path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
         return None
+    entries = test_images if test_images is not None else MAX_PREDICTIONS
+    what = f"{entries:,} test images" if test_images is not None else "a run's predictions"
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            predicted, p_true = npz["predicted"], npz["p_true"]
-            sha = str(npz["test_sha256"]) if "test_sha256" in npz.files else ""
-            correct = npz["correct"] if "correct" in npz.files else None
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise ZooError(f"{path}: unreadable per-image predictions ({type(exc).__name__})") from None
+        with zipfile.ZipFile(path) as npz:
+            names = {n.removesuffix(".npy"): n for n in npz.namelist()}
+            if not {"predicted", "p_true"} <= set(names):
+                raise ZooError(f"{path}: per-image predictions without 'predicted' and 'p_true'")
+            read = {key: read_npy_entry(npz, names[key], path, 8 * entries + 64, what)
+                    for key in ("predicted", "p_true", "correct") if key in names}
+            sha = str(read_npy_entry(npz, names["test_sha256"], path, 4 * 64 + 64, "a checksum")) \
+                if "test_sha256" in names else ""
+    except ZooError:
+        raise
     except Exception as exc:  # noqa: BLE001  (zipfile errors and the like: a damaged file)
         raise ZooError(f"{path}: unreadable per-image predictions ({type(exc).__name__})") from None
+    predicted, p_true, correct = read["predicted"], read["p_true"], read.get("correct")
     if predicted.ndim != 1 or p_true.shape != predicted.shape or (correct is not None and
                                                                    correct.shape != predicted.shape):
         raise ZooError(f"{path}: per-image predictions of the wrong shape")
+    if test_images is not None and len(predicted) != test_images:
+        raise ZooError(f"{path}: {len(predicted):,} per-image predictions for a test set of {test_images:,}")
     return {"predicted": predicted.astype(np.int64), "p_true": p_true, "test_sha256": sha or None,
             "correct": None if correct is None else correct.astype(bool)}
 
@@ -344,13 +362,20 @@ def read_predictions(run_dir) -> dict | None:
 # and a config of ~20 KB; these caps leave a wide margin and still refuse a zip bomb (a
 # 1 MB file whose config inflates to 1 GiB) before Keras inflates anything.
 MAX_MODEL_CONFIG_BYTES = 10_000_000
-MAX_MODEL_FILE_BYTES = 2_000_000_000
+MAX_MODEL_FILE_BYTES = 1_000_000_000
 MAX_MODEL_ENTRIES = 64
 MAX_COMPRESSION_RATIO = 200
+# model.weights.h5 holds each parameter in float32 (4 bytes), the optimizer's slots (Adam: two
+# more copies), an EMA copy, and HDF5's bookkeeping per variable: measured 2.2× (RMSprop, mlp)
+# to 4× (Adam, a small residual CNN) of 4 bytes × parameters. 8× plus 4 MB is a wide margin.
+WEIGHT_BYTES_PER_PARAM = 4 * 8
+WEIGHT_BYTES_OVERHEAD = 4_000_000
 
 
-def check_model_archive(path: Path) -> None:
-    """Refuse a ``.keras`` file whose entries are absurd for a model of this zoo (one line)."""
+def check_model_archive(path: Path, params: int | None = None) -> None:
+    """Refuse a ``.keras`` file whose entries are absurd for a model of this zoo (one line):
+    with ``params`` (the run record's parameter count), weights far larger than that many
+    parameters need are refused too, before Keras inflates them."""
     import zipfile
 
     try:
@@ -367,17 +392,21 @@ def check_model_archive(path: Path) -> None:
         if entry.file_size > limit or (entry.file_size > 1_000_000 and ratio > MAX_COMPRESSION_RATIO):
             raise ZooError(f"{path}: its {entry.filename} would inflate to {entry.file_size:,} bytes "
                            f"({ratio:,.0f}× its stored size), absurd for a model of this zoo; refused unread")
+        weights_cap = None if params is None else WEIGHT_BYTES_PER_PARAM * max(params, 0) + WEIGHT_BYTES_OVERHEAD
+        if weights_cap is not None and entry.filename.endswith(".h5") and entry.file_size > weights_cap:
+            raise ZooError(f"{path}: its {entry.filename} would inflate to {entry.file_size:,} bytes, far more than "
+                           f"the {params:,} parameters its run.json records need; refused unread")
 
 
-def load_model(run_dir):
+def load_model(run_dir, params: int | None = None):
     """The run's model, loaded with Keras safe_mode (no arbitrary code from the file), after
-    its archive passed ``check_model_archive``."""
+    its archive passed ``check_model_archive`` (with ``params``, the record's parameter count)."""
     import keras
 
     path = Path(run_dir) / MODEL_FILE
     if not path.is_file():
         raise ZooError(f"{run_dir}: no {MODEL_FILE} in the run directory")
-    check_model_archive(path)
+    check_model_archive(path, params)
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:  # noqa: BLE001
@@ -393,11 +422,14 @@ def open_run(run_dir):
     """
     record = read_record(run_dir)
     record.check_consistent(str(Path(run_dir) / RUN_FILE))
-    model = load_model(run_dir)
+    model = load_model(run_dir, record.params)
     expected_in = (784,) if record.input_kind == "flat" else tuple(record.dataset.image_shape)
     got_in = tuple(model.inputs[0].shape[1:]) if model.inputs else None
     got_out = model.outputs[0].shape[-1] if model.outputs else None
     if got_in != expected_in or got_out != len(record.class_names):
         raise ZooError(f"{run_dir}: run.json does not match model.keras (record: input {expected_in}, "
                        f"{len(record.class_names)} classes; model: input {got_in}, {got_out} outputs)")
+    if record.params is not None and model.count_params() != record.params:
+        raise ZooError(f"{run_dir}: run.json does not match model.keras (record: {record.params:,} parameters; "
+                       f"model: {model.count_params():,})")
     return record, model

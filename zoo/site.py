@@ -98,7 +98,34 @@ def environment():
     env.filters["num"] = lambda v: "—" if v is None else f"{v:,}"
     env.filters["value"] = lambda v: "" if v is None else repr(float(v))  # data-value for sorting
     env.filters["shape"] = lambda dims: " × ".join(str(d) for d in dims if d is not None)  # no batch axis
+    env.filters["schedule"] = schedule_text
+    env.filters["override"] = override_text
     return env
+
+
+def schedule_text(schedule) -> str:
+    """A run's learning-rate schedule in words (run.json keeps the dict)."""
+    if not isinstance(schedule, dict):
+        return str(schedule)
+    if schedule.get("kind") == "warmup_cosine":
+        return (f"warming up from {schedule.get('start', 0.0)}× the learning rate over the first "
+                f"{schedule.get('warmup', 0.0) * 100:.0f}% of steps, then a cosine down to {schedule.get('alpha', 0.0)}×")
+    return ", ".join(f"{key} {value}" for key, value in schedule.items())
+
+
+def override_text(name: str, change) -> str:
+    """``epochs 1 (the recipe says 3)`` for run.json's ``{"epochs": {"recipe": 3, "used": 1}}``."""
+    if isinstance(change, dict) and {"recipe", "used"} <= set(change):
+        return f"{name.replace('_', ' ')} {change['used']} (the recipe says {change['recipe']})"
+    return f"{name.replace('_', ' ')} {change}"
+
+
+def indefinite(word: str) -> str:
+    """'an 8', 'an 11', 'a 3', 'an ankle boot': the article English puts before a class name."""
+    text = str(word)
+    spoken_vowel = text[:1].lower() in "aeio8" or text[:2] in ("11", "18") or (
+        text[:1].lower() == "u" and not text.lower().startswith(("uni", "use", "usu")))
+    return f"{'an' if spoken_vowel else 'a'} {text}"
 
 
 def columns_of(row: dict) -> dict:
@@ -248,8 +275,9 @@ class _Builder:
             page["confused"] = most_confused(matrix, classes)
 
         arrays = self.dataset(record)
-        predictions = self.section(notes, "per-image results", lambda: runsmod.read_predictions(run_dir))
-        model = self.section(notes, "the saved model", lambda: runsmod.load_model(run_dir))
+        predictions = self.section(notes, "per-image results",
+                                   lambda: runsmod.read_predictions(run_dir, record.split.test))
+        model = self.section(notes, "the saved model", lambda: runsmod.load_model(run_dir, record.params))
         if arrays is None:
             notes.append("no test images (see the warning printed when the report was made): no gallery, "
                          "feature maps or saliency")
@@ -306,7 +334,7 @@ class _Builder:
             else:
                 guesses = [{"label": classes[int(predictions["predicted"][i])], "probability": None}]
             shown.append({"src": f"{slug}/{name}", "index": i, "true": truth, "loss": loss, "top3": guesses,
-                          "alt": f"test image {i}: a {truth}, taken for {guesses[0]['label']}"})
+                          "alt": f"test image {i}: {indefinite(truth)}, taken for {guesses[0]['label']}"})
         return shown
 
     def _explain(self, record, model, arrays, folder, slug) -> dict:

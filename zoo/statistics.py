@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.errors import ZooError
 from zoo.runs import RunRecord, read_predictions
 
 ALPHA = 0.05
@@ -145,7 +146,10 @@ def group_runs(records: list[RunRecord]) -> tuple[list[Group], list[str]]:
 # -- one group: its accuracy, with both sources of noise ---------------------------------------------
 def _correct(record: RunRecord):
     """Which test images the run got right, from its saved per-image results (None if unknown)."""
-    predictions = read_predictions(record.run_dir) if record.run_dir else None
+    try:
+        predictions = read_predictions(record.run_dir, record.split.test) if record.run_dir else None
+    except ZooError:  # damaged or absurd: this run's per-image tests are left out, its accuracy is not
+        return None
     if predictions is None:
         return None
     if record.dataset.test_sha256 and predictions["test_sha256"] not in (None, record.dataset.test_sha256):

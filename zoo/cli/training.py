@@ -105,7 +105,8 @@ def compare(
                                  runs_dir=runs_dir, precision=precision, vary_split=vary_split,
                                  tensorboard=tensorboard, **executing)
     except Interrupted as stop:
-        if stop.result is not None and stop.result.records:  # nothing finished: no empty tables
+        finished = stop.result is not None and any(r.status == "completed" for r in stop.result.records)
+        if finished:  # nothing finished: no tables of nothing, only the line saying what was kept
             export(stop.result.rows, json_path, csv_path, md_path)
             _print_json(stop.result.rows) if as_json else _show(stop.result, saved=False)
         raise ZooError(str(stop) + (f" (no report written: zoo report {stop.result.dir} makes one)"
