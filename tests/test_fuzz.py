@@ -227,3 +227,281 @@ def test_run_record_reader_answers_or_says_why(data):
 @given(run_json_files())
 def test_run_record_reader_answers_or_says_why_long(data):
     _check_record(data)
+
+
+# -- every other file a run or a comparison folder holds --------------------------------------------
+SMALL = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+LONG_SMALL = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")) // 10, deadline=None,
+                      suppress_health_check=list(HealthCheck))
+
+
+@st.composite
+def json_files(draw):
+    """Random bytes, random JSON, JSON nested past the parser's depth, NaN and Infinity, and
+    a file over the size cap: what a hand edit, a bad disk or an attacker leaves."""
+    kind = draw(st.sampled_from(["bytes", "json", "deep", "nan", "large"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=400))
+    if kind == "deep":
+        depth = draw(st.integers(1_000, 100_000))
+        return (draw(st.sampled_from(["[", '{"a":'])) * depth).encode()
+    if kind == "nan":
+        return f'{{"seeds": {draw(st.sampled_from(["NaN", "Infinity", "-Infinity"]))}}}'.encode()
+    if kind == "large":
+        return b"large"  # stands for a file over the cap: read with a tiny limit below
+    return json.dumps(draw(json_values)).encode()
+
+
+def _folder(name: str) -> Path:
+    folder = SCRATCH / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _check_json_readers(data: bytes):
+    """plan.json, compare.json, history.json, history_steps.json and the listing cache: each
+    reader answers (the right type) or says why in one line, never another exception."""
+    from zoo import cache
+    from zoo.comparing import read_plan
+    from zoo.files import read_json
+    from zoo.rows import _compare_order
+    from zoo.runs import read_history, read_steps
+
+    folder = _folder("folder")
+    for name in ("plan.json", "compare.json", "history.json", "history_steps.json"):
+        (folder / name).write_bytes(data)
+    if data == b"large":
+        with pytest.raises(ZooError, match="refused unread"):
+            read_json(folder / "plan.json", "plan", limit=3)
+        return
+    try:
+        plan = read_plan(folder)
+        assert isinstance(plan, dict)
+    except ZooError:
+        pass
+    assert isinstance(_compare_order(folder), list)
+    history = read_history(folder)
+    assert history is None or all(isinstance(v, list) for v in history.values())
+    steps = read_steps(folder)
+    assert steps is None or len(steps["position"]) == len(steps["loss"])
+    try:
+        listing = json.loads(data)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(listing, dict):
+        cache._listing_shaped(listing)  # a bool, whatever the types inside
+
+
+@QUICK
+@given(json_files())
+def test_plan_compare_history_and_cache_readers_answer_or_say_why(data):
+    _check_json_readers(data)
+
+
+@pytest.mark.slow
+@LONG
+@given(json_files())
+def test_plan_compare_history_and_cache_readers_answer_or_say_why_long(data):
+    _check_json_readers(data)
+
+
+@st.composite
+def prediction_files(draw):
+    """An npz of random arrays under the names a run writes, headers that promise more than
+    they hold, random bytes, or a real file cut short."""
+    kind = draw(st.sampled_from(["bytes", "arrays", "liar", "truncated"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=400))
+    buf = io.BytesIO()
+    if kind == "liar":
+        header = io.BytesIO()
+        shape = (draw(st.integers(0, 10**12)),)
+        np.lib.format.write_array_header_1_0(header, {"descr": draw(st.sampled_from(["<i8", "<f4", "|b1", "|O"])),
+                                                      "fortran_order": False, "shape": shape})
+        with zipfile.ZipFile(buf, "w") as npz:
+            for name in draw(st.lists(st.sampled_from(["predicted", "p_true", "correct", "test_sha256"]),
+                                      min_size=1, unique=True)):
+                npz.writestr(f"{name}.npy", header.getvalue())
+        return buf.getvalue()
+    arrays = {}
+    for name in draw(st.lists(st.sampled_from(["predicted", "p_true", "correct", "test_sha256", "other"]),
+                              unique=True)):
+        size = draw(st.integers(0, 12))
+        arrays[name] = np.frombuffer(draw(st.binary(min_size=size * 4, max_size=size * 4)),
+                                     dtype=draw(st.sampled_from(["<i4", "<f4", "<u4"])))
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    return data[: draw(st.integers(0, len(data)))] if kind == "truncated" else data
+
+
+def _check_predictions(data: bytes):
+    from zoo.runs import read_predictions
+
+    folder = _folder("predictions")
+    (folder / "test_predictions.npz").write_bytes(data)
+    try:
+        read = read_predictions(folder, 10)
+    except ZooError:
+        return
+    assert read is not None and len(read["predicted"]) == 10
+
+
+@QUICK
+@given(prediction_files())
+def test_prediction_reader_answers_or_says_why(data):
+    _check_predictions(data)
+
+
+@pytest.mark.slow
+@LONG
+@given(prediction_files())
+def test_prediction_reader_answers_or_says_why_long(data):
+    _check_predictions(data)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A real model.keras (an mlp, untrained) and its parameter count, to mutate."""
+    from zoo.anatomy import build_model
+    from zoo.plugins import get_zoo
+
+    model = build_model(get_zoo().architecture("mlp"))
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    model.save(path)
+    return path.read_bytes(), model.count_params()
+
+
+@st.composite
+def keras_archives(draw, original: bytes):
+    """A real .keras with an entry replaced, cut, inflated, added or bit-flipped, or a random zip."""
+    kind = draw(st.sampled_from(["replace", "truncate", "flip", "add", "random"]))
+    if kind == "truncate":
+        return original[: draw(st.integers(0, len(original)))]
+    if kind == "flip":
+        i = draw(st.integers(0, len(original) - 1))
+        return original[:i] + bytes([original[i] ^ draw(st.integers(1, 255))]) + original[i + 1:]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as old, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as new:
+        names = old.namelist()
+        target = draw(st.sampled_from(names))
+        for name in names if kind != "random" else []:
+            content = old.read(name)
+            if kind == "replace" and name == target:
+                content = draw(st.one_of(st.binary(max_size=300), st.just(bytes(draw(st.integers(0, 30_000_000))))))
+                if name == "config.json" and draw(st.booleans()):
+                    content = json.dumps(draw(json_values)).encode()
+            new.writestr(name, content)
+        if kind in ("add", "random"):
+            for _ in range(draw(st.integers(1, 80 if kind == "add" else 3))):
+                name = draw(st.text(alphabet="abcdefghijklmnopqrstuvwxyz._-/", min_size=1, max_size=12))
+                new.writestr(name.strip("/") or "x", draw(st.binary(max_size=50)))
+    return buf.getvalue()
+
+
+def _check_archive(data: bytes, params: int):
+    import keras
+
+    from zoo.runs import load_model
+
+    folder = _folder("keras")
+    (folder / "model.keras").write_bytes(data)
+    try:
+        model = load_model(folder, params)
+    except ZooError:
+        return
+    assert isinstance(model, keras.Model)
+
+
+def test_keras_archive_loader_answers_or_says_why(saved_model):
+    original, params = saved_model
+
+    @SMALL
+    @given(keras_archives(original))
+    def check(data):
+        _check_archive(data, params)
+
+    check()
+
+
+@pytest.mark.slow
+def test_keras_archive_loader_answers_or_says_why_long(saved_model):
+    original, params = saved_model
+
+    @LONG_SMALL
+    @given(keras_archives(original))
+    def check(data):
+        _check_archive(data, params)
+
+    check()
+
+
+# -- what compare and report do with whatever records read ------------------------------------------
+@st.composite
+def record_sets(draw):
+    """One to four run records that pass the reader, each a valid record with fields changed."""
+    from zoo.runs import record_from_dict
+
+    records = []
+    for n in range(draw(st.integers(1, 4))):
+        data = json.loads(json.dumps(VALID))
+        data["seed"] = draw(st.integers(0, 2**31 - 1))
+        data["model"] = draw(st.sampled_from(["mlp", "speedrun", "res-cnn"]))
+        for key in draw(st.lists(st.sampled_from(["test_accuracy", "best_val_accuracy", "per_class_accuracy",
+                                                  "confusion_matrix", "params", "macs", "epoch_seconds",
+                                                  "status", "warnings", "test_loss", "training_seconds"]),
+                                 max_size=4, unique=True)):
+            data[key] = draw(st.one_of(json_values, st.floats(0, 1), st.lists(st.floats(0, 1), max_size=12),
+                                       st.lists(st.lists(st.integers(0, 9), max_size=10), max_size=10)))
+        try:
+            record = record_from_dict(data, f"run {n}")
+        except ZooError:
+            continue
+        record.run_dir = str(_folder(f"run-{n}"))
+        records.append(record)
+    return records
+
+
+def _check_comparison(records):
+    from zoo.files import json_text
+    from zoo.rows import comparison_rows, export
+
+    rows, notes = comparison_rows(records)
+    json.loads(json_text(rows))  # strict JSON, whatever was read
+    folder = _folder("exports")
+    export(rows, folder / "rows.json", folder / "rows.csv", folder / "rows.md")
+    assert all(isinstance(note, str) for note in notes)
+
+
+@QUICK
+@given(record_sets())
+def test_comparison_rows_of_any_readable_records_are_strict_json(records):
+    _check_comparison(records)
+
+
+@pytest.mark.slow
+@LONG_SMALL
+@given(record_sets())
+def test_comparison_rows_of_any_readable_records_are_strict_json_long(records):
+    _check_comparison(records)
+
+
+def _check_report(records):
+    from zoo import site
+
+    if not records:
+        return
+    report = site.write(records, SCRATCH / "report", data_dir="/nonexistent-data-dir")
+    assert (SCRATCH / "report" / "index.html").is_file() and report is not None
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))  # figures: a second each
+@given(record_sets())
+def test_a_report_of_any_readable_records_is_written(records):
+    _check_report(records)
+
+
+@pytest.mark.slow
+@LONG_SMALL
+@given(record_sets())
+def test_a_report_of_any_readable_records_is_written_long(records):
+    _check_report(records)

@@ -214,7 +214,7 @@ def check_output_file(path) -> None:
         raise ZooError(f"cannot write {path}: no permission to write there")
 
 
-def read_npy_entry(archive, name: str, path, limit: int, what: str = "this file") -> "np.ndarray":
+def read_npy_entry(archive, name: str, path, limit: int, what: str = "this file"):
     """One array of an open ``.npz`` archive, its header checked before any data is read: a
     small file that declares a billion entries is refused before it takes gigabytes."""
     import math

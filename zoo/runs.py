@@ -289,7 +289,7 @@ def read_steps(run_dir) -> dict | None:
     except ZooError:
         return None
     keys = ("position", "loss", "accuracy")
-    if not isinstance(steps, dict) or not all(isinstance(steps.get(k), list) for k in keys):
+    if not isinstance(steps, dict) or not all(_numbers(steps.get(k)) and None not in steps[k] for k in keys):
         return None
     if len({len(steps[k]) for k in keys}) != 1:
         return None
@@ -304,9 +304,19 @@ def read_history(run_dir) -> dict | None:
         history = read_json(Path(run_dir) / HISTORY_FILE, "history")
     except ZooError:
         return None
-    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+    if not isinstance(history, dict) or not all(_numbers(v) for v in history.values()):
+        return None  # figures and tables draw these: anything but lists of finite numbers is no history
+    if len({len(v) for v in history.values()}) > 1:
         return None
-    return history
+    return {key: [float("nan") if v is None else v for v in values] for key, values in history.items()}
+
+
+def _numbers(values) -> bool:
+    """A list of finite numbers, or null where training diverged (json_text writes NaN as null)."""
+    import math
+
+    return isinstance(values, list) and all(v is None or (
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) for v in values)
 
 
 def write_predictions(run_dir, predicted: np.ndarray, p_true: np.ndarray, test_sha256: str | None,

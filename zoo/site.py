@@ -383,7 +383,7 @@ def _comparison_figures(rows: list[dict], pages: list[dict], folder: Path, notes
     from zoo import figures, runs as runsmod
 
     done = [r for r in rows if r.get("mean") is not None]
-    shown = {}
+    shown = dict.fromkeys(("accuracy", "pareto", "curves"))  # the page asks for each, drawn or not
     if not done:
         return shown
     (folder / "img").mkdir(exist_ok=True)
