@@ -412,27 +412,24 @@ def _check_archive(data: bytes, params: int):
     assert isinstance(model, keras.Model)
 
 
-def test_keras_archive_loader_answers_or_says_why(saved_model):
+def _archive_property(saved_model, profile):
     original, params = saved_model
 
-    @SMALL
+    @profile
     @given(keras_archives(original))
     def check(data):
         _check_archive(data, params)
 
     check()
+
+
+def test_keras_archive_loader_answers_or_says_why(saved_model):
+    _archive_property(saved_model, SMALL)
 
 
 @pytest.mark.slow
 def test_keras_archive_loader_answers_or_says_why_long(saved_model):
-    original, params = saved_model
-
-    @LONG_SMALL
-    @given(keras_archives(original))
-    def check(data):
-        _check_archive(data, params)
-
-    check()
+    _archive_property(saved_model, LONG_SMALL)
 
 
 # -- what compare and report do with whatever records read ------------------------------------------
