@@ -61,12 +61,12 @@ def parse_seeds(text: str | int | list | tuple | None, first: int = DEFAULT_SEED
         raise OptionError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
     if len(values) == 1 and "," not in text:
         if not 1 <= values[0] <= MAX_SEEDS:
-            raise OptionError(f"--seeds {values[0]}: give between 1 and {MAX_SEEDS:,} seeds")
+            raise OptionError(f"--seeds {values[0]}: give between 1 and {MAX_SEEDS} seeds")
         values = [first + i for i in range(values[0])]
     if not values or len(set(values)) != len(values):
         raise OptionError(f"--seeds {text[:60]}: give each seed once")
     if len(values) > MAX_SEEDS:  # a list, from a command line or a plan.json, not only a count
-        raise OptionError(f"--seeds: {len(values):,} seeds; give at most {MAX_SEEDS:,}")
+        raise OptionError(f"--seeds: {len(values):,} seeds; give at most {MAX_SEEDS}")
     return [check_seed(v) for v in values]
 
 
