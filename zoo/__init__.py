@@ -20,14 +20,15 @@ Importing it is cheap: nothing here imports Keras or TensorFlow until a verb nee
 from zoo.errors import (DataError, Interrupted, OptionError, RunFileError, TrainingError, UnknownNameError,
                         ZooError)
 from zoo.hookspecs import hookimpl
-from zoo.registry import Architecture, Dataset, Published, Recipe, Source
+from zoo.registry import Architecture, Dataset, Experiment, Knob, Published, Recipe, Source
 from zoo.version import __version__
 
 # The user's verbs and result types, and the module that holds each: imported when first used.
 _LAZY = {
     "list_models": "zoo.api", "info": "zoo.api", "register": "zoo.api", "train": "zoo.api",
     "compare": "zoo.api", "resume": "zoo.api", "load": "zoo.api", "evaluate": "zoo.api",
-    "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api",
+    "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api", "experiments": "zoo.api",
+    "experiment": "zoo.api",
     "Run": "zoo.results", "Comparison": "zoo.results",
 }
 VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")
@@ -47,6 +48,6 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["hookimpl", "Architecture", "Recipe", "Source", "Published", "Dataset", "ZooError", "OptionError",
+__all__ = ["hookimpl", "Architecture", "Experiment", "Knob", "Recipe", "Source", "Published", "Dataset", "ZooError", "OptionError",
            "UnknownNameError", "DataError", "RunFileError", "TrainingError", "Interrupted", "__version__",
            *_LAZY]

@@ -38,8 +38,9 @@ class ModelStats:
     outputs: int = 1  # output tensors: training needs exactly one
 
 
-def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
-    """Build an architecture for an input shape and make sure its weights exist."""
+def build_model(arch, image_shape=(28, 28, 1), num_classes=10, knobs: dict | None = None):
+    """Build an architecture for an input shape and make sure its weights exist; an architecture
+    with knobs gets each as a keyword argument (``knobs`` overriding their defaults)."""
     import keras
 
     from zoo.errors import ZooError
@@ -49,8 +50,10 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10):
     try:
         # a plugin that prints must not spoil --json; one that exits must not end the command;
         # fresh layer names (conv2d, not conv2d_15) so the card, the report and explain agree
+        kwargs = {k.name: k.default for k in getattr(arch, "knobs", ())}
+        kwargs.update({k: v for k, v in (knobs or {}).items() if k in kwargs})
         with plugin_output_to_stderr(), plugin_code(), fresh_names():
-            model = arch.build(input_shape, num_classes)
+            model = arch.build(input_shape, num_classes, **kwargs)
     except PluginAbort as exc:
         raise ZooError(f"{arch.name}: build() {exc}") from None
     except Exception as exc:

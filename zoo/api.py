@@ -115,6 +115,53 @@ def plugins(*, plugins_dir=None) -> dict:
             "failures": [dataclasses.asdict(f) for f in failures], "disabled": registry.disabled}
 
 
+def experiments(*, plugins_dir=None) -> list[dict]:
+    """The experiments the plugins registered: each a question, the model, the knob values it
+    compares (the first is the reference), its quick defaults and what ``full`` changes."""
+    registry = _registry(plugins_dir)
+    return [{"name": e.name, "question": e.question, "model": e.model, "kind": e.kind,
+             "vary": {k: list(v) for k, v in e.vary.items()}, "set": dict(e.set), "seeds": e.seeds,
+             "epochs": e.epochs, "limit": e.limit, "full": dict(e.full), "notice": e.notice, "plugin": e.plugin,
+             "source": e.source.short()} for e in registry.experiments.values()]
+
+
+def experiment(name: str, *, seeds: int | None = None, full: bool = False, seed: int = DEFAULT_SEED,
+               data_dir=None, runs_dir=None, executor: str = "local", workers: int | None = None,
+               threads: int | None = None, scheduler: str | None = None, progress=True,
+               plugins_dir=None) -> Comparison:
+    """Run a registered experiment (``zoo.experiments()`` lists them): its variants on the same
+    seeds and split, quick by default, the article's recipe with ``full=True``. Returns the
+    ``Comparison``; its ``answer`` holds the result in words (``answer.lines``), with each
+    difference's interval and test, and ``differences.png`` in its folder draws them."""
+    from zoo import experimenting as experimentsmod
+
+    registry = _registry(plugins_dir)
+    chosen = registry.experiment(name)
+    registry.architecture(chosen.model)  # its model's plugin must be installed: one line if not
+    plan = experimentsmod.settings(chosen, seeds, full)
+    options = Options(epochs=plan["epochs"], limit=plan["limit"], validate_on=plan["validate_on"], data_dir=data_dir)
+    comparison = _compare([plan["models"]], None, seed, plan["seeds"], options, _runs_dir(runs_dir), executor,
+                          workers, threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(0.2),
+                          vary=plan["vary"], settings=plan["set"], experiment=name)
+    return _answered(comparison, chosen)
+
+
+def _answered(comparison: Comparison, chosen) -> Comparison:
+    """The experiment's answer on ``comparison``, saved beside its runs (experiment.json and
+    differences.png) so a report made later shows it too."""
+    from zoo import experimenting as experimentsmod
+    from zoo import figures
+    from zoo.files import atomic_write_json
+
+    comparison.answer = experimentsmod.answer(chosen, comparison)
+    if comparison.dir is not None:
+        atomic_write_json(comparison.dir / experimentsmod.ANSWER_FILE, comparison.answer.to_dict())
+        if any(n.get("paired_differences") for n in comparison.answer.numbers):
+            figures.paired_differences(comparison.answer.numbers, comparison.dir / experimentsmod.FIGURE_FILE,
+                                       chosen.question)
+    return comparison
+
+
 # -- training -------------------------------------------------------------------------------------------
 def train(name: str, *, recipe: str | None = None, epochs: int | None = None, batch_size: int | None = None,
           limit: int | None = None, seed: int = DEFAULT_SEED, validate_on: str = "val", dataset: str = "mnist",
@@ -167,10 +214,17 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
             validate_on: str = "val", dataset: str = "mnist", data_dir=None, runs_dir=None,
             precision: str = "float32", vary_split: bool = False, tensorboard: bool = False,
             executor: str = "local", workers: int | None = None, threads: int | None = None,
-            scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None) -> Comparison:
+            scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None,
+            vary=None, set=None) -> Comparison:
     """Train ``models`` (names or fnmatch patterns; None: every model, or those tagged ``tag``)
     on the same data, split and seeds, and compare them: one row per model with mean ± std,
     a 95% interval and a test against the best.
+
+    ``vary``: change one thing, e.g. ``{"dropout": [0, 0.5]}`` (or ``["dropout=0,0.5"]``, as
+    ``--vary`` types it): one row per value, labelled ``baseline-cnn[dropout=0.5]``, each trained
+    on the same seeds and split; the first value is the reference, and each other gets its
+    difference to it with a paired test. Two knobs make a grid. ``set``: knobs fixed for every
+    variant. ``zoo.info(name)["knobs"]`` lists a model's knobs.
 
     ``seeds``: how many seeds (counting up from ``seed``) or a list of them. ``quick``: one
     epoch each unless ``epochs`` says otherwise. ``executor="dask"`` runs the jobs on Dask
@@ -187,7 +241,8 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
                       dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split,
                       tensorboard=tensorboard)
     return _compare(patterns, canonical_tag(tag), seed, seeds, options, _runs_dir(runs_dir), executor, workers,
-                    threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(margin))
+                    threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(margin),
+                    vary=vary, settings=set)
 
 
 def _margin(points: float) -> float:
@@ -212,7 +267,8 @@ def resume(directory, *, executor: str = "local", workers: int | None = None, th
     seed = merged.get("seed")
     return _compare(list(merged.get("patterns") or []), merged.get("tag"), DEFAULT_SEED if seed is None else seed,
                     merged.get("seeds"), options, None, executor, workers, threads, scheduler, progress,
-                    plugins_dir, resume=Path(directory), margin=_margin(margin))
+                    plugins_dir, resume=Path(directory), margin=_margin(margin), vary=merged.get("vary") or None,
+                    settings=merged.get("set") or None, experiment=merged.get("experiment"))
 
 
 # compare's defaults, as plan.json spells them: a plan's choice equal to one needs no mention
@@ -220,7 +276,7 @@ PLAN_DEFAULTS = {"seed": DEFAULT_SEED, "validate_on": "val", "dataset": "mnist",
 RESUME_KEYS = {"models": "patterns", "tag": "tag", "seed": "seed", "seeds": "seeds", "epochs": "epochs",
                "batch_size": "batch_size", "limit": "limit", "validate_on": "validate_on", "dataset": "dataset",
                "data_dir": "data_dir", "precision": "precision", "vary_split": "vary_split",
-               "tensorboard": "tensorboard", "quick": "quick"}
+               "tensorboard": "tensorboard", "quick": "quick", "vary": "vary", "set": "set"}
 
 
 def resume_plan(directory, given: dict, progress=True) -> dict:
@@ -228,6 +284,7 @@ def resume_plan(directory, given: dict, progress=True) -> dict:
     folder's plan.json; says which came from the plan."""
     from zoo.comparing import PLAN_FILE, plan_flags, plan_for_resume
     from zoo.feedback import Feedback
+    from zoo.knobs import knob_texts
     from zoo.types import parse_seeds
 
     unknown = sorted(set(given) - set(RESUME_KEYS))
@@ -243,6 +300,9 @@ def resume_plan(directory, given: dict, progress=True) -> dict:
         plan_given["epochs"] = 1
     if plan_given.get("data_dir") is not None:
         plan_given["data_dir"] = str(plan_given["data_dir"])
+    for key, flag in (("vary", "--vary"), ("set", "--set")):
+        if key in plan_given:
+            plan_given[key] = knob_texts(plan_given[key], flag)
     merged, taken = plan_for_resume(Path(directory), plan_given)
     shown = {k: v for k, v in taken.items() if v not in (None, False, []) and PLAN_DEFAULTS.get(k) != v}
     if shown:
@@ -251,7 +311,7 @@ def resume_plan(directory, given: dict, progress=True) -> dict:
 
 
 def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler, progress,
-             plugins_dir, resume, margin) -> Comparison:
+             plugins_dir, resume, margin, vary=None, settings=None, experiment=None) -> Comparison:
     from zoo.comparing import draw_comparison_figures, run_comparison
     from zoo.executors import check_executor
     from zoo.feedback import Feedback
@@ -262,7 +322,8 @@ def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, t
     registry = _registry(plugins_dir, feedback)
     ran = run_comparison(patterns, tag=tag, seed=seed, seeds=seeds, options=options, runs_dir=runs_dir,
                          executor=executor, workers=workers, threads=threads, scheduler=scheduler,
-                         plugins_dir=plugins_dir, resume=resume, registry=registry, feedback=feedback)
+                         plugins_dir=plugins_dir, resume=resume, registry=registry, feedback=feedback,
+                         vary=vary, settings=settings, experiment=experiment)
     rows, notes = comparison_rows(ran.outcomes.records, ran.outcomes.failed, margin)
     for note in notes:
         feedback.warn(note)

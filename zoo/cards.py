@@ -72,4 +72,15 @@ def card(arch: Architecture, stats) -> dict:
         "data_preparation": {r.name: describe_preparation(arch, r) for r in arch.recipes},
         "notes": list(arch.notes),
         "pitfalls": list(arch.pitfalls),
+        "knobs": knob_dicts(arch),
     }
+
+
+def knob_dicts(arch: Architecture) -> list[dict]:
+    """The knobs `zoo compare --vary` can change: the architecture's own, then its recipe's."""
+    from zoo.knobs import all_knobs, recipe_knobs
+
+    of_recipe = {k.name for k in recipe_knobs(arch)}
+    return [{"name": k.name, "default": k.default, "description": k.description, "values": list(k.values),
+             "kind": "recipe" if k.name in of_recipe and k not in arch.knobs else "model"}
+            for k in all_knobs(arch)]

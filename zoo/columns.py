@@ -57,6 +57,21 @@ def _interval_cell(row) -> str:
     return f"{row['ci_low'] * 100:.2f}–{row['ci_high'] * 100:.2f}%"
 
 
+def _vs_reference_cell(row) -> str:
+    """A variant against its reference: the difference, its 95% interval and the test."""
+    from zoo.statistics import fmt_p
+
+    if not row.get("reference"):
+        return "reference" if row.get("knobs") and row.get("n") else "—"
+    diff, ci = row.get("difference_vs_reference"), row.get("difference_interval")
+    text = f"{diff * 100:+.2f} pt" if diff is not None else "—"
+    if ci:
+        text += f" (95% {ci[0] * 100:+.2f} to {ci[1] * 100:+.2f})"
+    if row.get("p_value_vs_reference") is None:
+        return f"{text}; no test ({row.get('untested_vs_reference') or 'none applies'})"
+    return f"{text}, p {fmt_p(row['p_value_vs_reference'])}, {_short_test(row.get('test_vs_reference'))}"
+
+
 def _vs_best_sort(row):
     """The best first, then by p-value (the likelier to equal the best first)."""
     standing, p = row.get("standing"), row.get("p_value_vs_best")
@@ -77,10 +92,11 @@ class Column:
     sort: Callable[[dict], object] | None = None  # the value a click on the heading sorts by
     results: bool = True                       # on a narrow terminal: the results table (else the cost one)
     cost: bool = False
+    only_if: str | None = None                 # shown only when some row has this key (variants' columns)
 
 
 COLUMNS = [
-    Column("model", "model", lambda r: str(r["model"]), ("model",), results=True, cost=True),
+    Column("model", "model", lambda r: str(r.get("label") or r["model"]), ("model",), results=True, cost=True),
     Column("recipe", "recipe", lambda r: str(r.get("recipe") or "—"), ("recipe",), results=False, cost=True),
     Column("n", "n", lambda r: str(r.get("n") or "—"), ("n",), numeric=True, sort=lambda r: r.get("n")),
     Column("accuracy", "test acc", _accuracy_cell, ("mean", "std", "test_accuracy"), numeric=True,
@@ -89,6 +105,9 @@ COLUMNS = [
            sort=lambda r: r.get("ci_low")),
     Column("vs_best", "vs the best", _vs_best_cell,
            ("standing", "p_value_vs_best", "test", "min_detectable_difference"), sort=_vs_best_sort),
+    Column("vs_reference", "vs the reference", _vs_reference_cell,
+           ("reference", "difference_vs_reference", "difference_interval", "p_value_vs_reference",
+            "test_vs_reference"), sort=lambda r: r.get("difference_vs_reference"), only_if="knobs"),
     Column("published", "published", lambda r: _pct(r.get("published_accuracy")), ("published_accuracy",),
            numeric=True, sort=lambda r: r.get("published_accuracy")),
     Column("verdict", "reproduction", _verdict_cell, ("verdict", "equivalence_p", "prediction_low", "prediction_high",
@@ -115,6 +134,11 @@ CAPTION = ("95% interval: of the model's accuracy, with both the seeds' and the 
            "interval for one run.")
 
 
+def shown(rows: list[dict], columns=None) -> list[Column]:
+    """The columns these rows need: a variant's column only where there are variants."""
+    return [c for c in columns or COLUMNS if c.only_if is None or any(r.get(c.only_if) for r in rows)]
+
+
 def cells(row: dict) -> dict[str, str]:
     """Every column's text for one row."""
     return {c.key: c.cell(row) for c in COLUMNS}
@@ -125,9 +149,9 @@ def sort_values(row: dict) -> dict[str, str]:
     values = {}
     for c in COLUMNS:
         value = c.sort(row) if c.sort else None
-        values[c.key] = "" if value is None else (repr(float(value)) if c.numeric or c.key == "vs_best"
-                                                  else str(value))
-    values["model"] = str(row.get("model"))
+        values[c.key] = "" if value is None else (repr(float(value)) if c.numeric or c.key in ("vs_best",
+                                                  "vs_reference") else str(value))
+    values["model"] = str(row.get("label") or row.get("model"))
     return values
 
 
@@ -138,11 +162,13 @@ def data_keys() -> list[str]:
 
 def markdown(rows: list[dict]) -> str:
     """The table as Markdown, every column."""
-    lines = ["| " + " | ".join(c.header for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = shown(rows)
+    lines = ["| " + " | ".join(c.header for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
-        cells = [c.cell(row).replace("|", "\\|") for c in COLUMNS]
+        cells = [c.cell(row).replace("|", "\\|") for c in columns]
         if row.get("warnings"):
             cells[0] += " ⚠"
         lines.append("| " + " | ".join(cells) + " |")
-    warned = [f"- ⚠ {row['model']}/{row.get('recipe')}: {w}" for row in rows for w in row.get("warnings") or []]
+    warned = [f"- ⚠ {row.get('label') or row['model']}/{row.get('recipe')}: {w}" for row in rows
+              for w in row.get("warnings") or []]
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(warned) + "\n" if warned else "")

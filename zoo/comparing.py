@@ -28,12 +28,14 @@ from zoo.errors import OptionError, RunFileError, ZooError
 from zoo.executors.base import run_dir_names
 from zoo.files import atomic_write_json, link_outside
 from zoo.runs import RunRecord, new_run_dir, read_record, timestamp
+from zoo.knobs import knob_texts
 from zoo.types import Job, Options, Outcome, ignore_event, make_jobs, parse_seeds
 
 COMPARE_FILE = "compare.json"
 PLAN_FILE = "plan.json"  # what the comparison was asked to do: resuming with nothing else goes on with it
 # What plan.json holds, and the type each must have (a hand-edited plan is checked, not trusted).
 PLAN_KEYS = {"patterns": list, "tag": str, "seed": int, "seeds": str, "epochs": int, "batch_size": int,
+             "vary": list, "set": list, "experiment": str,
              "limit": int, "validate_on": str, "dataset": str, "data_dir": str, "precision": str,
              "vary_split": bool, "tensorboard": bool}
 
@@ -73,7 +75,8 @@ class Outcomes:
             if outcome.record is not None:
                 rows.append(row_from_record(outcome.record))
             else:
-                rows.append({"model": outcome.job.model, "recipe": outcome.job.recipe, "seed": outcome.job.seed,
+                rows.append({"model": outcome.job.model, "label": outcome.job.name, "knobs": outcome.job.settings,
+                             "recipe": outcome.job.recipe, "seed": outcome.job.seed,
                              "status": "failed", "error": outcome.error})
         return rows
 
@@ -141,11 +144,11 @@ def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, wa
             if warn:
                 warn(f"skipped: {exc}")
             continue
-        saved.setdefault((record.model, record.recipe, record.seed), []).append(record)
+        saved.setdefault((record.model, record.recipe, record.seed, tuple(record.knobs.items())), []).append(record)
     done, todo, restarted, claimed = [], [], [], set()
     for job in jobs:
         wanted = job_options_key(job, prepared(job) if callable(prepared) else prepared, backend)
-        runs = saved.get((job.model, job.recipe, job.seed), [])
+        runs = saved.get((job.model, job.recipe, job.seed, job.knobs), [])
         mine = [r for r in runs if options_key(r) == wanted]
         finished = [r for r in mine if r.status == "completed"]
         if finished:
@@ -217,7 +220,7 @@ def read_plan(compare_dir: Path) -> dict | None:
         if key == "seeds" and isinstance(value, int) and not isinstance(value, bool):
             plan[key] = value = str(value)
         wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-        if key == "patterns" and not wrong:
+        if key in ("patterns", "vary", "set") and not wrong:
             wrong = not all(isinstance(p, str) for p in value)
         if wrong:
             raise RunFileError(f"{path}: {key!r} should be {'a list of names' if kind is list else kind.__name__}, "
@@ -244,7 +247,11 @@ def plan_flags(taken: dict) -> str:
     """Choices taken from a plan, written as the command-line options one would have typed."""
     flags = list(taken.get("patterns") or [])
     for key, value in taken.items():
-        if key != "patterns" and value not in (None, False):
+        if key in ("vary", "set"):
+            flags += [part for text in value or [] for part in (f"--{key}", text)]
+        elif key == "experiment":
+            continue
+        elif key != "patterns" and value not in (None, False, []):
             flags += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
     return " ".join(flags)
 
@@ -266,7 +273,7 @@ class Ran:
 def run_comparison(patterns=(), *, tag: str | None = None, seed: int, seeds=None, options: Options,
                    runs_dir, executor: str = "local", workers: int | None = None, threads: int | None = None,
                    scheduler: str | None = None, plugins_dir: str | None = None, resume: Path | None = None,
-                   registry, feedback) -> Ran:
+                   registry, feedback, vary=None, settings=None, experiment: str | None = None) -> Ran:
     """Train the models that ``patterns`` and ``tag`` pick, once per seed, on one split, into a
     new folder under ``runs_dir`` (or the folder being resumed). Never raises for one job's
     failure or a Ctrl-C: both are in the returned ``Ran``."""
@@ -274,7 +281,7 @@ def run_comparison(patterns=(), *, tag: str | None = None, seed: int, seeds=None
         if resume is not None:  # before anything is read there: a second --resume of it stops here
             held.enter_context(folder_lock(check_resumable(resume)))
         return _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads,
-                               scheduler, plugins_dir, resume, registry, feedback, held)
+                               scheduler, plugins_dir, resume, registry, feedback, held, vary, settings, experiment)
 
 
 LOCK_FILE = ".zoo-compare.lock"
@@ -302,7 +309,8 @@ def folder_lock(compare_dir: Path):
 
 
 def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler,
-                    plugins_dir, resume, registry, feedback, held: contextlib.ExitStack) -> Ran:
+                    plugins_dir, resume, registry, feedback, held: contextlib.ExitStack, vary=None, settings=None,
+                    experiment=None) -> Ran:
     from zoo.executors import check_executor, make_executor
     from zoo.jobs import prepare
     from zoo.registry import select
@@ -312,7 +320,11 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
     chosen = select(registry.architectures, patterns or (), tag)
     if not chosen:
         raise OptionError(f"no model matches {' '.join(patterns or [])}".rstrip())
-    jobs = make_jobs(chosen, options, seeds=seed_list)
+    jobs = make_jobs(chosen, options, seeds=seed_list, vary=vary, settings=settings)
+    if vary:
+        variants = len({job.knobs for job in jobs})
+        feedback.info("Variants", f"{variants} of {', '.join(dict.fromkeys(j.model for j in jobs))} × "
+                                  f"{len(seed_list)} seed(s): {len(jobs)} runs, each variant on the same seeds and split")
     prepared = prepare(registry, options, split_seed=seed)
     data_for = prepared
     if options.vary_split:
@@ -333,7 +345,8 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
             seeds=None if seed_list == [seed] else ",".join(map(str, seed_list)) + "," * (len(seed_list) == 1),
             epochs=options.epochs, batch_size=options.batch_size, limit=options.limit,
             validate_on=options.validate_on, dataset=options.dataset, data_dir=options.data_dir,
-            precision=options.precision, vary_split=options.vary_split, tensorboard=options.tensorboard))
+            precision=options.precision, vary_split=options.vary_split, tensorboard=options.tensorboard,
+            vary=knob_texts(vary, "--vary"), set=knob_texts(settings, "--set"), experiment=experiment))
     chosen_executor = make_executor(executor, len(todo), workers, threads, scheduler, plugins_dir,
                                     on_start=lambda text: feedback.info(None, text)) \
         if todo else make_executor("local", 0)

@@ -139,6 +139,15 @@ def model_card(card: dict) -> Group:
     parts = [Panel(head, title=f"[bold cyan]{safe(card['name'])}[/]", title_align="left"), layers, *recipes]
     prep = Text(printable("\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items())))
     parts.append(Panel(prep, title="Data the zoo feeds it", title_align="left"))
+    if card.get("knobs"):
+        knobs = Table(title=f"Knobs (zoo compare {card['name']} --vary KNOB=A,B)", title_justify="left")
+        for col in ("knob", "default", "values", "what it changes"):
+            knobs.add_column(col)
+        for k in card["knobs"]:
+            knobs.add_row(safe(k["name"]), safe(str(k["default"])),
+                          safe(", ".join(map(str, k["values"]))) if k["values"] else "any number" if
+                          isinstance(k["default"], (int, float)) else "any", safe(k["description"]))
+        parts.append(knobs)
     if card["notes"]:
         parts.append(Panel(Text(printable("\n".join(f"• {x}" for x in card["notes"]))), title="Teaching notes",
                            title_align="left"))
@@ -241,23 +250,24 @@ WIDE_TERMINAL = 170  # narrower than this: results and costs in two tables
 
 def summary_tables(rows: list[dict], title: str, width: int) -> list[Table]:
     """The comparison table: one row per model; results and costs apart on a narrow terminal."""
-    from zoo.columns import COLUMNS
+    from zoo.columns import shown
 
+    columns = shown(rows)
     if width >= WIDE_TERMINAL:
-        return [summary_table(rows, title, COLUMNS)]
-    cost = summary_table(rows, "What each model cost (medians over seeds)", [c for c in COLUMNS if c.cost])
+        return [summary_table(rows, title, columns)]
+    cost = summary_table(rows, "What each model cost (medians over seeds)", [c for c in columns if c.cost])
     cost.caption = None
-    return [summary_table(rows, f"{title}: results", [c for c in COLUMNS if c.results]), cost]
+    return [summary_table(rows, f"{title}: results", [c for c in columns if c.results]), cost]
 
 
 def summary_table(rows: list[dict], title: str, columns=None) -> Table:
-    from zoo.columns import CAPTION, COLUMNS
+    from zoo.columns import CAPTION, COLUMNS, shown
 
-    columns = columns or COLUMNS
+    columns = columns or shown(rows, COLUMNS)
     t = Table(title=title, title_justify="left")
     for c in columns:
         t.add_column(c.header, justify="right" if c.numeric else "left",
-                     no_wrap=c.key not in ("vs_best", "verdict"))
+                     no_wrap=c.key not in ("vs_best", "verdict", "vs_reference"))
     datasets = {r.get("dataset") for r in rows if r.get("dataset")}
     for row in rows:
         cells = [safe(c.cell(row)) for c in columns]
@@ -275,7 +285,8 @@ def summary_table(rows: list[dict], title: str, columns=None) -> Table:
 
 def warnings_text(rows: list[dict]):
     """The rows' warnings (runs that learned nothing, with the likely cause), one line each; None if none."""
-    lines = [f"⚠ {row['model']}/{row.get('recipe')}: {warning}" for row in rows for warning in row.get("warnings") or []]
+    lines = [f"⚠ {row.get('label') or row['model']}/{row.get('recipe')}: {warning}" for row in rows
+             for warning in row.get("warnings") or []]
     if not lines:
         return None
     return Text("\n".join(printable(line) for line in lines), style="yellow")
@@ -295,7 +306,7 @@ def per_class_table(rows: list[dict], class_names, title_suffix: str = "") -> Ta
     t = Table(title=f"Test accuracy per class{safe(title_suffix)}", title_justify="left")
     t.add_column("class")
     for r in done:
-        t.add_column(safe(r["model"]), justify="right")
+        t.add_column(safe(r.get("label") or r["model"]), justify="right")
     for i, name in enumerate(class_names):
         values = [r["per_class_accuracy"][i] for r in done]
         worst = min(values) if values else None

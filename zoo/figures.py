@@ -216,7 +216,7 @@ def accuracy_chart(rows: list[dict], path, title: str):
         if row.get("vs_published") is not None:  # only runs of the article's whole recipe
             ax.plot(row["published_accuracy"] * 100, y, marker="*", color="tab:orange", markersize=10, zorder=4)
             starred = True
-    ax.set_yticks(range(len(rows)), [f"{r['model']} (n={r['n']})" for r in rows])
+    ax.set_yticks(range(len(rows)), [f"{r.get('label') or r['model']} (n={r['n']})" for r in rows])
     ax.set_xlabel("test accuracy, % (dots: seeds; bar: 95% interval; |: mean"
                   + ("; ★: published" if starred else "") + ")")
     ax.grid(axis="x", alpha=0.3)
@@ -270,7 +270,7 @@ def pareto(rows: list[dict], path):
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy, %")
         ax.grid(alpha=0.3, which="both")
-        _label_points(ax, points, [r["model"] for r in shown])
+        _label_points(ax, points, [r.get("label") or r["model"] for r in shown])
     fig.suptitle("What accuracy costs: the models no other beats on both axes are on the front")
     return _save(fig, path)
 
@@ -389,4 +389,26 @@ def saliency_grid(items: list[dict], path, title: str):
     for ax in axes.flat:
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def paired_differences(numbers: list[dict], path, title: str):
+    """Each variant's difference to its reference, seed by seed (dots), with the mean (tick)
+    and its 95% interval (bar), in accuracy points around a zero line: a paired comparison
+    drawn as what it is."""
+    shown = [n for n in numbers if n.get("paired_differences")]
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.6 * max(1, len(shown))))
+    for y, item in enumerate(shown):
+        points = [d * 100 for _, d in item["paired_differences"]]
+        ax.scatter(points, [y] * len(points), color="black", s=16, zorder=3)
+        if item.get("interval"):
+            low, high = (v * 100 for v in item["interval"])
+            ax.plot([low, high], [y, y], color="tab:blue", lw=3, alpha=0.35, solid_capstyle="butt")
+        ax.plot(item["difference"] * 100, y, marker="|", color="tab:blue", markersize=18, mew=2.5)
+    ax.axvline(0, color="tab:red", lw=1, ls="--")
+    ax.set_yticks(range(len(shown)), [f"{n['variant']}\nvs {n['reference']}" for n in shown], fontsize=8)
+    ax.set_ylim(-0.7, max(1, len(shown)) - 0.3)
+    ax.set_xlabel("difference in test accuracy, points (dots: one per seed; |: mean; bar: 95% interval)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)

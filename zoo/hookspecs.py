@@ -22,3 +22,9 @@ def zoo_register_architectures(register):
 @hookspec
 def zoo_register_datasets(register):
     """Register datasets: call ``register(Dataset(...))`` for each one."""
+
+
+@hookspec
+def zoo_register_experiments(register):
+    """Register experiments: call ``register(Experiment(...))`` for each question a class can
+    answer by changing one knob (``zoo experiments`` lists them, ``zoo experiment NAME`` runs one)."""

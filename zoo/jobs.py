@@ -126,13 +126,16 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     from zoo.plugins import get_zoo, output_problem
     from zoo.anatomy import build_model, model_stats, training_cost
 
+    from zoo.knobs import apply
+
     arch = (registry or get_zoo()).architecture(job.model)
-    recipe = arch.recipe(job.recipe)
+    applied = apply(arch, {**job.settings, "recipe": job.recipe})  # a variant's knobs: build() and recipe
+    recipe = applied.recipe
     dataset = prepared.arrays.dataset
     options = job.options
 
     with keras_glue.dtype_policy(options.precision):
-        model = build_model(arch, dataset.image_shape, dataset.num_classes)
+        model = build_model(arch, dataset.image_shape, dataset.num_classes, applied.build_kwargs)
     stats = model_stats(model, name=arch.name)
     problem = output_problem(arch.name, stats, dataset.num_classes)
     if problem:
@@ -153,6 +156,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
                  if r != u}
     record = RunRecord(
         model=arch.name, title=arch.title, recipe=recipe.name, status="running", seed=job.seed,
+        knobs=job.settings,
         started_at=_now(), command=command_line(), execution=execution,
         hyperparameters={"optimizer": recipe.optimizer, "schedule": recipe.schedule,
                          "weight_average": recipe.weight_average, "loss": recipe.loss, "labels": recipe.labels,

@@ -38,7 +38,7 @@ from zoo.isolation import (DISABLE_ENV, SLOW_IMPORT_SECONDS, PluginAbort, build_
 from zoo.errors import OptionError, ZooError
 from zoo.registry import Architecture, unknown_name_error
 
-GROUPS = ("mnist_zoo.architectures", "mnist_zoo.datasets")
+GROUPS = ("mnist_zoo.architectures", "mnist_zoo.datasets", "mnist_zoo.experiments")
 PLUGINS_DIR_ENV = "ZOO_PLUGINS_DIR"
 THIS_DISTRIBUTION = "mnist-zoo"
 SESSION_PLUGIN = "session"  # the plugin name of architectures registered in this process
@@ -66,6 +66,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     architectures: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
+    experiments: list[str] = field(default_factory=list)
     import_seconds: float = 0.0
     module_name: str = ""  # its name in sys.modules
 
@@ -94,6 +95,7 @@ class Zoo:
         self.disabled: list[str] = []
         self.architectures: dict[str, Architecture] = {}
         self.datasets: dict = {}
+        self.experiments: dict = {}
         self._info_for: dict[int, PluginInfo] = {}
         self._owner: dict[str, PluginInfo] = {}
 
@@ -130,6 +132,7 @@ class Zoo:
             self._load_dir(Path(plugins_dir), disabled)
         self._call("zoo_register_architectures", self._add_architecture)
         self._call("zoo_register_datasets", self._add_dataset)
+        self._call("zoo_register_experiments", self._add_experiment)
         # the articles' order (their file names), then the other models by source title
         ordered = sorted(self.architectures.values(), key=lambda a: (a.source.article_file or "~", a.source.title))
         self.architectures = {a.name: a for a in ordered}
@@ -241,6 +244,24 @@ class Zoo:
             return
         self.datasets[dataset.name] = dataset
         info.datasets.append(dataset.name)
+
+    def _add_experiment(self, experiment, info: PluginInfo):
+        from zoo.registry import Experiment
+
+        if not isinstance(experiment, Experiment):
+            raise TypeError(f"register() wants a zoo.Experiment, got {type(experiment).__name__}")
+        if experiment.name in self.experiments:
+            self._fail(info.name, info.distribution, info.version, "register",
+                       f"experiment name {experiment.name!r} is already registered", "the first one is kept")
+            return
+        self.experiments[experiment.name] = dataclasses.replace(experiment, plugin=info.name)
+        info.experiments.append(experiment.name)
+
+    def experiment(self, name: str):
+        try:
+            return self.experiments[name]
+        except KeyError:
+            raise unknown_name_error("experiment", name, self.experiments) from None
 
     def _fail(self, plugin, dist, version, stage, error, hint=""):
         if isinstance(error, PluginAbort):

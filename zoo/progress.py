@@ -58,7 +58,7 @@ class TrainingDisplay(_LiveDisplay):
 
     def on_event(self, event) -> None:
         """Draw one ``zoo.types.Event``."""
-        kind, name = event.kind, event.job.model
+        kind, name = event.kind, event.job.name
         if kind == "started":
             self.start_model(name, event.epochs, event.steps)
         elif kind == "epoch_started":

@@ -62,6 +62,87 @@ class Source:
 SESSION_SOURCE = Source("written in this session", "this Python session", None)
 
 
+KNOB_RULE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # a Python keyword argument of build()
+KNOB_TEXT = re.compile(r"^[A-Za-z0-9_.+-]{1,40}$")  # a knob's text value: it names rows and folders
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A named hyperparameter an architecture's ``build`` takes as a keyword argument, so a
+    class can change one thing and see what it does (``zoo compare NAME --vary dropout=0,0.5``).
+
+    ``values`` lists what it may be (empty: any number of the default's type); the default
+    must be what the article built, so declaring a knob changes no result.
+    """
+
+    name: str
+    default: Any
+    description: str = ""
+    values: tuple = ()
+    low: float | None = None   # a number's smallest and largest allowed value (inclusive)
+    high: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not KNOB_RULE.match(self.name):
+            raise ValueError(f"knob {self.name!r}: use lower-case letters, digits and underscores (a keyword "
+                             f"argument of build), e.g. 'dropout'")
+        if isinstance(self.values, list):
+            object.__setattr__(self, "values", tuple(self.values))
+        for value in (self.default, *self.values):
+            if not isinstance(value, (bool, int, float, str)) or (isinstance(value, float) and value != value) or (
+                    isinstance(value, str) and not KNOB_TEXT.match(value)):
+                raise ValueError(f"knob {self.name!r}: values are numbers, booleans or short words (letters, "
+                                 f"digits, . _ + -), not {value!r}")
+        if self.values and self.default not in self.values:
+            raise ValueError(f"knob {self.name!r}: its default {self.default!r} is not one of its values")
+
+    def parse(self, text):
+        """The value ``text`` (as typed after ``KNOB=``) stands for, or a one-line OptionError."""
+        from zoo.errors import OptionError
+
+        if not isinstance(text, str):  # from Python: check it as given
+            value = text
+        elif self.values:
+            matches = [v for v in self.values if str(v).lower() == text.strip().lower()
+                       or (_number(text) is not None and not isinstance(v, (bool, str)) and v == _number(text))]
+            if not matches:
+                raise OptionError(f"{self.name}={text}: allowed values are {', '.join(map(str, self.values))}")
+            return matches[0]
+        elif isinstance(self.default, bool):
+            if text.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise OptionError(f"{self.name}={text}: give true or false")
+            return text.strip().lower() in ("true", "1", "yes")
+        elif isinstance(self.default, (int, float)):
+            value = _number(text)
+            if value is None:
+                raise OptionError(f"{self.name}={text}: give a number")
+            if isinstance(self.default, int) and value != int(value):
+                raise OptionError(f"{self.name}={text}: give a whole number")
+            value = int(value) if isinstance(self.default, int) else float(value)
+        else:
+            value = text.strip()
+            if not KNOB_TEXT.match(value):
+                raise OptionError(f"{self.name}={text!r}: use letters, digits and . _ + - only")
+        if self.values and value not in self.values:
+            raise OptionError(f"{self.name}={value!r}: allowed values are {', '.join(map(str, self.values))}")
+        if isinstance(self.default, (int, float)) and not isinstance(self.default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise OptionError(f"{self.name}={value!r}: give a number")
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                bounds = f"from {self.low:g}" if self.low is not None else ""
+                bounds += f"{' ' if bounds else ''}up to {self.high:g}" if self.high is not None else ""
+                raise OptionError(f"{self.name}={value:g}: give a value {bounds}")
+        return value
+
+
+def _number(text: str):
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
+
+
 @dataclass(frozen=True)
 class Published:
     """The result an article reports for a recipe (on the MNIST test set)."""
@@ -219,6 +300,9 @@ class Architecture:
     notes: tuple[str, ...] = ()
     pitfalls: tuple[str, ...] = ()
     output: str = "probabilities"  # or "logits"
+    # Hyperparameters build() takes as keyword arguments (zoo.Knob), each with the article's
+    # value as its default: `zoo info` lists them, `zoo compare --vary` changes one.
+    knobs: tuple[Knob, ...] = ()
     plugin: str = field(default="", compare=False)  # filled in by the plugin manager
 
     def __post_init__(self):
@@ -247,6 +331,13 @@ class Architecture:
             raise ValueError(f"architecture {self.name!r}: needs at least one recipe")
         if self.output not in ("probabilities", "logits"):
             raise ValueError(f"architecture {self.name!r}: output must be 'probabilities' or 'logits'")
+        if isinstance(self.knobs, (list, Knob)):
+            object.__setattr__(self, "knobs", (self.knobs,) if isinstance(self.knobs, Knob) else tuple(self.knobs))
+        if not all(isinstance(k, Knob) for k in self.knobs):
+            raise ValueError(f"architecture {self.name!r}: knobs must be zoo.Knob objects")
+        names = [k.name for k in self.knobs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"architecture {self.name!r}: knob names repeat")
 
     def recipe(self, name: str | None = None) -> Recipe:
         """The named recipe, or the first (the default) when ``name`` is None."""
@@ -265,6 +356,54 @@ class Architecture:
                 size *= n
             return (size,)
         return tuple(image_shape)
+
+
+EXPERIMENT_KINDS = ("vary", "validate-on-test")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A question a class asks ("what does dropout buy?"), answered by changing one thing.
+
+    ``vary`` lists the values of one or more knobs of ``model`` (the first value of each is
+    the reference); every variant trains on the same seeds and split, so each difference
+    gets a paired test. The quick defaults (``seeds``, ``epochs``, ``limit``) take minutes
+    on a 2-core CPU; ``full`` says what ``--full`` changes (e.g. ``{"epochs": None,
+    "limit": None}``: the article's recipe on all the data). ``notice`` tells the class what
+    to look for. ``kind="validate-on-test"`` measures instead how much choosing the epoch by
+    test accuracy flatters a model (no ``vary``: runs validated on the test set).
+    """
+
+    name: str
+    question: str
+    model: str
+    vary: dict = field(default_factory=dict)
+    set: dict = field(default_factory=dict)
+    seeds: int = 3
+    epochs: int | None = 1
+    limit: int | None = 5000
+    notice: str = ""
+    full: dict = field(default_factory=dict)
+    kind: str = "vary"
+    source: Source = SESSION_SOURCE
+    plugin: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if not is_model_name(self.name):
+            raise ValueError(f"experiment name {self.name!r}: use lower-case letters, digits and single dashes")
+        if self.kind not in EXPERIMENT_KINDS:
+            raise ValueError(f"experiment {self.name!r}: kind is one of {', '.join(EXPERIMENT_KINDS)}")
+        if self.kind == "vary" and not self.vary:
+            raise ValueError(f"experiment {self.name!r}: vary names at least one knob and its values")
+        for knob, values in self.vary.items():
+            if not isinstance(values, (list, tuple)) or len(values) < 2:
+                raise ValueError(f"experiment {self.name!r}: vary {knob!r} needs two values or more")
+        if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
+            raise ValueError(f"experiment {self.name!r}: seeds is a whole number of at least 1")
+        unknown = set(self.full) - {"seeds", "epochs", "limit"}
+        if unknown:
+            raise ValueError(f"experiment {self.name!r}: full may change seeds, epochs and limit, not "
+                             f"{', '.join(sorted(unknown))}")
 
 
 def unknown_name_error(kind: str, name: str, known) -> UnknownNameError:

@@ -107,6 +107,7 @@ class Comparison:
         self.dir = Path(directory) if directory is not None else None
         self.title = title or f"{len([r for r in rows if r.get('n')])} model(s) compared"
         self.interrupted = interrupted
+        self.answer = None  # an experiment's answer in words (zoo.experiment), else None
 
     @property
     def runs(self) -> list[Run]:
@@ -124,7 +125,7 @@ class Comparison:
     def row(self, model: str) -> dict:
         """The row of ``model`` (its first, when a model has several recipes)."""
         for row in self.rows:
-            if row["model"] == model:
+            if model in (row["model"], row.get("label")):
                 return row
         raise UnknownNameError(f"no row for {model!r} in this comparison (it has: "
                                f"{', '.join(dict.fromkeys(r['model'] for r in self.rows))})")
@@ -180,8 +181,9 @@ class Comparison:
         runs = {}
         for row in done:  # the run of each row nearest its mean: one curve per model
             dirs = row.get("run_dirs") or [row.get("run_dir")]
-            runs[row["model"] if len(done) == len({r['model'] for r in done}) else
-                 f"{row['model']}/{row.get('recipe')}"] = dirs[0]
+            name = row.get("label") or row["model"]
+            runs[name if len(done) == len({r.get("label") or r["model"] for r in done}) else
+                 f"{name}/{row.get('recipe')}"] = dirs[0]
         curves = histories([{"model": label, "run_dir": d} for label, d in runs.items() if d])
         return figures.compare_curves(curves, None)
 

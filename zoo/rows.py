@@ -23,12 +23,21 @@ def _median_or_none(values) -> float | None:
     return float(median(values)) if values else None
 
 
+def name_of(row: dict) -> str:
+    """What a row is called in tables, figures and pages: its model, or its variant."""
+    return str(row.get("label") or row.get("model"))
+
+
 def row_from_record(record: RunRecord) -> dict:
     """One comparison row (also one object of ``--json``) from a run record."""
+    from zoo.knobs import label
+
     published = record.published.test_accuracy if record.published else None
     test = record.test_accuracy
     return {
         "model": record.model,
+        "label": label(record.model, record.knobs),  # the model, or its variant: baseline-cnn[dropout=0.5]
+        "knobs": dict(record.knobs),
         "recipe": record.recipe,
         "dataset": record.dataset.name,
         "status": record.status,
@@ -149,12 +158,12 @@ def histories(rows: list[dict]) -> dict[str, dict]:
     """Each run's history, labelled by model (and run folder when a model appears twice)."""
     from collections import Counter
 
-    counts = Counter(r["model"] for r in rows)
+    counts = Counter(name_of(r) for r in rows)
     out = {}
     for row in rows:
         history = read_history(row["run_dir"]) if row.get("run_dir") else None
         if history:
-            label = row["model"] if counts[row["model"]] == 1 else f"{row['model']} ({Path(row['run_dir']).name})"
+            label = name_of(row) if counts[name_of(row)] == 1 else f"{name_of(row)} ({Path(row['run_dir']).name})"
             out[label] = history
     return out
 
@@ -197,7 +206,8 @@ def comparison_rows(records: list[RunRecord], failed=(), margin: float | None = 
     the runs that were interrupted and the jobs that failed (``zoo.types.Outcome``)."""
     rows, notes = summary_rows([r for r in records if r.status == "completed"], margin)
     rows += [{**row_from_record(r), "standing": None} for r in records if r.status != "completed"]
-    rows += [{"model": o.job.model, "recipe": o.job.recipe, "seed": o.job.seed, "status": "failed",
+    rows += [{"model": o.job.model, "label": o.job.name, "knobs": o.job.settings, "recipe": o.job.recipe,
+              "seed": o.job.seed, "status": "failed",
               "error": o.error} for o in failed]
     return rows, notes
 

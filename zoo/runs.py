@@ -85,6 +85,9 @@ class RunRecord:
     input_kind: Literal["flat", "image"]
     output: Literal["probabilities", "logits"] = "probabilities"
     title: str = ""
+    # A variant's knob settings (zoo compare --vary / --set), in the order given; {} for the
+    # model as registered. Runs with other knobs are other rows, never pooled.
+    knobs: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
     started_at: str | None = None
     finished_at: str | None = None
@@ -199,6 +202,12 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
 
     if not is_model_name(record.model):  # names become file names in reports and comparisons
         raise ZooError(f"{where}: not a valid run record (model {record.model[:60]!r} is no zoo model name)")
+    from zoo.registry import KNOB_RULE, KNOB_TEXT
+
+    for name, value in record.knobs.items():  # they name rows, figures and report pages
+        if not KNOB_RULE.match(name) or not isinstance(value, (bool, int, float, str)) or (
+                isinstance(value, str) and not KNOB_TEXT.match(value)):
+            raise ZooError(f"{where}: not a valid run record (knob {name[:40]!r}={str(value)[:40]!r})")
     record.check_consistent(where)  # on every read, not only when a model is loaded
     return record
 

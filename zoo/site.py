@@ -140,7 +140,7 @@ def table_context(rows: list[dict]) -> dict:
     and sort values (``zoo.columns``, the same as the terminal's and Markdown's)."""
     from zoo import columns
 
-    return {"columns": columns.COLUMNS, "cells": [columns.cells(r) for r in rows],
+    return {"columns": columns.shown(rows), "cells": [columns.cells(r) for r in rows],
             "sort_values": [columns.sort_values(r) for r in rows], "caption": columns.CAPTION}
 
 
@@ -158,6 +158,8 @@ def _slugs(rows: list[dict]) -> list[str | None]:
             slugs.append(None)
             continue
         slug = row["model"] if counts[row["model"]] == 1 else f"{row['model']}-{row.get('recipe') or 'run'}"
+        if row.get("knobs"):  # a variant: baseline-cnn-dropout-0.5
+            slug = "-".join([slug, *(f"{k}-{v}" for k, v in row["knobs"].items())]).replace("_", "-")
         slug = path_part(slug, "model page")  # names come from run.json files: never a path
         base, k = slug, 1
         while slug in seen:
@@ -479,7 +481,8 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
         if len(same_data) < len(done):
             notes = [*notes, f"The per-class table shows the {first.dataset.name} runs only: the others are of "
                              f"another dataset, with other classes."]
-        per_class = [(name, [(r["model"], r["per_class_accuracy"][i] if r.get("per_class_accuracy") else None)
+        per_class = [(name, [(r.get("label") or r["model"],
+                              r["per_class_accuracy"][i] if r.get("per_class_accuracy") else None)
                              for r in same_data]) for i, name in enumerate(classes)]
         seeds = sorted({r.seed for r in records})
         context = {

@@ -59,6 +59,13 @@ class Group:
     recipe: str
     options: tuple
     records: list[RunRecord] = field(default_factory=list)
+    knobs: dict = field(default_factory=dict)  # a variant's settings (zoo.knobs): {} for the model itself
+
+    @property
+    def label(self) -> str:
+        from zoo.knobs import label
+
+        return label(self.model, self.knobs)
 
     @property
     def accuracies(self) -> list[float]:
@@ -130,11 +137,12 @@ def group_runs(records: list[RunRecord]) -> tuple[list[Group], list[str]]:
     for record in records:
         if record.status != "completed" or record.test_accuracy is None:
             continue
-        key = (record.model, record.recipe, options_key(record))
-        groups.setdefault(key, Group(record.model, record.recipe, key[2])).records.append(record)
+        variant = tuple(record.knobs.items())
+        key = (record.model, record.recipe, variant, options_key(record))
+        groups.setdefault(key, Group(record.model, record.recipe, key[3], knobs=dict(variant))).records.append(record)
     by_model: dict[tuple, list[Group]] = {}
     for group in groups.values():
-        by_model.setdefault((group.model, group.recipe), []).append(group)
+        by_model.setdefault((group.label, group.recipe), []).append(group)
     for (model, recipe), split in by_model.items():
         if len(split) > 1:
             differ = [name for i, name in enumerate(OPTION_NAMES) if len({g.options[i] for g in split}) > 1]
@@ -359,6 +367,7 @@ def analyse(records: list[RunRecord], margin: float = MARGIN) -> tuple[list[dict
         for i in members:
             best_of[i], family_pairs[i] = leaders[0], len(tested)
             results.update({(a, b): t for (a, b), t in pairs.items()})
+    references = against_references(groups)
     rows = []
     for i, (group, summary) in enumerate(zip(groups, summaries)):
         best = best_of[i]
@@ -373,7 +382,7 @@ def analyse(records: list[RunRecord], margin: float = MARGIN) -> tuple[list[dict
         else:
             standing = "not distinguishable from the best" if p >= ALPHA else "worse than the best"
         rows.append({
-            "model": group.model, "recipe": group.recipe, **summary,
+            "model": group.model, "recipe": group.recipe, "knobs": group.knobs, "label": group.label, **summary,
             "test": test.name if test else None,
             "p_value_vs_best_raw": test.p if test else None, "p_value_vs_best": p,
             "holm": bool(test and test.p is not None and family_pairs[i] > 1),
@@ -383,9 +392,82 @@ def analyse(records: list[RunRecord], margin: float = MARGIN) -> tuple[list[dict
             "median_seconds_per_epoch": _median(r.seconds_per_epoch for r in group.records),
             "median_training_seconds": _median(r.training_seconds for r in group.records),
             **verdict(group, summary, margin),
+            **references.get(i, {}),
             "records": group.records,
         })
     return rows, notes
+
+
+# -- variants: each against its reference (the first value of each --vary) ----------------------
+def difference_interval(a: Group, b: Group, test: Test) -> tuple[float, float] | None:
+    """A 95% interval of mean(a) − mean(b), by the design the test assumed: the per-seed
+    differences (paired), Welch's (independent seeds), or the discordant images (McNemar)."""
+    from scipy import stats
+
+    if test.name is None:
+        return None
+    if test.name.startswith("paired"):
+        by_b = dict(zip(b.seeds, b.accuracies))
+        d = np.array([acc - by_b[seed] for seed, acc in zip(a.seeds, a.accuracies)])
+        low, high = stats.t.interval(1 - ALPHA, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        return float(low), float(high)
+    if test.name.startswith("McNemar"):
+        ca, cb = _correct(a.records[0]), _correct(b.records[0])
+        n = len(ca)
+        only_a, only_b = float(np.sum(ca & ~cb)), float(np.sum(~ca & cb))
+        diff = (only_a - only_b) / n
+        se = np.sqrt(max(only_a + only_b - (only_a - only_b) ** 2 / n, 0.0)) / n
+        z = stats.norm.ppf(1 - ALPHA / 2)
+        return float(diff - z * se), float(diff + z * se)
+    va, vb = np.var(a.accuracies, ddof=1) / len(a.records), np.var(b.accuracies, ddof=1) / len(b.records)
+    se = np.sqrt(va + vb)
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a.records) - 1) + vb ** 2 / (len(b.records) - 1)) if se > 0 else 1
+    diff = float(np.mean(a.accuracies) - np.mean(b.accuracies))
+    low, high = stats.t.interval(1 - ALPHA, dof, loc=diff, scale=se) if se > 0 else (diff, diff)
+    return float(low), float(high)
+
+
+def against_references(groups: list[Group]) -> dict[int, dict]:
+    """For each variant that is not its model's reference: the difference to the reference,
+    its 95% interval, the test (paired where the seeds and split are shared) with Holm's
+    correction over the variants compared, and the per-seed differences. The reference of a
+    variant is the first group of the same model, test set and knob names (the first value
+    of each ``--vary``)."""
+    from statsmodels.stats.multitest import multipletests
+
+    reference_of: dict[int, int] = {}
+    first: dict[tuple, int] = {}
+    for i, group in enumerate(groups):
+        if not group.knobs:
+            continue
+        key = (group.model, group.options[:2], tuple(group.knobs))
+        if key in first:
+            reference_of[i] = first[key]
+        else:
+            first[key] = i
+    found = {}
+    for i, ref in reference_of.items():
+        a, b = groups[i], groups[ref]
+        test = test_pair(a, b)
+        by_b = dict(zip(b.seeds, b.accuracies))
+        found[i] = {"reference": b.label, "test_vs_reference": test.name,
+                    "difference_vs_reference": float(np.mean(a.accuracies) - np.mean(b.accuracies)),
+                    "difference_interval": difference_interval(a, b, test),
+                    "p_value_vs_reference_raw": test.p, "p_value_vs_reference": test.p,
+                    "detectable_vs_reference": test.min_detectable, "untested_vs_reference": test.reason,
+                    "paired_differences": [[seed, acc - by_b[seed]] for seed, acc in zip(a.seeds, a.accuracies)
+                                           if seed in by_b]}
+    families: dict[tuple, list[int]] = {}
+    for i in found:
+        families.setdefault((groups[i].model, groups[i].options[:2]), []).append(i)
+    for members in families.values():
+        tested = [i for i in members if found[i]["p_value_vs_reference_raw"] is not None]
+        if len(tested) > 1:
+            adjusted = multipletests([found[i]["p_value_vs_reference_raw"] for i in tested], alpha=ALPHA,
+                                     method="holm")[1]
+            for i, p in zip(tested, adjusted):
+                found[i]["p_value_vs_reference"] = float(p)
+    return found
 
 
 def _median(values):

@@ -117,23 +117,43 @@ class Job:
     recipe: str
     seed: int
     options: Options
-    epochs: int        # resolved: the recipe's, unless the options override it
+    epochs: int        # resolved: the recipe's, unless the options (or a knob) override it
     batch_size: int
+    # A variant's knob settings (zoo.knobs), in the order given: () is the model as registered.
+    knobs: tuple = ()
+
+    @property
+    def settings(self) -> dict:
+        return dict(self.knobs)
+
+    @property
+    def name(self) -> str:
+        """The model, or the variant: ``baseline-cnn[dropout=0.5]``."""
+        from zoo.knobs import label
+
+        return label(self.model, self.settings)
 
     @property
     def label(self) -> str:
-        return f"{self.model}/{self.recipe} seed {self.seed}"
+        return f"{self.name}/{self.recipe} seed {self.seed}"
 
 
-def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None) -> list[Job]:
-    """One job per architecture and seed, with the recipe resolved once (default: each one's first)."""
+def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None,
+              vary=None, settings=None) -> list[Job]:
+    """One job per architecture, variant and seed, with the recipe resolved once (default:
+    each one's first); ``vary`` / ``settings`` as ``zoo.knobs.variants`` takes them."""
+    from zoo.knobs import apply, variants
+
     jobs = []
     for arch in architectures:
-        chosen = arch.recipe(recipe)
-        for seed in seeds:
-            jobs.append(Job(arch.name, chosen.name, check_seed(seed), options,
-                            options.epochs if options.epochs is not None else chosen.epochs,
-                            options.batch_size if options.batch_size is not None else chosen.batch_size))
+        for variant in variants(arch, vary, settings) if (vary or settings) else [{}]:
+            applied = apply(arch, {"recipe": recipe, **variant} if recipe and "recipe" not in variant else variant)
+            chosen = applied.recipe
+            epochs = applied.epochs or (options.epochs if options.epochs is not None else chosen.epochs)
+            batch = applied.batch_size or (options.batch_size if options.batch_size is not None else chosen.batch_size)
+            for seed in seeds:
+                jobs.append(Job(arch.name, chosen.name, check_seed(seed), options, epochs, batch,
+                                tuple(variant.items())))
     return jobs
 
 

@@ -15,20 +15,30 @@ validating on the test set. Published: 99.11% test accuracy, loss 0.0282.
 import keras
 from keras import layers
 
-from zoo import Architecture, Published, Recipe, Source, hookimpl
+from zoo import Architecture, Knob, Published, Recipe, Source, hookimpl
 
 ARTICLE = Source("手写数字识别之卷积神经网络版", "Chinese blog post", 2018, article_file="001_3308b68fcfa81baa.txt")
 
 
-def build(input_shape, num_classes):
+# What a class can change and see (zoo compare baseline-cnn --vary dropout=0,0.3); the
+# defaults are the article's, so declaring them changes no result.
+KNOBS = (
+    Knob("dropout", 0.3, "share of the pooled features dropped at each training step (the article: 0.3)",
+         low=0.0, high=0.95),
+    Knob("filters", 32, "5×5 filters in the convolution (the article: 32)", low=1, high=512),
+    Knob("dense_units", 128, "units of the hidden Dense layer (the article: 128)", low=1, high=4096),
+)
+
+
+def build(input_shape, num_classes, dropout=0.3, filters=32, dense_units=128):
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Conv2D(32, (5, 5), activation="relu"),  # 28×28 → 24×24×32
-            layers.MaxPooling2D(pool_size=(2, 2)),          # → 12×12×32
-            layers.Dropout(0.3),
-            layers.Flatten(),                               # 4,608 numbers
-            layers.Dense(128, activation="relu"),
+            layers.Conv2D(filters, (5, 5), activation="relu"),  # 28×28 → 24×24×32
+            layers.MaxPooling2D(pool_size=(2, 2)),               # → 12×12×32
+            layers.Dropout(dropout),
+            layers.Flatten(),                                    # 4,608 numbers
+            layers.Dense(dense_units, activation="relu"),
             layers.Dense(num_classes, activation="softmax"),
         ],
         name="baseline_cnn",
@@ -62,6 +72,7 @@ def zoo_register_architectures(register):
             input_kind="image",
             build=build,
             recipes=(RECIPE,),
+            knobs=KNOBS,
             tags=("article", "cnn", "dropout"),
             notes=(
                 "Conv2D: 32 × (5×5×1) + 32 = 832 weights do all the feature finding; "

@@ -14,17 +14,21 @@ RMSprop(lr=0.001, rho=0.9, epsilon=1e-08), categorical cross-entropy, batch 32,
 import keras
 from keras import layers
 
-from zoo import Architecture, Recipe, Source, hookimpl
+from zoo import Architecture, Knob, Recipe, Source, hookimpl
 
 ARTICLE = Source("Keras之MNIST识别 (part 1: a fully connected network)", "Chinese blog post", 2019,
                  article_file="000_378691a82c87a757.txt")
 
 
-def build(input_shape, num_classes):
+# The article's one hidden layer has 32 units; a class can try others (--vary hidden_units=32,128).
+HIDDEN = Knob("hidden_units", 32, "units of the hidden layer (the article: 32)", low=1, high=4096)
+
+
+def build(input_shape, num_classes, hidden_units=32):
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),   # 784 pixels, the image flattened
-            layers.Dense(32),                 # 784 × 32 weights + 32 biases
+            layers.Dense(hidden_units),       # 784 × 32 weights + 32 biases
             layers.Activation("relu"),
             layers.Dense(num_classes),
             layers.Activation("softmax"),     # ten scores → ten probabilities
@@ -60,6 +64,7 @@ def zoo_register_architectures(register):
             source=ARTICLE,
             input_kind="flat",
             build=build,
+            knobs=(HIDDEN,),
             recipes=(RECIPE,),
             tags=("article", "mlp", "dense"),
             notes=(

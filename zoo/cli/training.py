@@ -35,7 +35,7 @@ def train(
 
 # What `zoo compare --resume DIR` may take from the folder's plan.json when the command leaves it out.
 RESUMABLE = ("patterns", "tag", "seeds", "seed", "epochs", "batch_size", "limit", "validate_on", "dataset",
-             "data_dir", "precision", "vary_split", "tensorboard")
+             "data_dir", "precision", "vary_split", "tensorboard", "vary", "settings")
 
 
 @command(cls=CompareCommand)
@@ -52,6 +52,11 @@ def compare(
                 "…) or a list like 1,7,42. The table then shows mean ± std, a 95% interval and a test against the "
                 "best.") = None,
     vary_split: _flag("--vary-split", "With --seeds, each seed also draws its own train/validation split.") = False,
+    vary: _opt(list[str], "--vary", metavar="KNOB=V1,V2",
+               help="Change one thing: one row per value (the first is the reference), each on the same seeds and "
+                    "split, with a paired test against the reference. Twice makes a grid. `zoo info NAME` lists the "
+                    "knobs (every model has recipe, learning_rate, batch_size, epochs).") = None,
+    settings: _opt(list[str], "--set", metavar="KNOB=V", help="Fix a knob for every run, e.g. --set dropout=0.3.") = None,
     executor: Annotated[str, typer.Option(
         "--executor", metavar="local|dask", envvar="ZOO_EXECUTOR", show_envvar=True,
         help="local: one job after another in this process. dask: jobs in parallel on Dask workers, a cluster "
@@ -95,15 +100,16 @@ def compare(
         if resume is not None:
             asked = dict(patterns=patterns, tag=tag, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size,
                          limit=limit, validate_on=validate_on, dataset=dataset, data_dir=data_dir,
-                         precision=precision, vary_split=vary_split, tensorboard=tensorboard)
-            given = {("models" if k == "patterns" else k): v for k, v in asked.items()
+                         precision=precision, vary_split=vary_split, tensorboard=tensorboard, vary=vary,
+                         settings=settings)
+            given = {{"patterns": "models", "settings": "set"}.get(k, k): v for k, v in asked.items()
                      if _given_on_command_line(ctx, k)}
             result = api.resume(resume, quick=quick, **given, **executing)
         else:
             result = api.compare(patterns, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size, limit=limit,
                                  tag=tag, quick=quick, validate_on=validate_on, dataset=dataset, data_dir=data_dir,
                                  runs_dir=runs_dir, precision=precision, vary_split=vary_split,
-                                 tensorboard=tensorboard, **executing)
+                                 tensorboard=tensorboard, vary=vary, set=settings, **executing)
     except Interrupted as stop:
         finished = stop.result is not None and any(r.status == "completed" for r in stop.result.records)
         if finished:  # nothing finished: no tables of nothing, only the line saying what was kept
@@ -135,3 +141,55 @@ def _show(comparison, saved: bool = True, report: bool = False) -> None:
         report_too = " and report/index.html" if report else ""
         out.print(f"Runs, compare.json, compare.png, pareto.png{report_too} in [bold]{safe(str(comparison.dir))}[/]",
                   highlight=False)
+
+
+@command(name="experiments", cls=ZooCommand)
+def experiments_command(as_json: JsonOpt = False):
+    """List the experiments: questions a class can answer by changing one knob on paired seeds."""
+    from rich.table import Table
+
+    from zoo.console import out, safe
+
+    found = _api().experiments(plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json(found)
+    table = Table(title="Experiments (zoo experiment NAME runs one; --full for the article's recipe)",
+                  title_justify="left")
+    for col in ("name", "model", "changes", "quick run", "question"):
+        table.add_column(col)
+    for e in found:
+        changes = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in e["vary"].items()) or "validates on test"
+        quick = f"{e['seeds']} seeds, {e['epochs'] or 'all'} epoch(s), {e['limit'] or 'all'} images"
+        table.add_row(safe(e["name"]), safe(e["model"]), safe(changes), quick, safe(e["question"]))
+    out.print(table)
+
+
+@command(name="experiment", cls=ZooCommand)
+def experiment_command(
+    name: Annotated[str, typer.Argument(help="Experiment name, as `zoo experiments` lists it.")],
+    seeds: _opt(int, "--seeds", metavar="N", help="Seeds per variant (default: the experiment's).") = None,
+    full: _flag("--full", "The article's whole recipe (all epochs and images) instead of the quick run.") = False,
+    seed: SeedOpt = DEFAULT_SEED, data_dir: DataDirOpt = None, runs_dir: RunsDirOpt = Path("runs"),
+    as_json: JsonOpt = False,
+):
+    """Run an experiment: its variants on the same seeds and split, a paired test per difference,
+    the answer in words, and a figure of the differences seed by seed."""
+    from zoo.console import out, safe
+
+    try:
+        result = _api().experiment(name, seeds=seeds, full=full, seed=seed, data_dir=data_dir, runs_dir=runs_dir,
+                                   plugins_dir=_settings.get("plugins_dir"))
+    except Interrupted as stop:
+        raise ZooError(str(stop), exit_code=130) from None
+    answer = result.answer
+    if as_json:
+        return _print_json({**answer.to_dict(), "rows": result.rows, "dir": str(result.dir)})
+    out.print(result.table(width=out.width))
+    out.print(f"[bold]{safe(answer.question)}[/]", highlight=False)
+    for line in answer.lines:
+        out.print(f"  • {safe(line)}", highlight=False)
+    if answer.notice:
+        out.print(f"[dim]What to notice: {safe(answer.notice)}[/]", highlight=False)
+    figure = result.dir / "differences.png" if result.dir else None
+    out.print(f"Runs, experiment.json{', differences.png' if figure and figure.is_file() else ''} in "
+              f"[bold]{safe(str(result.dir))}[/]", highlight=False)

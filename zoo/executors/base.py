@@ -30,14 +30,18 @@ class Executor(Protocol):
 
 
 def run_dir_names(jobs: list[Job]) -> list[str]:
-    """A folder name per job: the model's name, plus recipe and seed where a model runs more than once."""
+    """A folder name per job: the model's name, plus recipe, knobs and seed where a model runs more than once."""
+    from zoo.knobs import shown
+
     recipes = {m: {j.recipe for j in jobs if j.model == m} for m in {j.model for j in jobs}}
     seeds = {m: {j.seed for j in jobs if j.model == m} for m in recipes}
     names = []
     for job in jobs:
         name = job.model
-        if len(recipes[job.model]) > 1:
+        if len(recipes[job.model]) > 1 and "recipe" not in job.settings:
             name += f"-{job.recipe}"
+        for knob, value in job.knobs:  # a variant: baseline-cnn-dropout-0.5
+            name += f"-{knob.replace('_', '-')}-{shown(value)}"
         if len(seeds[job.model]) > 1:
             name += f"-seed{job.seed}"
         names.append(name)

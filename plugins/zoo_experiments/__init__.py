@@ -1,0 +1,76 @@
+"""The built-in experiments: the questions a class asks after "which model is best?".
+
+Each changes one thing in a model from the source articles and keeps everything else: the
+same seeds, split and batch order for every variant, so each difference gets a paired test
+and an interval. The first value of each knob is the reference. The quick defaults take a
+few minutes on a 2-core CPU; ``zoo experiment NAME --full`` runs the article's recipe.
+"""
+
+from zoo import Experiment, Source, hookimpl
+
+ZOO = Source("mnist-zoo's experiments", "mnist-zoo", 2026)
+
+EXPERIMENTS = (
+    Experiment(
+        name="adadelta-learning-rate",
+        question="What does Keras 3's Adadelta default (learning rate 0.001) do to a recipe written for Keras 2's 1.0?",
+        model="keras1-cnn",
+        vary={"learning_rate": [1.0, 0.001]},
+        seeds=3, epochs=1, limit=5000,
+        notice="The article's code says optimizer='adadelta'. Keras 2 read that as learning rate 1.0, Keras 3 as "
+               "0.001: the same line trains a thousand times slower. Look at how far below the reference it lands.",
+        full={"epochs": None, "limit": None},
+        source=ZOO,
+    ),
+    Experiment(
+        name="batchnorm-axis",
+        question="What does BatchNormalization(axis=1) on channels-last images cost, against normalising the "
+                 "channels (axis=-1)?",
+        model="deep-bn-cnn",
+        vary={"bn_axis": [1, -1]},
+        seeds=3, epochs=1, limit=5000,
+        notice="axis=1 normalises the 13 image rows, not the 48 channels: 52 parameters where 192 belong. "
+               "Watch whether accuracy can tell the two apart, and with how many seeds.",
+        full={"epochs": None, "limit": None},
+        source=ZOO,
+    ),
+    Experiment(
+        name="dropout",
+        question="What does dropout buy the baseline CNN: none, the article's 0.3, or 0.5?",
+        model="baseline-cnn",
+        vary={"dropout": [0.0, 0.3, 0.5]},
+        seeds=3, epochs=2, limit=5000,
+        notice="Dropout fights overfitting, which needs many epochs on little data to show; in a short run it "
+               "can cost a little. The interval says whether this n could see a difference at all.",
+        full={"epochs": None, "limit": None, "seeds": 5},
+        source=ZOO,
+    ),
+    Experiment(
+        name="validate-on-test",
+        question="How much does choosing the epoch by test accuracy flatter a model?",
+        model="baseline-cnn",
+        kind="validate-on-test",
+        seeds=3, epochs=5, limit=5000,
+        notice="The article watches test accuracy every epoch. Reporting the best of those epochs picks the "
+               "test set's luckiest moment; the epoch fixed in advance (the last) is an honest figure.",
+        full={"epochs": None, "limit": None},
+        source=ZOO,
+    ),
+    Experiment(
+        name="batchnorm-short-run",
+        question="Why can a BatchNorm network sit near chance after a few hundred steps?",
+        model="deep-bn-cnn-fixed",
+        vary={"bn_momentum": [0.99, 0.9]},
+        seeds=3, epochs=1, limit=3000,
+        notice="In inference mode BatchNorm uses moving averages that start at mean 0 and variance 1 and move 1% "
+               "a step at momentum 0.99. After 43 steps most of that start remains; at 0.9 it is gone.",
+        full={"epochs": 2, "limit": None},
+        source=ZOO,
+    ),
+)
+
+
+@hookimpl
+def zoo_register_experiments(register):
+    for experiment in EXPERIMENTS:
+        register(experiment)

@@ -1,0 +1,184 @@
+"""Change one thing: knobs, `--vary`/`--set`, and experiments answered with paired seeds."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_zoo
+
+# A third-party plugin using what docs/writing-a-plugin.md promises: a knob its build() takes,
+# and an experiment of its own (registered through zoo_register_experiments).
+KNOBBED = '''
+import keras
+import zoo
+
+SRC = zoo.Source("a knobbed test net", "tests", 2026)
+
+
+def build(input_shape, num_classes, width=8, activation="relu"):
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Dense(width, activation=activation),
+                             keras.layers.Dense(num_classes, activation="softmax")])
+
+
+@zoo.hookimpl
+def zoo_register_architectures(register):
+    register(zoo.Architecture(
+        name="knobbed", title="Knobbed", summary="s", teaches="t", source=SRC, input_kind="flat", build=build,
+        knobs=(zoo.Knob("width", 8, "hidden units", low=1, high=256),
+               zoo.Knob("activation", "relu", "the hidden layer's activation", ("relu", "tanh", "linear"))),
+        recipes=(zoo.Recipe(name="sgd", optimizer={"class_name": "SGD", "learning_rate": 0.1},
+                            loss="sparse_categorical_crossentropy", batch_size=64, epochs=1, source=SRC),)))
+
+
+@zoo.hookimpl
+def zoo_register_experiments(register):
+    register(zoo.Experiment(name="width-matters", question="Does a wider hidden layer help?", model="knobbed",
+                            vary={"width": [4, 64]}, seeds=2, epochs=1, limit=1000, notice="wider, better?"))
+'''
+
+
+@pytest.fixture
+def knobbed(tmp_path, monkeypatch):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "knobbed.py").write_text(KNOBBED)
+    monkeypatch.setenv("ZOO_PLUGINS_DIR", str(folder))
+    from zoo.plugins import get_zoo
+
+    return get_zoo(str(folder))
+
+
+# -- knobs and variants (no training) -----------------------------------------------------
+@pytest.mark.unit
+def test_knob_values_are_parsed_and_checked(knobbed):
+    from zoo import Knob, OptionError
+    from zoo.knobs import label, variants
+
+    arch = knobbed.architecture("knobbed")
+    assert variants(arch, ["width=4,64"]) == [{"width": 4}, {"width": 64}]
+    grid = variants(arch, ["width=4,64", "activation=relu,tanh"], ["learning_rate=0.05"])
+    assert len(grid) == 4 and grid[0] == {"learning_rate": 0.05, "width": 4, "activation": "relu"}
+    assert label("knobbed", {"width": 64, "learning_rate": 0.5}) == "knobbed[width=64,learning_rate=0.5]"
+    assert label("baseline-cnn", {"dropout": 0.0}) == "baseline-cnn[dropout=0]"
+    for bad, message in ((["depth=1,2"], "has no knob 'depth'; its knobs: width, activation, recipe"),
+                         (["width=4"], "at least two values"), (["width=4,4"], "each value once"),
+                         (["width=4,x"], "give a number"), (["width=4,1000"], "up to 256"),
+                         (["width=4.5,8"], "whole number"), (["activation=relu,gelu"], "allowed values are relu, "
+                                                                                       "tanh, linear"),
+                         (["width"], "KNOB=VALUE"), (["batch_size=0,8"], "from 1")):
+        with pytest.raises(OptionError, match=message):
+            variants(arch, bad)
+    with pytest.raises(OptionError, match="both --vary and --set"):
+        variants(arch, ["width=4,8"], ["width=4"])
+    with pytest.raises(ValueError, match="not one of its values"):
+        Knob("x", 3, values=(1, 2))
+    with pytest.raises(ValueError, match="short words"):
+        Knob("x", "a/b")
+
+
+@pytest.mark.unit
+def test_jobs_of_variants_share_seeds_and_name_their_folders(knobbed):
+    from zoo.executors.base import run_dir_names
+    from zoo.types import Options, make_jobs
+
+    arch = knobbed.architecture("knobbed")
+    jobs = make_jobs([arch], Options(), seeds=[1, 2], vary=["width=4,64"], settings=["epochs=3"])
+    assert [(j.name, j.seed, j.epochs) for j in jobs] == [
+        ("knobbed[epochs=3,width=4]", 1, 3), ("knobbed[epochs=3,width=4]", 2, 3),
+        ("knobbed[epochs=3,width=64]", 1, 3), ("knobbed[epochs=3,width=64]", 2, 3)]
+    assert run_dir_names(jobs)[:2] == ["knobbed-epochs-3-width-4-seed1", "knobbed-epochs-3-width-4-seed2"]
+    docs = make_jobs([knobbed.architecture("keras-docs-cnn")], Options(), vary=["recipe=adam,adadelta"])
+    assert [(j.recipe, j.batch_size) for j in docs] == [("adam", 128), ("adadelta", 128)]
+
+
+@pytest.mark.unit
+def test_info_lists_each_models_knobs_and_the_built_in_ones_keep_the_articles_values(cli):
+    card = json.loads(cli("info", "baseline-cnn", "--json").stdout)
+    knobs = {k["name"]: k for k in card["knobs"]}
+    assert knobs["dropout"]["default"] == 0.3 and knobs["filters"]["default"] == 32
+    assert {"recipe", "learning_rate", "batch_size", "epochs"} <= set(knobs)
+    assert knobs["learning_rate"]["kind"] == "recipe" and knobs["dropout"]["kind"] == "model"
+    deep = {k["name"]: k for k in json.loads(cli("info", "deep-bn-cnn", "--json").stdout)["knobs"]}
+    assert deep["bn_axis"]["default"] == 1 and deep["bn_axis"]["values"] == [1, -1]
+    # declaring knobs changed no model: the published parameter counts still hold
+    assert card["params"] == 592_074
+    assert json.loads(cli("info", "deep-bn-cnn", "--json").stdout)["params"] == 1_886_250
+
+
+# -- comparisons of variants -------------------------------------------------------------
+def test_vary_gives_one_row_per_value_with_a_paired_test_against_the_first(cli, tmp_path, mnist_npz):
+    """The issue's done-when: two rows labelled by their knob values, tested with a paired test."""
+    result = cli("compare", "baseline-cnn", "--vary", "dropout=0,0.5", "--seeds", "2", "--epochs", "1",
+                 "--limit", "3000", "--json", "--data-dir", mnist_npz, "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "2 of baseline-cnn × 2 seed(s): 4 runs" in " ".join(result.stderr.split())
+    reference, other = json.loads(result.stdout)
+    assert (reference["label"], other["label"]) == ("baseline-cnn[dropout=0]", "baseline-cnn[dropout=0.5]")
+    assert other["reference"] == "baseline-cnn[dropout=0]" and "reference" not in reference
+    assert other["test_vs_reference"] == "paired t-test (same model, seeds and split)"
+    low, high = other["difference_interval"]
+    assert low <= other["difference_vs_reference"] <= high
+    assert [seed for seed, _ in other["paired_differences"]] == [42, 43]
+    folder = next(tmp_path.glob("compare-*"))
+    record = json.loads((folder / "baseline-cnn-dropout-0.5-seed42" / "run.json").read_text())
+    assert record["knobs"] == {"dropout": 0.5}
+    plan = json.loads((folder / "plan.json").read_text())
+    assert plan["vary"] == ["dropout=0,0.5"]
+    # the saved runs read back as the same rows, and resuming trains nothing
+    loaded = cli("compare", "--from-runs", folder, "--json")
+    assert [r["label"] for r in json.loads(loaded.stdout)] == [reference["label"], other["label"]]
+    resumed = cli("compare", "--resume", folder, "--data-dir", mnist_npz)
+    assert resumed.exit_code == 0 and "4 of 4 runs finished there and are kept; 0 to train" in resumed.stderr
+    assert "vs the reference" in resumed.stdout and "baseline-cnn[dropout=0.5]" in resumed.stdout
+
+
+def test_an_unknown_knob_is_one_line_naming_the_knobs(cli, tmp_path):
+    result = cli("compare", "mlp", "--vary", "dropout=0,0.5", "--runs-dir", tmp_path)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert "mlp has no knob 'dropout'; its knobs: hidden_units, recipe, learning_rate, batch_size, epochs" in \
+        " ".join(result.stderr.split())
+    assert not list(tmp_path.iterdir())
+
+
+# -- experiments ---------------------------------------------------------------------------
+def test_experiments_are_listed_and_a_plugin_adds_its_own(knobbed):
+    found = {e["name"]: e for e in json.loads(run_zoo("experiments", "--json").stdout)}
+    assert {"adadelta-learning-rate", "batchnorm-axis", "dropout", "validate-on-test",
+            "batchnorm-short-run", "width-matters"} <= set(found)
+    assert found["width-matters"]["plugin"] == "knobbed" and found["width-matters"]["vary"] == {"width": [4, 64]}
+    assert found["adadelta-learning-rate"]["vary"] == {"learning_rate": [1.0, 0.001]}
+
+
+def test_a_plugins_experiment_runs_and_answers_in_words(knobbed, tmp_path, mnist_npz):
+    import zoo
+
+    result = zoo.experiment("width-matters", data_dir=mnist_npz, runs_dir=tmp_path, progress=False)
+    [line] = result.answer.lines
+    assert line.startswith("knobbed[width=64] vs knobbed[width=4]: ") and "paired t-test" in line
+    assert "95% interval" in line and ("not distinguishable at this n" in line or "than the reference" in line)
+    saved = json.loads((result.dir / "experiment.json").read_text())
+    assert saved["question"] == "Does a wider hidden layer help?" and saved["answer"] == [line]
+    assert (result.dir / "differences.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(zoo.UnknownNameError, match="unknown experiment .nope."):
+        zoo.experiment("nope")
+    with pytest.raises(zoo.OptionError, match="--seeds 2 or more"):
+        zoo.experiment("width-matters", seeds=1)
+
+
+@pytest.mark.unit
+def test_choosing_the_epoch_on_the_test_set_is_measured_seed_by_seed(tmp_path):
+    from types import SimpleNamespace
+
+    from zoo.experimenting import selection_optimism
+
+    records = []
+    for seed, accuracy in ((1, [0.90, 0.95, 0.93]), (2, [0.91, 0.92, 0.92]), (3, [0.89, 0.96, 0.94])):
+        folder = tmp_path / str(seed)
+        folder.mkdir()
+        (folder / "history.json").write_text(json.dumps({"val_accuracy": accuracy, "loss": [1.0, 0.5, 0.4]}))
+        records.append(SimpleNamespace(run_dir=str(folder), seed=seed, split=SimpleNamespace(validate_on="test")))
+    found = selection_optimism(records)
+    assert found["n"] == 3 and found["per_seed"][0] == [1, pytest.approx(0.02)]
+    assert found["mean"] == pytest.approx((0.02 + 0.0 + 0.02) / 3)
+    assert 0.0 <= found["interval"][0] <= found["mean"] <= found["interval"][1]

@@ -1,0 +1,146 @@
+"""Experiments: a class's "what does this piece do?", answered with paired seeds.
+
+An experiment (``zoo.Experiment``, registered by plugins through
+``zoo_register_experiments``) names a model, the knob values to compare (the first is the
+reference) and quick defaults. Running it is a comparison with ``vary``: every variant on
+the same seeds and split, so each difference to the reference gets a paired test. This
+module turns the rows into the answer a teacher reads out: the difference with its 95%
+interval and p-value, or "not distinguishable at this n" with what this n could detect.
+
+``validate-on-test`` experiments measure something else: runs validated on the test set
+(as some source articles do) report their best epoch's test accuracy; the epoch fixed in
+advance (the recipe's last) is what an honest report would give. Their per-seed
+difference is the optimism of choosing on the test set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zoo.errors import OptionError
+from zoo.registry import Experiment
+
+
+ANSWER_FILE = "experiment.json"   # beside a comparison's runs: the question and its answer
+FIGURE_FILE = "differences.png"   # the paired differences, seed by seed
+
+
+@dataclass
+class Answer:
+    """An experiment's result in words, plus the numbers behind each sentence."""
+
+    experiment: str
+    question: str
+    lines: list[str] = field(default_factory=list)
+    notice: str = ""
+    numbers: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"experiment": self.experiment, "question": self.question, "answer": self.lines,
+                "notice": self.notice, "numbers": self.numbers}
+
+
+def settings(experiment: Experiment, seeds: int | None = None, full: bool = False) -> dict:
+    """What ``zoo.compare`` is called with: the experiment's model, variants and quick defaults,
+    or with ``full`` the changes it names (usually the article's whole recipe)."""
+    chosen = {"seeds": experiment.seeds, "epochs": experiment.epochs, "limit": experiment.limit}
+    if full:
+        chosen.update(experiment.full or {"epochs": None, "limit": None})
+    if seeds is not None:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise OptionError(f"--seeds {seeds!r}: give a whole number of at least 1")
+        chosen["seeds"] = seeds
+    if experiment.kind == "vary" and chosen["seeds"] < 2:
+        raise OptionError("an experiment compares variants seed by seed: give --seeds 2 or more")
+    return {"models": experiment.model, "vary": dict(experiment.vary) or None, "set": dict(experiment.set) or None,
+            "validate_on": "test" if experiment.kind == "validate-on-test" else "val", **chosen}
+
+
+def _pt(value: float) -> str:
+    return f"{value * 100:+.2f} pt"
+
+
+def _p(value: float | None) -> str:
+    from zoo.statistics import fmt_p
+
+    return fmt_p(value)
+
+
+def answer(experiment: Experiment, comparison) -> Answer:
+    """The plain-language answer from a finished experiment's comparison."""
+    result = Answer(experiment.name, experiment.question, notice=experiment.notice)
+    if experiment.kind == "validate-on-test":
+        return _selection_answer(result, comparison)
+    for row in comparison.rows:
+        if not row.get("reference"):
+            continue
+        diff, ci, p = row["difference_vs_reference"], row.get("difference_interval"), row.get("p_value_vs_reference")
+        name, reference = row["label"], row["reference"]
+        test = (row.get("test_vs_reference") or "").replace(" (same model, seeds and split)", "")
+        if p is None:
+            sentence = (f"{name} vs {reference}: {_pt(diff)} over {row['n']} seeds; no test applies "
+                        f"({row.get('untested_vs_reference') or 'too few runs'})")
+        elif p < 0.05:
+            sentence = (f"{name} vs {reference}: {_pt(diff)}, 95% interval {ci[0] * 100:+.2f} to {ci[1] * 100:+.2f} "
+                        f"pt, {test} p {_p(p)} over {row['n']} seeds: "
+                        f"{'better' if diff > 0 else 'worse'} than the reference")
+        else:
+            detect = row.get("detectable_vs_reference")
+            could = f": this n would detect ≥ {detect * 100:.2f} pt" if detect is not None else ""
+            sentence = (f"{name} vs {reference}: {_pt(diff)}, 95% interval {ci[0] * 100:+.2f} to "
+                        f"{ci[1] * 100:+.2f} pt, {test} p {_p(p)}: not distinguishable at this n ({row['n']} "
+                        f"seeds){could}")
+        result.lines.append(sentence)
+        result.numbers.append({"variant": name, "reference": reference, "difference": diff, "interval": ci,
+                               "p": p, "test": row.get("test_vs_reference"), "n": row["n"],
+                               "paired_differences": row.get("paired_differences")})
+    if not result.lines:
+        result.lines.append("no variant finished next to its reference: nothing to compare")
+    return result
+
+
+def selection_optimism(records) -> dict | None:
+    """Per seed, the best epoch's test accuracy minus the last epoch's, from runs validated on
+    the test set (their history's validation accuracy is the test accuracy of each epoch)."""
+    from scipy import stats
+
+    from zoo.runs import read_history
+
+    pairs = []
+    for record in records:
+        history = read_history(record.run_dir) if record.run_dir else None
+        accuracy = (history or {}).get("val_accuracy") or []
+        if record.split.validate_on == "test" and len(accuracy) >= 2:
+            pairs.append((record.seed, max(accuracy), accuracy[-1]))
+    if not pairs:
+        return None
+    d = np.array([best - last for _, best, last in pairs])
+    out = {"n": len(d), "mean": float(d.mean()), "per_seed": [[s, b - last] for s, b, last in pairs],
+           "best_mean": float(np.mean([b for _, b, _ in pairs])), "last_mean": float(np.mean([x for _, _, x in pairs]))}
+    if len(d) > 1 and np.ptp(d) > 0:
+        # no test against 0: the best of several epochs is never below the last, so the question is
+        # only how large the optimism is
+        low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+        out["interval"] = [max(float(low), 0.0), float(high)]
+    return out
+
+
+def _selection_answer(result: Answer, comparison) -> Answer:
+    found = selection_optimism(comparison.records)
+    if found is None:
+        result.lines.append("no run had two epochs or more validated on the test set: nothing to measure")
+        return result
+    text = (f"choosing the epoch by test accuracy reports {found['best_mean'] * 100:.2f}% where the epoch fixed in "
+            f"advance (the last) scores {found['last_mean'] * 100:.2f}%: {_pt(found['mean'])} of optimism, "
+            f"mean of {found['n']} seeds")
+    if "interval" in found:
+        text += f", 95% interval {found['interval'][0] * 100:+.2f} to {found['interval'][1] * 100:+.2f} pt"
+    else:
+        text += " (one seed, or no spread: no interval)"
+    result.lines.append(text)
+    result.numbers.append({"variant": "best epoch by test accuracy", "reference": "last epoch",
+                           "difference": found["mean"], "interval": found.get("interval"), "p": None,
+                           "test": "t-interval of the per-seed optimism", "n": found["n"], "paired_differences": found["per_seed"]})
+    return result
