@@ -1,7 +1,6 @@
 """Change one thing: knobs, `--vary`/`--set`, and experiments answered with paired seeds."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -53,7 +52,8 @@ def knobbed(tmp_path, monkeypatch):
 @pytest.mark.unit
 def test_knob_values_are_parsed_and_checked(knobbed):
     from zoo import Knob, OptionError
-    from zoo.knobs import label, variants
+    from zoo.knobs import variants
+    from zoo.types import label
 
     arch = knobbed.architecture("knobbed")
     assert variants(arch, ["width=4,64"]) == [{"width": 4}, {"width": 64}]
@@ -80,15 +80,16 @@ def test_knob_values_are_parsed_and_checked(knobbed):
 @pytest.mark.unit
 def test_jobs_of_variants_share_seeds_and_name_their_folders(knobbed):
     from zoo.executors.base import run_dir_names
-    from zoo.types import Options, make_jobs
+    from zoo.knobs import variant_jobs
+    from zoo.types import Options
 
     arch = knobbed.architecture("knobbed")
-    jobs = make_jobs([arch], Options(), seeds=[1, 2], vary=["width=4,64"], settings=["epochs=3"])
+    jobs = variant_jobs([arch], Options(), seeds=[1, 2], vary=["width=4,64"], settings=["epochs=3"])
     assert [(j.name, j.seed, j.epochs) for j in jobs] == [
         ("knobbed[epochs=3,width=4]", 1, 3), ("knobbed[epochs=3,width=4]", 2, 3),
         ("knobbed[epochs=3,width=64]", 1, 3), ("knobbed[epochs=3,width=64]", 2, 3)]
     assert run_dir_names(jobs)[:2] == ["knobbed-epochs-3-width-4-seed1", "knobbed-epochs-3-width-4-seed2"]
-    docs = make_jobs([knobbed.architecture("keras-docs-cnn")], Options(), vary=["recipe=adam,adadelta"])
+    docs = variant_jobs([knobbed.architecture("keras-docs-cnn")], Options(), vary=["recipe=adam,adadelta"])
     assert [(j.recipe, j.batch_size) for j in docs] == [("adam", 128), ("adadelta", 128)]
 
 

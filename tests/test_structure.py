@@ -193,9 +193,9 @@ def test_draws_from_pythons_random_elsewhere_do_not_change_the_trained_model(zoo
 
     mlp = zoo_registry.architecture("mlp")
 
-    def build_after_a_draw(input_shape, num_classes):
+    def build_after_a_draw(input_shape, num_classes, **knobs):
         random.random()  # what another thread may do at any moment
-        return mlp.build(input_shape, num_classes)
+        return mlp.build(input_shape, num_classes, **knobs)
 
     class Crowded:
         def architecture(self, name):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from zoo.errors import OptionError
 from zoo.registry import Architecture, Knob, Recipe
+from zoo.types import DEFAULT_SEED, Job, Options, check_seed, shown
 
 RECIPE_KNOBS = ("recipe", "learning_rate", "batch_size", "epochs", "schedule")
 MAX_VARIANTS = 64
@@ -114,22 +115,6 @@ def knob_texts(given, flag: str) -> list[str]:
     return [str(v) for v in given]
 
 
-def text(settings: dict) -> str:
-    """``dropout=0.5,learning_rate=0.01``: a variant as typed."""
-    return ",".join(f"{k}={shown(v)}" for k, v in settings.items())
-
-
-def shown(value) -> str:
-    if isinstance(value, float) and value == int(value) and abs(value) < 1e15:
-        return str(int(value)) if value == 0 else repr(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def label(model: str, settings: dict | None) -> str:
-    """``baseline-cnn[dropout=0.5]``: how a variant is named in tables, figures and reports."""
-    return f"{model}[{text(settings)}]" if settings else model
-
-
 @dataclass(frozen=True)
 class Applied:
     """What a variant changes: build()'s keyword arguments, and the recipe, epochs and batch size."""
@@ -152,3 +137,18 @@ def apply(arch: Architecture, settings: dict) -> Applied:
         recipe = replace(recipe, schedule=None)
     return Applied(build_kwargs, recipe, settings.get("epochs") if "epochs" not in own else None,
                    settings.get("batch_size") if "batch_size" not in own else None)
+
+
+def variant_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), vary=None, settings=None) -> list[Job]:
+    """One job per architecture, variant and seed: each variant's recipe, epochs and batch size
+    resolved from its knobs (a knob wins over ``--epochs``; the variant is what was asked)."""
+    jobs = []
+    for arch in architectures:
+        for variant in variants(arch, vary, settings):
+            applied = apply(arch, variant)
+            chosen = applied.recipe
+            epochs = applied.epochs or (options.epochs if options.epochs is not None else chosen.epochs)
+            batch = applied.batch_size or (options.batch_size if options.batch_size is not None else chosen.batch_size)
+            jobs.extend(Job(arch.name, chosen.name, check_seed(seed), options, epochs, batch, tuple(variant.items()))
+                        for seed in seeds)
+    return jobs

@@ -30,7 +30,7 @@ def name_of(row: dict) -> str:
 
 def row_from_record(record: RunRecord) -> dict:
     """One comparison row (also one object of ``--json``) from a run record."""
-    from zoo.knobs import label
+    from zoo.types import label
 
     published = record.published.test_accuracy if record.published else None
     test = record.test_accuracy

@@ -63,7 +63,7 @@ class Group:
 
     @property
     def label(self) -> str:
-        from zoo.knobs import label
+        from zoo.types import label
 
         return label(self.model, self.knobs)
 

@@ -129,8 +129,6 @@ class Job:
     @property
     def name(self) -> str:
         """The model, or the variant: ``baseline-cnn[dropout=0.5]``."""
-        from zoo.knobs import label
-
         return label(self.model, self.settings)
 
     @property
@@ -138,23 +136,31 @@ class Job:
         return f"{self.name}/{self.recipe} seed {self.seed}"
 
 
-def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None,
-              vary=None, settings=None) -> list[Job]:
-    """One job per architecture, variant and seed, with the recipe resolved once (default:
-    each one's first); ``vary`` / ``settings`` as ``zoo.knobs.variants`` takes them."""
-    from zoo.knobs import apply, variants
-
+def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None) -> list[Job]:
+    """One job per architecture and seed, with the recipe resolved once (default: each one's first).
+    Variants of a model (``--vary``) are ``zoo.knobs.variant_jobs``'s."""
     jobs = []
     for arch in architectures:
-        for variant in variants(arch, vary, settings) if (vary or settings) else [{}]:
-            applied = apply(arch, {"recipe": recipe, **variant} if recipe and "recipe" not in variant else variant)
-            chosen = applied.recipe
-            epochs = applied.epochs or (options.epochs if options.epochs is not None else chosen.epochs)
-            batch = applied.batch_size or (options.batch_size if options.batch_size is not None else chosen.batch_size)
-            for seed in seeds:
-                jobs.append(Job(arch.name, chosen.name, check_seed(seed), options, epochs, batch,
-                                tuple(variant.items())))
+        chosen = arch.recipe(recipe)
+        for seed in seeds:
+            jobs.append(Job(arch.name, chosen.name, check_seed(seed), options,
+                            options.epochs if options.epochs is not None else chosen.epochs,
+                            options.batch_size if options.batch_size is not None else chosen.batch_size))
     return jobs
+
+
+def shown(value) -> str:
+    """A knob's value as typed: 0 not 0.0, 0.5, true, adam."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value == 0:
+        return "0"
+    return str(value)
+
+
+def label(model: str, settings: dict | None) -> str:
+    """``baseline-cnn[dropout=0.5]``: how a variant is named in tables, figures and reports."""
+    return f"{model}[{','.join(f'{k}={shown(v)}' for k, v in settings.items())}]" if settings else model
 
 
 @dataclass(frozen=True)

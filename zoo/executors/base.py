@@ -31,7 +31,7 @@ class Executor(Protocol):
 
 def run_dir_names(jobs: list[Job]) -> list[str]:
     """A folder name per job: the model's name, plus recipe, knobs and seed where a model runs more than once."""
-    from zoo.knobs import shown
+    from zoo.types import shown
 
     recipes = {m: {j.recipe for j in jobs if j.model == m} for m in {j.model for j in jobs}}
     seeds = {m: {j.seed for j in jobs if j.model == m} for m in recipes}
