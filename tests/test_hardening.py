@@ -726,6 +726,8 @@ def test_the_warnings_say_what_was_measured_and_the_likely_cause():
     [gap] = run_warnings(0.5, 10, 0.9, 39, [0.99])
     assert gap.startswith("inference far below training: 50.0% on the test set against 90.0%")
     [axis] = run_warnings(0.5, 10, 0.9, 5000, [0.99])
+    [lagging] = run_warnings(0.5, 10, 0.9, 423, [0.99])  # 1.4% of a variance of 1 still swamps a real 0.003
+    assert "have not settled after 423 steps" in lagging
     assert "axis=-1" in axis  # settled long ago: not a matter of time
     records = [SimpleNamespace(warnings=[bn]), SimpleNamespace(warnings=[]), SimpleNamespace(warnings=[bn])]
     assert row_warnings(records) == [f"{bn} (in 2 of 3 seeds)"]

@@ -161,6 +161,10 @@ def test_a_plugins_experiment_runs_and_answers_in_words(knobbed, tmp_path, mnist
     saved = json.loads((result.dir / "experiment.json").read_text())
     assert saved["question"] == "Does a wider hidden layer help?" and saved["answer"] == [line]
     assert (result.dir / "differences.png").read_bytes()[:4] == b"\x89PNG"
+    # the report of the experiment's folder opens with the question, its answer and the differences
+    page = (result.report(progress=False).index).read_text()
+    assert page.index("Does a wider hidden layer help?") < page.index('id="table"')
+    assert "knobbed[width=64]" in page and "img/differences.png" in page
     with pytest.raises(zoo.UnknownNameError, match="unknown experiment .nope."):
         zoo.experiment("nope")
     with pytest.raises(zoo.OptionError, match="--seeds 2 or more"):

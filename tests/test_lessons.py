@@ -8,9 +8,10 @@ import pytest
 LESSONS = sorted((Path(__file__).resolve().parents[1] / "docs" / "lessons").glob("*.ipynb"))
 
 
-def test_there_are_the_four_lessons():
+def test_there_are_the_five_lessons():
     names = [p.stem for p in LESSONS]
-    assert names == ["01-first-comparison", "02-is-a-better-than-b", "03-your-own-network", "04-look-inside"]
+    assert names == ["01-first-comparison", "02-is-a-better-than-b", "03-your-own-network", "04-look-inside",
+                     "05-change-one-thing"]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)

@@ -191,7 +191,7 @@ def plugins_table(plugins: list[dict]) -> Table:
         table.add_column(col)
     for p in plugins:
         table.add_row(safe(p["name"]), safe(p["distribution"]), safe(p["version"]), ", ".join(p["hooks"]),
-                      safe(", ".join(p["architectures"] + p["datasets"])))
+                      safe(", ".join(p["architectures"] + p["datasets"] + p.get("experiments", []))))
     return table
 
 

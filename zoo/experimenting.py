@@ -45,16 +45,18 @@ class Answer:
 def settings(experiment: Experiment, seeds: int | None = None, full: bool = False) -> dict:
     """What ``zoo.compare`` is called with: the experiment's model, variants and quick defaults,
     or with ``full`` the changes it names (usually the article's whole recipe)."""
-    chosen = {"seeds": experiment.seeds, "epochs": experiment.epochs, "limit": experiment.limit}
+    chosen = {"seeds": experiment.seeds, "epochs": experiment.epochs, "limit": experiment.limit,
+              "set": dict(experiment.set) or None}
     if full:
         chosen.update(experiment.full or {"epochs": None, "limit": None})
+        chosen["set"] = dict(chosen["set"] or {}) or None
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise OptionError(f"--seeds {seeds!r}: give a whole number of at least 1")
         chosen["seeds"] = seeds
     if experiment.kind == "vary" and chosen["seeds"] < 2:
         raise OptionError("an experiment compares variants seed by seed: give --seeds 2 or more")
-    return {"models": experiment.model, "vary": dict(experiment.vary) or None, "set": dict(experiment.set) or None,
+    return {"models": experiment.model, "vary": dict(experiment.vary) or None,
             "validate_on": "test" if experiment.kind == "validate-on-test" else "val", **chosen}
 
 

@@ -400,9 +400,9 @@ class Experiment:
                 raise ValueError(f"experiment {self.name!r}: vary {knob!r} needs two values or more")
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"experiment {self.name!r}: seeds is a whole number of at least 1")
-        unknown = set(self.full) - {"seeds", "epochs", "limit"}
+        unknown = set(self.full) - {"seeds", "epochs", "limit", "set"}
         if unknown:
-            raise ValueError(f"experiment {self.name!r}: full may change seeds, epochs and limit, not "
+            raise ValueError(f"experiment {self.name!r}: full may change seeds, epochs, limit and set, not "
                              f"{', '.join(sorted(unknown))}")
 
 

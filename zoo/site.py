@@ -413,6 +413,47 @@ def _comparison_figures(rows: list[dict], pages: list[dict], folder: Path, notes
     return shown
 
 
+def _experiment_section(records: list[RunRecord], rows: list[dict], folder: Path, notes: list[str]) -> dict | None:
+    """Variants against their references (``zoo compare --vary``), and the question and answer
+    of an experiment (its experiment.json beside the runs): the index page's first section."""
+    from zoo import figures
+    from zoo.experimenting import ANSWER_FILE
+    from zoo.files import read_json
+
+    parents = {Path(r.run_dir).parent for r in records if r.run_dir}
+    saved = None
+    if len(parents) == 1 and (next(iter(parents)) / ANSWER_FILE).is_file():
+        try:
+            saved = read_json(next(iter(parents)) / ANSWER_FILE, "experiment answer")
+        except ZooError as exc:
+            notes.append(f"the experiment's answer was not read: {exc}")
+        if not (isinstance(saved, dict) and isinstance(saved.get("answer"), list)
+                and all(isinstance(line, str) for line in saved["answer"])):
+            saved = None
+    numbers = [{"variant": r["label"], "reference": r["reference"], "difference": r["difference_vs_reference"],
+                "interval": r.get("difference_interval"), "p": r.get("p_value_vs_reference"),
+                "test": r.get("test_vs_reference"), "n": r.get("n"), "paired_differences": r.get("paired_differences"),
+                "detectable": r.get("detectable_vs_reference")}
+               for r in rows if r.get("reference") and r.get("difference_vs_reference") is not None]
+    if not numbers and saved is not None and isinstance(saved.get("numbers"), list):
+        numbers = [n for n in saved["numbers"] if isinstance(n, dict) and isinstance(n.get("difference"), (int, float))
+                   and isinstance(n.get("paired_differences"), list)]
+    if not numbers and saved is None:
+        return None
+    question = str(saved.get("question") or "") if saved else ""
+    section = {"question": question, "answer": saved["answer"] if saved else [],
+               "notice": str(saved.get("notice") or "") if saved else "", "numbers": numbers, "figure": None}
+    if any(n.get("paired_differences") for n in numbers):
+        try:
+            (folder / "img").mkdir(exist_ok=True)
+            figures.paired_differences(numbers, folder / "img" / "differences.png",
+                                       question or "Each variant against its reference")
+            section["figure"] = "img/differences.png"
+        except Exception as exc:  # noqa: BLE001
+            notes.append(f"could not draw the paired differences: {exc}")
+    return section
+
+
 def _staging(out_dir: Path) -> Path:
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -475,6 +516,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
             card = (cards or {}).get(row["model"]) if cards is not None else False
             pages.append(builder.model_page(row, runs, slug, card))
         shown = _comparison_figures(rows, pages, staging, notes)
+        experiment = _experiment_section(records, rows, staging, notes)
         first = records[0]
         classes = first.class_names
         same_data = [r for r in done if r.get("dataset") == first.dataset.name]  # classes are the dataset's
@@ -495,6 +537,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
             "mixed_datasets": len({r.get("dataset") for r in rows}) > 1,  # then each row says which it is
             "validated_on_test": any(r.split.validate_on == "test" for r in records),
             "varied_split": any(r.split.varies_with_seed for r in records),
+            "experiment": experiment,
             "root": "",
         }
         (staging / "index.html").write_text(env.get_template("index.html").render(**context), encoding="utf-8")
