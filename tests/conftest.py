@@ -14,6 +14,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("ZOO_CACHE_DIR", tempfile.mkdtemp(prefix="zoo-test-cache-"))
 
 
+def _own_plugins_only() -> list[str]:
+    """The core's tests pick their own plugin set: mnist-zoo's built-in plugins. A third-party
+    plugin installed beside it (a user's res-cnn once turned `zoo list '*cnn*'` red), or a
+    plugins folder in the environment, would change every listing; the tests that are about
+    third-party plugins install their own, in fresh processes. Returns what was set aside."""
+    from zoo.plugins import GROUPS, PLUGINS_DIR_ENV, THIS_DISTRIBUTION, _normalized, ordered_entry_points
+    from zoo.isolation import DISABLE_ENV
+
+    foreign = sorted({ep.name for group in GROUPS for ep in ordered_entry_points(group)
+                      if not ep.dist or _normalized(ep.dist.name) != THIS_DISTRIBUTION})
+    if foreign:
+        given = [n for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
+        os.environ[DISABLE_ENV] = ",".join(dict.fromkeys(given + foreign))
+    if os.environ.pop(PLUGINS_DIR_ENV, None):
+        foreign.append(f"the plugins folder in ${PLUGINS_DIR_ENV}")
+    return foreign
+
+
+SET_ASIDE = _own_plugins_only()
+
+
+def pytest_report_header(config):
+    if SET_ASIDE:
+        return f"mnist-zoo: plugins set aside for the core's tests: {', '.join(SET_ASIDE)}"
+    return None
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """Real MNIST, found the way users find it: ZOO_DATA_DIR (CI points it at ../shared/data),

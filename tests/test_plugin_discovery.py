@@ -1,7 +1,10 @@
 """Third-party plugins are found through entry points; broken ones are isolated."""
 
 import json
+import os
+import sys
 import textwrap
+from pathlib import Path
 
 from conftest import run_zoo
 
@@ -107,3 +110,22 @@ def test_disable_and_plugins_dir(tmp_path):
     names = {r["name"] for r in json.loads(result.stdout)}
     assert "mlp" not in names and "tiny-logreg" in names
     assert "local plugin is broken" not in result.stderr
+
+
+def test_the_core_tests_pass_with_a_third_party_plugin_installed(tmp_path):
+    """A new user's residual-CNN plugin, installed beside mnist-zoo, turned `zoo list '*cnn*'`'s
+    test red: the core's tests now set third-party plugins aside (tests/conftest.py)."""
+    import subprocess
+
+    make_distribution(tmp_path, "zoo-res-cnn", "0.1", {"res-cnn": "zoo_res_cnn"},
+                      {"zoo_res_cnn": GOOD_PLUGIN.replace("tiny-logreg", "res-cnn")})
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env.pop("ZOO_DISABLE_PLUGINS", None)
+    listed = run_zoo("list", "*cnn*", "--json", env={"PYTHONPATH": str(tmp_path), "ZOO_DISABLE_PLUGINS": ""})
+    assert "res-cnn" in {r["name"] for r in json.loads(listed.stdout)}  # it is there for users
+    tests = Path(__file__).resolve().parent
+    result = subprocess.run([sys.executable, "-m", "pytest", str(tests / "test_cli_registry.py"),
+                             "-k", "patterns_and_tags or list_table or info_explains"],
+                            capture_output=True, text=True, env=env, cwd=tests.parent, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "plugins set aside for the core's tests: res-cnn" in result.stdout

@@ -265,10 +265,15 @@ def resume(directory, *, executor: str = "local", workers: int | None = None, th
                       data_dir=merged.get("data_dir"), precision=merged.get("precision") or "float32",
                       vary_split=bool(merged.get("vary_split")), tensorboard=bool(merged.get("tensorboard")))
     seed = merged.get("seed")
-    return _compare(list(merged.get("patterns") or []), merged.get("tag"), DEFAULT_SEED if seed is None else seed,
-                    merged.get("seeds"), options, None, executor, workers, threads, scheduler, progress,
-                    plugins_dir, resume=Path(directory), margin=_margin(margin), vary=merged.get("vary") or None,
-                    settings=merged.get("set") or None, experiment=merged.get("experiment"))
+    comparison = _compare(list(merged.get("patterns") or []), merged.get("tag"),
+                          DEFAULT_SEED if seed is None else seed, merged.get("seeds"), options, None, executor,
+                          workers, threads, scheduler, progress, plugins_dir, resume=Path(directory),
+                          margin=_margin(margin), vary=merged.get("vary") or None, settings=merged.get("set") or None,
+                          experiment=merged.get("experiment"))
+    registry = _registry(plugins_dir)
+    if merged.get("experiment") in registry.experiments:  # a stopped experiment, finished: its answer too
+        comparison = _answered(comparison, registry.experiments[merged["experiment"]])
+    return comparison
 
 
 # compare's defaults, as plan.json spells them: a plan's choice equal to one needs no mention

@@ -119,6 +119,8 @@ def read_json(path, what: str = "file", limit: int = MAX_JSON_BYTES):
         raise
     except RecursionError:
         raise RunFileError(f"{path}: unreadable {what} (nested too deeply)") from None
+    except MemoryError:
+        raise RunFileError(f"{path}: unreadable {what} (it needs more memory than this machine has)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise RunFileError(f"{path}: unreadable {what} ({type(exc).__name__}: {str(exc)[:120]})") from None
 
