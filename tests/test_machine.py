@@ -54,3 +54,18 @@ def test_training_cost_is_six_flops_per_mac_per_image():
     assert cost["gflops_per_second"] == pytest.approx([30.0, 60.0])
     assert cost["share_of_peak"] == pytest.approx([0.3, 0.6])
     assert training_cost(1, 1, [1.0], None)["share_of_peak"] is None
+
+
+def test_a_cpu_with_bf16_arithmetic_reports_its_bf16_peak_too(tmp_path):
+    """AVX512-BF16 doubles the fp32 peak for bf16; AMX tiles do 1,024 bf16 multiply-adds per cycle
+    per core. Runs with --precision mixed_bfloat16 measure their share against it."""
+    amx = cpu_peak(info("Intel(R) Xeon(R) Platinum 8480+ @ 2.00GHz", "avx2 fma avx512f avx512_bf16 amx_bf16"),
+                   cores=2, machine="x86_64", cpufreq_max=tmp_path / "absent")
+    assert amx.gflops == pytest.approx(2 * 2.0 * 16 * 2 * 2)
+    assert amx.bf16_gflops == pytest.approx(2 * 2.0 * 2048) and "AMX" in amx.bf16_derivation
+    zen4 = cpu_peak(info("AMD EPYC 9654 @ 2.40GHz", "avx2 fma avx512f avx512_bf16"), cores=2, machine="x86_64",
+                    cpufreq_max=tmp_path / "absent")
+    assert zen4.bf16_gflops == pytest.approx(2 * zen4.gflops) and "VDPBF16PS" in zen4.bf16_derivation
+    plain = cpu_peak(info("AMD EPYC", "avx2 fma", mhz="2450.000"), cores=2, machine="x86_64",
+                     cpufreq_max=tmp_path / "absent")
+    assert plain.bf16_gflops is None and plain.to_dict()["bf16_gflops"] is None

@@ -79,7 +79,8 @@ def _compute(record) -> str:
     if rates:
         text += f" at {median(rates):.3g} GFLOP/s"
         if shares:
-            text += f" ({median(shares) * 100:.2g}% of this CPU's fp32 peak)"
+            peak = "bf16" if cost.get("peak_precision") == "bfloat16" else "fp32"
+            text += f" ({median(shares) * 100:.2g}% of this CPU's {peak} peak)"
     return text
 
 

@@ -205,8 +205,12 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
     record.epochs_completed = len(tracker.seconds)
     record.epoch_seconds = history["seconds"]
     cpu = record.environment.get("cpu") or {}
+    # bf16 arithmetic runs against the CPU's bf16 peak where it has one (AVX512-BF16, AMX)
+    bf16 = options.precision == "mixed_bfloat16" and cpu.get("bf16_gflops")
     record.cost = training_cost(stats.macs, len(x_train), tracker.seconds,
-                                cpu.get("gflops") if record.environment.get("device") == "CPU" else None)
+                                (cpu.get("bf16_gflops") if bf16 else cpu.get("gflops"))
+                                if record.environment.get("device") == "CPU" else None)
+    record.cost["peak_precision"] = "bfloat16" if bf16 else "float32"
     record.seconds_per_epoch = round(float(np.mean(tracker.seconds)), 3) if tracker.seconds else None
     if history.get("val_accuracy"):
         record.best_val_accuracy = max(history["val_accuracy"])

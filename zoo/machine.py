@@ -61,6 +61,10 @@ class CpuPeak:
     gflops: float | None
     derivation: str
     guess: str | None = None  # why the figure is not certain, if it is not
+    # The bfloat16 peak, where the flags show bf16 arithmetic (AVX512-BF16, AMX): what runs
+    # with --precision mixed_bfloat16 measure their share against. None elsewhere.
+    bf16_gflops: float | None = None
+    bf16_derivation: str | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -124,8 +128,26 @@ def cpu_peak(cpuinfo: str | None = None, cores: int | None = None, machine: str 
     gflops = cores * ghz * flops_per_cycle
     derivation = (f"{cores} core{'s' * (cores != 1)} × {ghz:.2f} GHz × {lanes} fp32 lanes ({isa}) × "
                   + ("2 (FMA)" if fma else "1 (no FMA)") + f" × {fma_units} vector units (assumed)")
+    bf16, bf16_derivation = _bf16_peak(flags, cores, ghz, gflops)
     return CpuPeak(model, isa, used, cores, round(ghz, 3), lanes, fma_units, round(gflops, 1), derivation,
-                   "; ".join(guesses) or None)
+                   "; ".join(guesses) or None, bf16, bf16_derivation)
+
+
+# AMX (Sapphire Rapids and later): a TDPBF16PS tile multiply does 1,024 bf16 multiply-adds per
+# cycle per core (Intel's figure), 2,048 FLOPs. AVX512-BF16's VDPBF16PS does two bf16 products
+# per fp32 lane where an FMA does one: twice the fp32 peak on the same units.
+AMX_BF16_FLOPS_PER_CYCLE = 2048
+
+
+def _bf16_peak(flags: set, cores: int, ghz: float, fp32_gflops: float) -> tuple[float | None, str | None]:
+    if "amx_bf16" in flags:
+        return (round(cores * ghz * AMX_BF16_FLOPS_PER_CYCLE, 1),
+                f"{cores} core{'s' * (cores != 1)} × {ghz:.2f} GHz × {AMX_BF16_FLOPS_PER_CYCLE:,} bf16 FLOPs per "
+                f"cycle (AMX: 1,024 multiply-adds, Intel's figure)")
+    if "avx512_bf16" in flags:
+        return (round(2 * fp32_gflops, 1),
+                "2 × the fp32 peak (AVX512-BF16: VDPBF16PS does two bf16 products per fp32 lane)")
+    return None, None
 
 
 def _read(path: Path) -> float | None:

@@ -249,9 +249,16 @@ class _Builder:
                 "provenance": _provenance(record), "optimizer": _optimizer_text(record.hyperparameters),
                 "runs": sorted(runs, key=lambda r: r.seed), "losses": [], "feature_maps": [], "explained": None,
                 "confused": [], "card_recipe": None}
+        if card and record.knobs:
+            from zoo.types import label
+
+            params = f", with {record.params:,} parameters" if record.params is not None else ""
+            notes.append(f"the model card below describes {record.model} as registered (its knobs' defaults); "
+                         f"these runs are the variant {label(record.model, record.knobs)}{params}")
         if card:
             page["card_recipe"] = next((r for r in card.get("recipes", []) if r["name"] == record.recipe), None)
-            if card.get("params") is not None and record.params is not None and card["params"] != record.params:
+            if card.get("params") is not None and record.params is not None and card["params"] != record.params \
+                    and not record.knobs:
                 notes.append(f"the plugin installed now builds {card['params']:,} parameters; this run had "
                              f"{record.params:,}: the card may describe a newer version of the model")
         elif card is None:

@@ -14,19 +14,23 @@ test set passed as validation data.
 import keras
 from keras import layers
 
-from zoo import Architecture, Recipe, Source, hookimpl
+from zoo import Architecture, Knob, Recipe, Source, hookimpl
 
 ARTICLE = Source("Keras之MNIST识别 (part 2: the Keras mnist_cnn.py example)", "Chinese blog post", 2019,
                  article_file="000_378691a82c87a757.txt")
 
 
-def build(input_shape, num_classes):
+# The example's filter count (both convolutions), as a knob a class can change.
+FILTERS = Knob("filters", 32, "filters of each 3×3 convolution (the example: 32)", low=1, high=256)
+
+
+def build(input_shape, num_classes, filters=32):
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Conv2D(32, (3, 3), padding="same"),  # 28×28 stays 28×28
+            layers.Conv2D(filters, (3, 3), padding="same"),  # 28×28 stays 28×28
             layers.Activation("relu"),
-            layers.Conv2D(32, (3, 3)),                  # 'valid': 28×28 → 26×26
+            layers.Conv2D(filters, (3, 3)),                  # 'valid': 28×28 → 26×26
             layers.Activation("relu"),
             layers.MaxPooling2D(pool_size=(2, 2)),      # 26×26 → 13×13
             layers.Dropout(0.25),
@@ -68,6 +72,7 @@ def zoo_register_architectures(register):
             source=ARTICLE,
             input_kind="image",
             build=build,
+            knobs=(FILTERS,),
             recipes=(RECIPE,),
             tags=("article", "cnn", "dropout"),
             notes=(

@@ -15,7 +15,7 @@ cross-entropy, batch 128, 10 epochs → 99.04%, loss 0.0296. Both validate on te
 import keras
 from keras import layers
 
-from zoo import Architecture, Published, Recipe, Source, hookimpl
+from zoo import Architecture, Knob, Published, Recipe, Source, hookimpl
 
 SITEPOINT = Source("Keras 入门指南:30 分钟数字识别 (SitePoint's Keras digit recognition tutorial)",
                    "SitePoint, Chinese translation", None, article_file="002_29fa57618179be68.txt",
@@ -25,17 +25,26 @@ TDS = Source("用于 MNIST 数字识别的简单 2D CNN (A simple 2D CNN for MNI
              url="https://towardsdatascience.com/a-simple-2d-cnn-for-mnist-digit-recognition-a998dbc1e79a")
 
 
-def build(input_shape, num_classes):
+# The articles' sizes and dropout rates, as knobs a class can change (zoo info keras-docs-cnn).
+KNOBS = (
+    Knob("filters", 32, "filters of the first 3×3 convolution; the second has twice as many (the articles: 32, 64)",
+         low=1, high=256),
+    Knob("dropout", 0.25, "dropout after the pooling (the articles: 0.25)", low=0.0, high=0.95),
+    Knob("dense_dropout", 0.5, "dropout after the Dense(128) layer (the articles: 0.5)", low=0.0, high=0.95),
+)
+
+
+def build(input_shape, num_classes, filters=32, dropout=0.25, dense_dropout=0.5):
     return keras.Sequential(
         [
             keras.Input(shape=input_shape),
-            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),  # → 26×26×32
-            layers.Conv2D(64, (3, 3), activation="relu"),              # → 24×24×64
-            layers.MaxPooling2D(pool_size=(2, 2)),                     # → 12×12×64
-            layers.Dropout(0.25),
-            layers.Flatten(),                                          # 9,216 numbers
+            layers.Conv2D(filters, kernel_size=(3, 3), activation="relu"),  # → 26×26×32
+            layers.Conv2D(2 * filters, (3, 3), activation="relu"),          # → 24×24×64
+            layers.MaxPooling2D(pool_size=(2, 2)),                          # → 12×12×64
+            layers.Dropout(dropout),
+            layers.Flatten(),                                               # 9,216 numbers
             layers.Dense(128, activation="relu"),
-            layers.Dropout(0.5),
+            layers.Dropout(dense_dropout),
             layers.Dense(num_classes, activation="softmax"),
         ],
         name="keras_docs_cnn",
@@ -81,6 +90,7 @@ def zoo_register_architectures(register):
             source=SITEPOINT,
             input_kind="image",
             build=build,
+            knobs=KNOBS,
             recipes=(ADAM, ADADELTA),
             tags=("article", "cnn", "dropout"),
             notes=(
