@@ -68,6 +68,7 @@ def test_import_zoo_loads_no_keras_and_every_verb_stays_a_function():
     assert isinstance(zoo.Run, type) and isinstance(zoo.Comparison, type)
 
 
+@pytest.mark.unit
 def test_listing_and_cards_as_data():
     rows = zoo.list_models("*cnn*")
     assert {"keras1-cnn", "baseline-cnn"} <= {r["name"] for r in rows} and all("cnn" in r["name"] for r in rows)
@@ -89,6 +90,7 @@ def test_errors_are_zoo_errors_raised_before_training(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing was started
 
 
+@pytest.mark.unit
 def test_register_checks_the_network_and_replaces_it_when_a_cell_runs_again():
     import keras
 
@@ -199,6 +201,7 @@ def test_a_stop_keeps_the_finished_runs_and_resume_goes_on(tmp_path):
     assert finished.rows[0]["n"] == 2
 
 
+@pytest.mark.unit
 def test_the_notebook_display_updates_one_output_in_place():
     """In Jupyter, progress is one HTML table redrawn through a display id (no widgets needed)."""
     pytest.importorskip("IPython")

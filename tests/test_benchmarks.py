@@ -45,6 +45,7 @@ def test_whole_command_runs_both_commands(mnist_npz, tmp_path):
     assert missing.returncode != 0 and "mnist.npz" in missing.stderr
 
 
+@pytest.mark.unit
 def test_peak_is_the_cpus_given_or_left_empty_on_an_accelerator():
     sys.path.insert(0, str(BENCH))
     try:

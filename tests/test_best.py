@@ -25,6 +25,7 @@ def test_augmentation_changes_training_images_only(zoo_registry, mnist):
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+@pytest.mark.unit
 def test_weight_average_spans_a_fraction_of_the_run(zoo_registry):
     recipe = zoo_registry.architecture("best").recipe()
     full = recipe.build_optimizer(total_steps=20 * 422)
@@ -36,6 +37,7 @@ def test_weight_average_spans_a_fraction_of_the_run(zoo_registry):
         recipe.build_optimizer()
 
 
+@pytest.mark.unit
 def test_weight_average_is_refused_outside_0_1():
     from zoo.registry import Recipe, Source
 

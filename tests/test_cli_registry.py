@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 SEEDS = {"mlp", "keras1-cnn", "baseline-cnn", "keras-docs-cnn", "deep-bn-cnn", "deep-bn-cnn-fixed"}
 
 
+@pytest.mark.unit
 def test_list_json_has_every_seed_with_counts(cli):
     result = cli("list", "--json")
     assert result.exit_code == 0, result.stderr
@@ -15,6 +18,7 @@ def test_list_json_has_every_seed_with_counts(cli):
     assert rows["baseline-cnn"]["published_accuracy"] == 0.9911
 
 
+@pytest.mark.unit
 def test_list_patterns_and_tags(cli):
     rows = json.loads(cli("list", "*cnn*", "--json").stdout)
     assert "mlp" not in {r["name"] for r in rows} and len(rows) == 5
@@ -22,6 +26,7 @@ def test_list_patterns_and_tags(cli):
     assert {r["name"] for r in rows} == {"deep-bn-cnn", "deep-bn-cnn-fixed", "best"}
 
 
+@pytest.mark.unit
 def test_list_table(cli):
     result = cli("list")
     assert result.exit_code == 0
@@ -41,12 +46,14 @@ def test_info_explains_the_axis(cli):
     assert any("rows" in note for note in data["notes"])
 
 
+@pytest.mark.unit
 def test_info_layer_arithmetic(cli):
     data = json.loads(cli("info", "baseline-cnn", "--json").stdout)
     assert "32 × (5×5×1) + 32 = 832" in [layer["arithmetic"] for layer in data["layers"]]
     assert data["recipes"][0]["optimizer"]["class_name"] == "Adam"
 
 
+@pytest.mark.unit
 def test_unknown_model_is_one_line_exit_2(cli):
     result = cli("info", "mlpp")
     assert result.exit_code == 2
@@ -57,6 +64,7 @@ def test_unknown_model_is_one_line_exit_2(cli):
     assert cli("list", "no-such-model").exit_code == 2
 
 
+@pytest.mark.unit
 def test_plugins_json(cli):
     data = json.loads(cli("plugins", "--json").stdout)
     by_name = {p["name"]: p for p in data["plugins"]}
@@ -84,6 +92,7 @@ def test_help_shows_flags_as_flags_and_the_extras_by_name(cli):
     assert "mnist-zoo[jax]" in root and "mnist-zoo[torch]" in root  # not eaten as rich markup
 
 
+@pytest.mark.unit
 def test_old_compare_json_file_form_is_rewritten_and_names_stay_names():
     from zoo.cli import old_json_form
 

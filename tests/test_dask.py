@@ -61,6 +61,7 @@ def test_without_dask_the_dask_executor_is_one_line_naming_the_extra(tmp_path):
                                      "pip install 'mnist-zoo[dask]'")
 
 
+@pytest.mark.unit
 def test_executor_options_are_checked_before_any_work():
     from zoo.errors import ZooError
 
@@ -205,6 +206,7 @@ def test_a_swallowed_ctrl_c_still_stops_the_wait_for_workers(tmp_path, zoo_regis
     assert [o.status for o in comparison.outcomes if o.status == "completed"] == []  # 40 epochs never ran
 
 
+@pytest.mark.unit
 def test_an_unreachable_scheduler_is_one_line(monkeypatch):
     from zoo.executors import dask as dask_executor
     from zoo.errors import ZooError

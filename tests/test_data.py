@@ -39,6 +39,7 @@ def write_all_idx(folder, mnist, compress):
         write_idx(folder / stem, getattr(mnist, key), compress)
 
 
+@pytest.mark.unit
 def test_loads_npz_from_data_dir(isolated, mnist, zoo_registry):
     folder = isolated / "d"
     folder.mkdir()
@@ -49,6 +50,7 @@ def test_loads_npz_from_data_dir(isolated, mnist, zoo_registry):
     assert all(data.verify(arrays).values())
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("compress", [True, False], ids=["gz", "plain"])
 def test_loads_idx_from_data_dir(isolated, mnist, zoo_registry, compress):
     write_all_idx(isolated / "d" / "mnist", mnist, compress)
@@ -58,6 +60,7 @@ def test_loads_idx_from_data_dir(isolated, mnist, zoo_registry, compress):
     assert all(data.verify(arrays).values())
 
 
+@pytest.mark.unit
 def test_keras_cache_is_used(isolated, mnist, zoo_registry):
     cache = isolated / "keras-home" / "datasets"
     cache.mkdir(parents=True)
@@ -66,6 +69,7 @@ def test_keras_cache_is_used(isolated, mnist, zoo_registry):
     assert data.load(zoo_registry.dataset("mnist")).source.startswith("Keras cache")
 
 
+@pytest.mark.unit
 def test_missing_source_names_every_place(isolated, zoo_registry):
     (isolated / "empty").mkdir()
     with pytest.raises(ZooError) as info:
@@ -74,6 +78,7 @@ def test_missing_source_names_every_place(isolated, zoo_registry):
     assert "empty" in message and "keras-home" in message and "ZOO_DATA_DIR" in message
 
 
+@pytest.mark.unit
 def test_a_data_dir_that_does_not_exist_is_reported_not_skipped(isolated, zoo_registry, tmp_path):
     """A typo in --data-dir must not fall through to a download attempt."""
     with pytest.raises(ZooError, match="does not exist"):
@@ -91,6 +96,7 @@ def test_missing_source_cli_is_one_line_exit_2(tmp_path):
     assert "mnist not found" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.unit
 def test_truncated_npz_is_a_clean_error(isolated, mnist, zoo_registry):
     folder = isolated / "d"
     folder.mkdir()
@@ -114,6 +120,7 @@ def test_truncated_idx_cli_is_one_line_exit_2(tmp_path, mnist):
     assert len(lines) == 1 and "t10k-images-idx3-ubyte" in lines[0] and "truncated" in lines[0]
 
 
+@pytest.mark.unit
 def test_wrong_shape_is_rejected(isolated, zoo_registry):
     folder = isolated / "d"
     folder.mkdir()
@@ -124,6 +131,7 @@ def test_wrong_shape_is_rejected(isolated, zoo_registry):
         data.load(zoo_registry.dataset("mnist"), str(folder))
 
 
+@pytest.mark.unit
 def test_split_is_stratified_disjoint_deterministic(mnist):
     split = data.make_split(mnist.y_train, "val", seed=3)
     again = data.make_split(mnist.y_train, "val", seed=3)
@@ -145,6 +153,7 @@ def test_limit_is_stratified_and_test_validation_holds_nothing_out(mnist):
         data.make_split(mnist.y_train, "train")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name, shape, labels", [
     ("mlp", (784,), "onehot"),
     ("baseline-cnn", (28, 28, 1), "onehot"),
@@ -161,6 +170,7 @@ def test_each_model_gets_its_layout_and_encoding(mnist, zoo_registry, name, shap
     assert data.prepare_x(mnist.x_train[:2], "image", "channels_first").shape == (2, 1, 28, 28)
 
 
+@pytest.mark.unit
 def test_fast_scaling_gives_the_articles_exact_values(mnist):
     """prepare_x scales in one pass; the values must be bit-for-bit the articles' x.astype('float32') / 255."""
     raw = mnist.x_train[:3000]
@@ -172,6 +182,7 @@ def test_fast_scaling_gives_the_articles_exact_values(mnist):
     assert np.array_equal(standardized[..., 0], (articles - 0.1307) / 0.3081)
 
 
+@pytest.mark.unit
 def test_standardize_uses_the_given_statistics(mnist):
     x = data.prepare_x(mnist.x_train[:2000], "image", standardize=(0.1307, 0.3081))
     assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05
@@ -187,6 +198,7 @@ def test_zoo_data_json(cli):
     assert all(info["verified"].values())
 
 
+@pytest.mark.unit
 def test_zoo_data_show_writes_a_png(cli, tmp_path):
     out = tmp_path / "grid.png"
     result = cli("data", "mnist", "--show", "12", "--out", out, "--json")
@@ -197,6 +209,7 @@ def test_zoo_data_show_writes_a_png(cli, tmp_path):
     assert Image.open(out).size[0] > 200
 
 
+@pytest.mark.unit
 def test_fashion_mnist_from_debian(isolated, zoo_registry):
     if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
         if os.environ.get("CI"):
@@ -208,6 +221,7 @@ def test_fashion_mnist_from_debian(isolated, zoo_registry):
     assert all(data.verify(arrays).values())
 
 
+@pytest.mark.unit
 def test_zoo_data_without_a_name_lists_datasets_and_where_they_are(cli, mnist):
     result = cli("data", "--json")
     assert result.exit_code == 0, result.stderr

@@ -78,6 +78,7 @@ def _check_image(data: bytes):
     assert out.shape == (28, 28) and out.dtype == np.uint8
 
 
+@pytest.mark.unit
 @QUICK
 @given(image_files())
 def test_image_loader_answers_or_says_why(data):
@@ -114,6 +115,7 @@ def _check_idx(data: bytes, gz: bool):
     assert out.dtype == np.uint8 and out.nbytes <= 10_000
 
 
+@pytest.mark.unit
 @QUICK
 @given(idx_files())
 def test_idx_reader_answers_or_says_why(data):
@@ -161,6 +163,7 @@ def _check_npz(data: bytes):
     assert all(a.nbytes <= 5000 for a in arrays.values())
 
 
+@pytest.mark.unit
 @QUICK
 @given(npz_files())
 def test_npz_reader_answers_or_says_why(data):
@@ -216,6 +219,7 @@ def _check_record(data: bytes):
     assert isinstance(record, RunRecord) and isinstance(record.model, str)
 
 
+@pytest.mark.unit
 @QUICK
 @given(run_json_files())
 def test_run_record_reader_answers_or_says_why(data):
@@ -292,6 +296,7 @@ def _check_json_readers(data: bytes):
         cache._listing_shaped(listing)  # a bool, whatever the types inside
 
 
+@pytest.mark.unit
 @QUICK
 @given(json_files())
 def test_plan_compare_history_and_cache_readers_answer_or_say_why(data):
@@ -469,6 +474,7 @@ def _check_comparison(records):
     assert all(isinstance(note, str) for note in notes)
 
 
+@pytest.mark.unit
 @QUICK
 @given(record_sets())
 def test_comparison_rows_of_any_readable_records_are_strict_json(records):
@@ -491,6 +497,7 @@ def _check_report(records):
     assert (SCRATCH / "report" / "index.html").is_file() and report is not None
 
 
+@pytest.mark.unit
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))  # figures: a second each
 @given(record_sets())
 def test_a_report_of_any_readable_records_is_written(records):

@@ -76,6 +76,7 @@ def every_feature(tmp_path_factory, mnist_npz):
     return {"ZOO_PLUGINS_DIR": str(folder), "ZOO_DATA_DIR": str(mnist_npz)}
 
 
+@pytest.mark.unit
 def test_logits_loss_really_applies():
     """keras.losses.get(...config...) drops from_logits; the zoo's loss keeps it."""
     from zoo.keras_glue import build_loss
@@ -254,6 +255,7 @@ def idx_bytes(dims, payload: bytes) -> bytes:
     return bytes([0, 0, 8, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
 
 
+@pytest.mark.unit
 def test_idx_headers_are_checked_before_reading(tmp_path):
     import tracemalloc
 
@@ -278,6 +280,7 @@ def test_idx_headers_are_checked_before_reading(tmp_path):
         read_idx(more_than_mnist, limit=60000 * 28 * 28)
 
 
+@pytest.mark.unit
 def test_npz_headers_are_checked_before_allocating(tmp_path, zoo_registry):
     from zoo import data
     from zoo.errors import ZooError
@@ -376,6 +379,7 @@ def zoo_register_architectures(register):
 '''
 
 
+@pytest.mark.unit
 def test_plugins_that_print_odd_names_and_markup_cannot_break_the_zoo(tmp_path, cli, mnist_npz):
     (tmp_path / "loud.py").write_text(LOUD)
     env = {"ZOO_PLUGINS_DIR": str(tmp_path), "ZOO_CACHE_DIR": str(tmp_path / "cache")}
@@ -451,6 +455,7 @@ def test_plugins_that_hang_or_exit_are_named_and_the_rest_answers(tmp_path):
     assert "3 outputs, expected one (None, 10) tensor" in " ".join(checked.stdout.split())
 
 
+@pytest.mark.unit
 def test_names_that_are_not_the_name_rule_are_refused():
     from zoo import Architecture, Recipe, Source
 
@@ -583,6 +588,7 @@ def test_a_train_that_fails_says_so_once(tmp_path, cli, mnist_npz):
     assert "output shape (None, 3)" in result.stderr
 
 
+@pytest.mark.unit
 def test_data_verify_without_a_name_verifies_every_dataset_found(cli, mnist_npz):
     result = cli("data", "--verify", "--json", "--data-dir", mnist_npz)
     assert result.exit_code == 0, result.stderr
@@ -615,6 +621,7 @@ def test_a_bad_run_record_is_skipped_with_one_line_and_the_rest_compare(tmp_path
     assert sorted(r["model"] for r in rows) == ["keras1-cnn", "mlp"] and all(r["n"] == 1 for r in rows)
 
 
+@pytest.mark.unit
 def test_a_huge_json_file_is_refused_unread(tmp_path):
     from zoo.files import read_json
 
@@ -626,6 +633,7 @@ def test_a_huge_json_file_is_refused_unread(tmp_path):
         read_json(path, "run record")
 
 
+@pytest.mark.unit
 def test_json_output_is_strict(tmp_path):
     from zoo.files import json_text
 
@@ -638,6 +646,7 @@ def zoo_errors():
     return errors
 
 
+@pytest.mark.unit
 def test_layer_names_do_not_depend_on_what_was_built_before(zoo_registry):
     """The card said conv2d_15 where the feature maps said conv2d: Keras numbers layers per
     process, so each model is now built in a fresh name scope."""
@@ -715,6 +724,7 @@ def test_a_batchnorm_run_at_chance_is_flagged_with_its_cause(tmp_path, cli, mnis
     assert "⚠ res-cnn: inference mode:" in said and "once BatchNorm's moving statistics are these images' own" in said
 
 
+@pytest.mark.unit
 def test_the_warnings_say_what_was_measured_and_the_likely_cause():
     from zoo.diagnosis import row_warnings, run_warnings
 

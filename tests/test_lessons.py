@@ -8,12 +8,14 @@ import pytest
 LESSONS = sorted((Path(__file__).resolve().parents[1] / "docs" / "lessons").glob("*.ipynb"))
 
 
+@pytest.mark.unit
 def test_there_are_the_five_lessons():
     names = [p.stem for p in LESSONS]
     assert names == ["01-first-comparison", "02-is-a-better-than-b", "03-your-own-network", "04-look-inside",
                      "05-change-one-thing"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_a_lesson_is_stored_without_outputs_and_says_what_to_install(path):
     notebook = json.loads(path.read_text(encoding="utf-8"))

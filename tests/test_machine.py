@@ -13,6 +13,7 @@ def info(model, flags, mhz=None, key="flags"):
         f"{key}\t\t: {flags}\n"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("text, machine, isa, gflops, guess", [
     (info("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", "fpu sse2 avx avx2 fma avx512f"), "x86_64",
      "AVX-512", 4 * 2.5 * 16 * 2 * 2, None),
@@ -32,6 +33,7 @@ def test_the_peak_rests_on_the_cpus_own_flags(text, machine, isa, gflops, guess,
     assert (peak.guess is None) == (guess is None) and (guess is None or guess in peak.guess)
 
 
+@pytest.mark.unit
 def test_the_rated_clock_wins_over_the_current_one(tmp_path):
     freq = tmp_path / "cpuinfo_max_freq"
     freq.write_text("3500000\n")  # kHz
@@ -39,6 +41,7 @@ def test_the_rated_clock_wins_over_the_current_one(tmp_path):
     assert peak.ghz == 3.5 and peak.guess is None
 
 
+@pytest.mark.unit
 def test_a_cgroup_quota_caps_the_cores(tmp_path):
     (tmp_path / "cpu.max").write_text("150000 100000\n")
     assert cgroup_cpu_quota(tmp_path) == 1.5
@@ -47,6 +50,7 @@ def test_a_cgroup_quota_caps_the_cores(tmp_path):
     assert 1 <= usable_cores() <= (this_cpu().cores or 10**6)
 
 
+@pytest.mark.unit
 def test_training_cost_is_six_flops_per_mac_per_image():
     cost = training_cost(macs=1_000_000, images=50_000, epoch_seconds=[10.0, 5.0], peak_gflops=100.0)
     assert cost["training_flops"] == 6 * 1_000_000 * 50_000 * 2
@@ -56,6 +60,7 @@ def test_training_cost_is_six_flops_per_mac_per_image():
     assert training_cost(1, 1, [1.0], None)["share_of_peak"] is None
 
 
+@pytest.mark.unit
 def test_a_cpu_with_bf16_arithmetic_reports_its_bf16_peak_too(tmp_path):
     """AVX512-BF16 doubles the fp32 peak for bf16; AMX tiles do 1,024 bf16 multiply-adds per cycle
     per core. Runs with --precision mixed_bfloat16 measure their share against it."""

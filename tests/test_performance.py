@@ -8,6 +8,7 @@ import pytest
 from zoo.keras_glue import CHEAP_STEP_FLOPS, execution_settings
 
 
+@pytest.mark.unit
 def test_steps_per_execution_only_for_cheap_steps(zoo_registry):
     from zoo.anatomy import architecture_stats
 
@@ -64,6 +65,7 @@ def test_schedule_warms_up_then_decays(zoo_registry):
         recipe.build_optimizer()
 
 
+@pytest.mark.unit
 def test_schedule_without_warmup_starts_at_the_peak_and_unknown_kinds_are_refused():
     from zoo.registry import Recipe, Source
 

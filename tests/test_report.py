@@ -60,6 +60,7 @@ def test_most_confused_lists_the_largest_mistakes_first():
     assert pairs[0]["share"] == pytest.approx(9 / 50)
 
 
+@pytest.mark.unit
 def test_top_losses_are_the_lowest_probabilities_of_the_true_class():
     from zoo.site import top_losses
 
@@ -68,6 +69,7 @@ def test_top_losses_are_the_lowest_probabilities_of_the_true_class():
     assert top_losses(p_true, limit=1)[0][1] == pytest.approx(-np.log(1e-7))  # clipped, as the test loss is
 
 
+@pytest.mark.unit
 def test_the_page_shown_for_several_seeds_is_the_run_nearest_the_mean():
     from types import SimpleNamespace
 
@@ -335,6 +337,7 @@ def test_runs_of_two_datasets_each_say_which_and_neither_is_worse(compared, cli,
     assert alone.exit_code == 0 and 'class="dataset"' not in (tmp_path / "one" / "index.html").read_text()
 
 
+@pytest.mark.unit
 def test_words_for_class_names_schedules_and_changes():
     from zoo.site import indefinite, override_text, schedule_text
 

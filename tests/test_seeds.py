@@ -17,6 +17,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_seed_builds_with_exact_counts(zoo_registry, name):
     params, non_trainable, macs = EXPECTED[name]
@@ -27,6 +28,7 @@ def test_seed_builds_with_exact_counts(zoo_registry, name):
     assert stats.output_shape == (None, 10)
 
 
+@pytest.mark.unit
 def test_deep_bn_cnn_normalises_rows_as_published(zoo_registry):
     stats = architecture_stats(zoo_registry.architecture("deep-bn-cnn"))
     bn = [row for row in stats.layers if row.kind == "BatchNormalization"]
@@ -35,6 +37,7 @@ def test_deep_bn_cnn_normalises_rows_as_published(zoo_registry):
     assert [row.params for row in fixed.layers if row.kind == "BatchNormalization"] == [192, 256]
 
 
+@pytest.mark.unit
 def test_layer_arithmetic_is_spelled_out(zoo_registry):
     stats = architecture_stats(zoo_registry.architecture("baseline-cnn"))
     conv = next(row for row in stats.layers if row.kind == "Conv2D")
@@ -43,6 +46,7 @@ def test_layer_arithmetic_is_spelled_out(zoo_registry):
     assert dense[0].arithmetic == "4,608 × 128 + 128 = 589,952"
 
 
+@pytest.mark.unit
 def test_recipes_pass_keras2_defaults_explicitly(zoo_registry):
     """Keras 3's Adadelta defaults to lr 0.001; every Adadelta recipe must say 1.0."""
     adadelta = [r for a in zoo_registry.architectures.values() for r in a.recipes
@@ -53,6 +57,7 @@ def test_recipes_pass_keras2_defaults_explicitly(zoo_registry):
         assert recipe.build_optimizer().learning_rate.numpy() == pytest.approx(1.0)
 
 
+@pytest.mark.unit
 def test_recipes_match_articles(zoo_registry):
     docs = zoo_registry.architecture("keras-docs-cnn")
     assert [r.name for r in docs.recipes] == ["adam", "adadelta"]

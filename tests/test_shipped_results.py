@@ -21,6 +21,7 @@ def shipped_rows(cli, *args):
     return {row["model"]: row for row in json.loads(result.stdout)}
 
 
+@pytest.mark.unit
 def test_the_tutorial_prints_what_the_shipped_runs_give(cli):
     rows = shipped_rows(cli)
     assert len(rows) == 5 and all(row["n"] == 3 and row["seeds"] == [42, 43, 44] for row in rows.values())
@@ -31,6 +32,7 @@ def test_the_tutorial_prints_what_the_shipped_runs_give(cli):
         assert f"{row['mean'] * 100:.2f} ± {row['std'] * 100:.2f}%" in section, model
 
 
+@pytest.mark.unit
 def test_the_shipped_comparison_tests_are_scipys_and_statsmodels(cli):
     """Five different models: Welch's t-test for every pair (their seeds share nothing), Holm over all ten."""
     rows = shipped_rows(cli)

@@ -28,6 +28,7 @@ def record(model, seed, accuracy, tmp_path=None, predicted=None, overrides=None,
                      run_dir=str(run_dir) if run_dir else None)
 
 
+@pytest.mark.unit
 def test_without_per_image_results_the_interval_adds_both_variances():
     """Seeds' spread and the test set's sampling noise, together (Jordan 2024: the second is larger)."""
     accs = [0.9910, 0.9921, 0.9905, 0.9917]
@@ -58,6 +59,7 @@ def test_with_per_image_results_a_bootstrap_resamples_seeds_and_images(tmp_path)
     assert statistics.interval(group)["ci_low"] == summary["ci_low"]  # seeded: the same runs, the same interval
 
 
+@pytest.mark.unit
 def test_one_run_gets_the_clopper_pearson_interval():
     group = statistics.Group("m", "r", (), [record("m", 42, 0.9911)])
     summary = statistics.interval(group)
@@ -66,6 +68,7 @@ def test_one_run_gets_the_clopper_pearson_interval():
     assert summary["interval"].startswith("Clopper-Pearson") and summary["std"] is None
 
 
+@pytest.mark.unit
 def test_mcnemar_is_statsmodels_exact():
     rng = np.random.default_rng(0)
     a, b = rng.random(10000) < 0.991, rng.random(10000) < 0.989
@@ -73,6 +76,7 @@ def test_mcnemar_is_statsmodels_exact():
     assert statistics.mcnemar_p(a, b) == pytest.approx(mcnemar(table, exact=True).pvalue)
 
 
+@pytest.mark.unit
 def test_single_runs_are_tested_by_mcnemar_on_saved_per_image_results(tmp_path):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 10, 10000)
@@ -87,6 +91,7 @@ def test_single_runs_are_tested_by_mcnemar_on_saved_per_image_results(tmp_path):
     assert by["b"]["standing"] == ("worse than the best" if expected < 0.05 else "not distinguishable from the best")
 
 
+@pytest.mark.unit
 def test_different_models_get_welch_one_model_on_shared_seeds_is_paired_and_holm_covers_every_pair():
     best = [0.992, 0.993, 0.991]
     other_recipe = [0.9915, 0.9925, 0.9912]   # the same model, another recipe, the same seeds and split
@@ -107,6 +112,7 @@ def test_different_models_get_welch_one_model_on_shared_seeds_is_paired_and_holm
     assert paired["holm"] and paired["comparisons"] == 3 and welch["standing"] == "worse than the best"
 
 
+@pytest.mark.unit
 def test_power_says_what_this_n_could_detect():
     from statsmodels.stats.power import TTestIndPower
 
@@ -123,6 +129,7 @@ def test_power_says_what_this_n_could_detect():
     assert f"would detect ≥ {d * pooled * 100:.2f} pt" in cells(other)["vs_best"]
 
 
+@pytest.mark.unit
 def test_bad_input_is_refused_not_averaged(tmp_path):
     """The same runs twice, zero spread, a tie, one run beside three: no invented evidence."""
     runs = [record("a", s, x) for s, x in zip((1, 2, 3), (0.990, 0.991, 0.992))]
@@ -149,6 +156,7 @@ def test_bad_input_is_refused_not_averaged(tmp_path):
     assert "seed part is unknown" in one["interval"]
 
 
+@pytest.mark.unit
 def test_each_test_set_has_its_own_best_and_untested_rows_say_why():
     fashion = [record("mlp-fashion", s, a) for s, a in zip((1, 2, 3), (0.84, 0.85, 0.86))]
     for r in fashion:
@@ -186,6 +194,7 @@ def test_compare_from_runs_of_two_datasets_keeps_them_apart(cli, tmp_path):
     assert result.stdout.count("Test accuracy per") == 2 and "T-shirt/top" in result.stdout  # a table each
 
 
+@pytest.mark.unit
 def test_runs_with_different_options_are_not_pooled():
     records = [record("m", 1, 0.99), record("m", 2, 0.98, limit=5000)]
     rows, notes = statistics.analyse(records)
@@ -220,6 +229,7 @@ def test_reproduction_needs_equivalence_and_a_prediction_interval():
     assert row["verdict_note"] == "not comparable: changed epochs, training data (--limit)"
 
 
+@pytest.mark.unit
 def test_seeds_option_counts_up_or_takes_a_list():
     from zoo.errors import ZooError
     from zoo.jobs import parse_seeds

@@ -18,6 +18,7 @@ def stop_flag():
     stopping.reset()
 
 
+@pytest.mark.unit
 def test_a_ctrl_c_swallowed_by_a_gc_callback_is_still_seen(monkeypatch, stop_flag):
     swallowed = []
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: swallowed.append(unraisable.exc_type))

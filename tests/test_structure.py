@@ -77,6 +77,7 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+@pytest.mark.unit
 def test_no_import_circles_among_zoos_modules():
     """Imports point one way (cli → api → comparing → executors → jobs → data, runs → types): a
     circle, even through an import inside a function, is a design error this test names."""
@@ -113,6 +114,7 @@ def test_no_import_circles_among_zoos_modules():
     assert not graph["zoo.executors.base"] & {"zoo.executors.local", "zoo.executors.dask"}
 
 
+@pytest.mark.unit
 def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path, monkeypatch):
     """The circle test is real: two modules importing each other inside functions are found."""
     package = tmp_path / "zoo"
@@ -125,6 +127,7 @@ def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path, monkeypatch):
         test_no_import_circles_among_zoos_modules()
 
 
+@pytest.mark.unit
 def test_import_directions():
     """Nothing imports the CLI but __main__; training code imports no display, console or figures."""
     for path in ZOO.rglob("*.py"):
@@ -323,6 +326,7 @@ def test_options_are_checked_once_with_one_line(cli, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.unit
 def test_old_names_still_work_with_a_note():
     import warnings
 
@@ -338,6 +342,7 @@ def test_old_names_still_work_with_a_note():
     assert any("seeded its random number generator with 7" in note for note in recipe.notes)
 
 
+@pytest.mark.unit
 def test_tag_seed_is_an_alias_of_article(cli):
     rows = {r["name"] for r in json.loads(cli("list", "--tag", "article", "--json").stdout)}
     assert rows == {"mlp", "keras1-cnn", "baseline-cnn", "keras-docs-cnn", "deep-bn-cnn"}
@@ -346,6 +351,7 @@ def test_tag_seed_is_an_alias_of_article(cli):
     assert "now called 'article'" in old.stderr
 
 
+@pytest.mark.unit
 def test_get_zoo_respects_the_plugins_dir(tmp_path):
     from zoo.plugins import get_zoo
 
@@ -399,6 +405,7 @@ def test_zoo_list_answers_from_the_cache_until_a_plugin_file_changes(tmp_path, c
     assert listed() == 7_850 and counter.read_text().count("built") == 3
 
 
+@pytest.mark.unit
 def test_temporaries_left_by_a_killed_save_are_swept_by_the_next_run(tmp_path):
     """kill -9 during a save leaves `.zoo-tmp-*` files; the next run directory made beside them removes them."""
     import time
@@ -453,6 +460,7 @@ def test_zoo_list_and_info_answer_from_the_cache_without_tensorflow(tmp_path):
     assert unknown.returncode == 2 and "did you mean: mlp" in unknown.stderr
 
 
+@pytest.mark.unit
 def test_a_listing_with_a_broken_plugin_is_not_cached(tmp_path, cli):
     """An import failure may be fixed outside the plugin's files (pip install a dependency)."""
     plugins = tmp_path / "plugins"
