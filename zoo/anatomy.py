@@ -9,8 +9,6 @@ forward passes: one forward, two backward.
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -45,6 +43,7 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10, knobs: dict | Non
 
     from zoo.errors import ZooError
     from zoo.isolation import PluginAbort, plugin_code, plugin_output_to_stderr
+    from zoo.keras_glue import fresh_names
 
     input_shape = arch.input_shape(image_shape)
     try:
@@ -67,22 +66,6 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10, knobs: dict | Non
             raise ZooError(f"{arch.name}: the model cannot be built for input {input_shape} "
                            f"({type(exc).__name__}: {exc})") from exc
     return model
-
-
-@contextlib.contextmanager
-def fresh_names():
-    """Build inside a fresh Keras name scope: layers are named as if this were the process's
-    first model (``conv2d``, ``dense_1``), whatever was built before. Keras numbers layers
-    from one counter per process; without this the same model's layers get other names in
-    `zoo info` (after building every model) than in `zoo explain` (after building one)."""
-    from keras.src.backend.common import global_state
-
-    saved = global_state.get_global_attribute("object_name_uids")
-    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
-    try:
-        yield
-    finally:
-        global_state.set_global_attribute("object_name_uids", saved)
 
 
 def _shape(tensor_shape) -> tuple:

@@ -78,9 +78,7 @@ def card(arch: Architecture, stats) -> dict:
 
 def knob_dicts(arch: Architecture) -> list[dict]:
     """The knobs `zoo compare --vary` can change: the architecture's own, then its recipe's."""
-    from zoo.knobs import all_knobs, recipe_knobs
+    from zoo.knobs import all_knobs
 
-    of_recipe = {k.name for k in recipe_knobs(arch)}
     return [{"name": k.name, "default": k.default, "description": k.description, "values": list(k.values),
-             "kind": "recipe" if k.name in of_recipe and k not in arch.knobs else "model"}
-            for k in all_knobs(arch)]
+             "kind": "model" if k in arch.knobs else "recipe"} for k in all_knobs(arch)]

@@ -178,9 +178,9 @@ def _settled_accuracy(model, x, y) -> float:
     """Inference-mode accuracy once every BatchNorm layer's moving statistics equal what
     endless forward passes over ``x`` would leave: one training-mode pass with momentum 0
     (each layer then sees inputs normalised as in training), momenta restored after."""
-    from zoo.anatomy import layers
+    from zoo.diagnosis import batchnorm_layers
 
-    norms = [layer for layer in layers(model) if type(layer).__name__ == "BatchNormalization"]
+    norms = batchnorm_layers(model)
     saved = [layer.momentum for layer in norms]
     try:
         for layer in norms:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from zoo.types import name_of
+
 
 def _pct(value) -> str:
     return "—" if value is None else f"{value * 100:.2f}%"
@@ -35,7 +37,7 @@ def _vs_best_cell(row) -> str:
     if standing == "untested":
         return f"no test ({row.get('untested_because') or 'no per-image results'})"
     holm = f", Holm over {row['comparisons']} pairs" if row.get("holm") else ""
-    test = f"p {fmt_p(row['p_value_vs_best'])}, {_short_test(row['test'])}{holm}"
+    test = f"p {fmt_p(row['p_value_vs_best'])}, {short_test(row['test'])}{holm}"
     if standing.startswith("not distinguishable"):
         detect = row.get("min_detectable_difference")
         power = f"; would detect ≥ {detect * 100:.2f} pt" if detect is not None else ""
@@ -43,7 +45,7 @@ def _vs_best_cell(row) -> str:
     return f"worse ({test})"
 
 
-def _short_test(name: str | None) -> str:
+def short_test(name: str | None) -> str:
     return (name or "").replace(" (same model, seeds and split)", "")
 
 
@@ -69,7 +71,7 @@ def _vs_reference_cell(row) -> str:
         text += f" (95% {ci[0] * 100:+.2f} to {ci[1] * 100:+.2f})"
     if row.get("p_value_vs_reference") is None:
         return f"{text}; no test ({row.get('untested_vs_reference') or 'none applies'})"
-    return f"{text}, p {fmt_p(row['p_value_vs_reference'])}, {_short_test(row.get('test_vs_reference'))}"
+    return f"{text}, p {fmt_p(row['p_value_vs_reference'])}, {short_test(row.get('test_vs_reference'))}"
 
 
 def _vs_best_sort(row):
@@ -96,7 +98,7 @@ class Column:
 
 
 COLUMNS = [
-    Column("model", "model", lambda r: str(r.get("label") or r["model"]), ("model",), results=True, cost=True),
+    Column("model", "model", name_of, ("model",), results=True, cost=True),
     Column("recipe", "recipe", lambda r: str(r.get("recipe") or "—"), ("recipe",), results=False, cost=True),
     Column("n", "n", lambda r: str(r.get("n") or "—"), ("n",), numeric=True, sort=lambda r: r.get("n")),
     Column("accuracy", "test acc", _accuracy_cell, ("mean", "std", "test_accuracy"), numeric=True,
@@ -151,7 +153,7 @@ def sort_values(row: dict) -> dict[str, str]:
         value = c.sort(row) if c.sort else None
         values[c.key] = "" if value is None else (repr(float(value)) if c.numeric or c.key in ("vs_best",
                                                   "vs_reference") else str(value))
-    values["model"] = str(row.get("label") or row.get("model"))
+    values["model"] = name_of(row)
     return values
 
 
@@ -169,6 +171,5 @@ def markdown(rows: list[dict]) -> str:
         if row.get("warnings"):
             cells[0] += " ⚠"
         lines.append("| " + " | ".join(cells) + " |")
-    warned = [f"- ⚠ {row.get('label') or row['model']}/{row.get('recipe')}: {w}" for row in rows
-              for w in row.get("warnings") or []]
+    warned = [f"- ⚠ {name_of(row)}/{row.get('recipe')}: {w}" for row in rows for w in row.get("warnings") or []]
     return "\n".join(lines) + "\n" + ("\n" + "\n".join(warned) + "\n" if warned else "")

@@ -29,7 +29,7 @@ from zoo.executors.base import run_dir_names
 from zoo.files import atomic_write_json, link_outside
 from zoo.runs import RunRecord, new_run_dir, read_record, timestamp
 from zoo.knobs import knob_texts, variant_jobs
-from zoo.types import Job, Options, Outcome, ignore_event, make_jobs, parse_seeds
+from zoo.types import Job, Options, Outcome, ignore_event, parse_seeds
 
 COMPARE_FILE = "compare.json"
 PLAN_FILE = "plan.json"  # what the comparison was asked to do: resuming with nothing else goes on with it
@@ -320,8 +320,7 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
     chosen = select(registry.architectures, patterns or (), tag)
     if not chosen:
         raise OptionError(f"no model matches {' '.join(patterns or [])}".rstrip())
-    jobs = (variant_jobs(chosen, options, seeds=seed_list, vary=vary, settings=settings) if vary or settings
-            else make_jobs(chosen, options, seeds=seed_list))
+    jobs = variant_jobs(chosen, options, seeds=seed_list, vary=vary, settings=settings)  # no vary: one each
     if vary:
         variants = len({job.knobs for job in jobs})
         feedback.info("Variants", f"{variants} of {', '.join(dict.fromkeys(j.model for j in jobs))} × "

@@ -13,6 +13,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from zoo.types import name_of
+
 # Piped or redirected output has no terminal to wrap to: use a width that keeps tables whole.
 PIPE_WIDTH = 160
 
@@ -286,8 +288,7 @@ def summary_table(rows: list[dict], title: str, columns=None) -> Table:
 
 def warnings_text(rows: list[dict]):
     """The rows' warnings (runs that learned nothing, with the likely cause), one line each; None if none."""
-    lines = [f"⚠ {row.get('label') or row['model']}/{row.get('recipe')}: {warning}" for row in rows
-             for warning in row.get("warnings") or []]
+    lines = [f"⚠ {name_of(row)}/{row.get('recipe')}: {warning}" for row in rows for warning in row.get("warnings") or []]
     if not lines:
         return None
     return Text("\n".join(printable(line) for line in lines), style="yellow")
@@ -307,7 +308,7 @@ def per_class_table(rows: list[dict], class_names, title_suffix: str = "") -> Ta
     t = Table(title=f"Test accuracy per class{safe(title_suffix)}", title_justify="left")
     t.add_column("class")
     for r in done:
-        t.add_column(safe(r.get("label") or r["model"]), justify="right")
+        t.add_column(safe(name_of(r)), justify="right")
     for i, name in enumerate(class_names):
         values = [r["per_class_accuracy"][i] for r in done]
         worst = min(values) if values else None

@@ -15,12 +15,16 @@ INFERENCE_GAP = 0.25  # training accuracy this far above the inference-mode accu
 SETTLED_MOMENTUM = 0.9  # BatchNorm momentum that settles within a few dozen steps
 
 
-def batchnorm_momenta(model) -> list[float]:
-    """The momentum of each BatchNormalization layer of ``model`` (nested ones too)."""
+def batchnorm_layers(model) -> list:
+    """The BatchNormalization layers of ``model``, nested ones too."""
     from zoo.anatomy import layers
 
-    return [float(layer.momentum) for layer in layers(model)
-            if type(layer).__name__ == "BatchNormalization" and hasattr(layer, "momentum")]
+    return [layer for layer in layers(model) if type(layer).__name__ == "BatchNormalization"]
+
+
+def batchnorm_momenta(model) -> list[float]:
+    """The momentum of each BatchNormalization layer of ``model``."""
+    return [float(layer.momentum) for layer in batchnorm_layers(model) if hasattr(layer, "momentum")]
 
 
 def _batchnorm_cause(steps: int, momenta: list[float]) -> str:

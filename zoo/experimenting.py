@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zoo.columns import short_test
 from zoo.errors import OptionError
 from zoo.registry import Experiment
 
@@ -70,34 +71,38 @@ def _p(value: float | None) -> str:
     return fmt_p(value)
 
 
+def variant_numbers(rows: list[dict]) -> list[dict]:
+    """Each variant against its reference, from comparison rows (``statistics.against_references``):
+    what the answer's sentences, the report's table and the paired-differences figure show."""
+    return [{"variant": row["label"], "reference": row["reference"], "difference": row["difference_vs_reference"],
+             "interval": row.get("difference_interval"), "p": row.get("p_value_vs_reference"),
+             "test": row.get("test_vs_reference"), "n": row.get("n"),
+             "paired_differences": row.get("paired_differences"),
+             "detectable": row.get("detectable_vs_reference"), "untested": row.get("untested_vs_reference")}
+            for row in rows if row.get("reference") and row.get("difference_vs_reference") is not None]
+
+
 def answer(experiment: Experiment, comparison) -> Answer:
     """The plain-language answer from a finished experiment's comparison."""
     result = Answer(experiment.name, experiment.question, notice=experiment.notice)
     if experiment.kind == "validate-on-test":
         return _selection_answer(result, comparison)
-    for row in comparison.rows:
-        if not row.get("reference"):
-            continue
-        diff, ci, p = row["difference_vs_reference"], row.get("difference_interval"), row.get("p_value_vs_reference")
-        name, reference = row["label"], row["reference"]
-        test = (row.get("test_vs_reference") or "").replace(" (same model, seeds and split)", "")
+    for number in variant_numbers(comparison.rows):
+        diff, ci, p, n = number["difference"], number["interval"], number["p"], number["n"]
+        name, reference, test = number["variant"], number["reference"], short_test(number["test"])
         if p is None:
-            sentence = (f"{name} vs {reference}: {_pt(diff)} over {row['n']} seeds; no test applies "
-                        f"({row.get('untested_vs_reference') or 'too few runs'})")
+            sentence = (f"{name} vs {reference}: {_pt(diff)} over {n} seeds; no test applies "
+                        f"({number['untested'] or 'too few runs'})")
         elif p < 0.05:
             sentence = (f"{name} vs {reference}: {_pt(diff)}, 95% interval {ci[0] * 100:+.2f} to {ci[1] * 100:+.2f} "
-                        f"pt, {test} p {_p(p)} over {row['n']} seeds: "
-                        f"{'better' if diff > 0 else 'worse'} than the reference")
+                        f"pt, {test} p {_p(p)} over {n} seeds: {'better' if diff > 0 else 'worse'} than the reference")
         else:
-            detect = row.get("detectable_vs_reference")
+            detect = number["detectable"]
             could = f": this n would detect ≥ {detect * 100:.2f} pt" if detect is not None else ""
             sentence = (f"{name} vs {reference}: {_pt(diff)}, 95% interval {ci[0] * 100:+.2f} to "
-                        f"{ci[1] * 100:+.2f} pt, {test} p {_p(p)}: not distinguishable at this n ({row['n']} "
-                        f"seeds){could}")
+                        f"{ci[1] * 100:+.2f} pt, {test} p {_p(p)}: not distinguishable at this n ({n} seeds){could}")
         result.lines.append(sentence)
-        result.numbers.append({"variant": name, "reference": reference, "difference": diff, "interval": ci,
-                               "p": p, "test": row.get("test_vs_reference"), "n": row["n"],
-                               "paired_differences": row.get("paired_differences")})
+        result.numbers.append(number)
     if not result.lines:
         result.lines.append("no variant finished next to its reference: nothing to compare")
     return result

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from zoo.files import atomic_savefig  # noqa: E402
+from zoo.types import name_of  # noqa: E402
 
 
 def _save(fig, path, layout=True):
@@ -216,7 +217,7 @@ def accuracy_chart(rows: list[dict], path, title: str):
         if row.get("vs_published") is not None:  # only runs of the article's whole recipe
             ax.plot(row["published_accuracy"] * 100, y, marker="*", color="tab:orange", markersize=10, zorder=4)
             starred = True
-    ax.set_yticks(range(len(rows)), [f"{r.get('label') or r['model']} (n={r['n']})" for r in rows])
+    ax.set_yticks(range(len(rows)), [f"{name_of(r)} (n={r['n']})" for r in rows])
     ax.set_xlabel("test accuracy, % (dots: seeds; bar: 95% interval; |: mean"
                   + ("; ★: published" if starred else "") + ")")
     ax.grid(axis="x", alpha=0.3)
@@ -270,7 +271,7 @@ def pareto(rows: list[dict], path):
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy, %")
         ax.grid(alpha=0.3, which="both")
-        _label_points(ax, points, [r.get("label") or r["model"] for r in shown])
+        _label_points(ax, points, [name_of(r) for r in shown])
     fig.suptitle("What accuracy costs: the models no other beats on both axes are on the front")
     return _save(fig, path)
 

@@ -77,10 +77,6 @@ def load_grayscale(path) -> np.ndarray:
             return np.asarray(im.convert("L"), dtype="float64")
     except ZooError:
         raise
-    except FileNotFoundError:
-        raise ZooError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ZooError(f"{path}: a folder, not an image") from None
     except UnidentifiedImageError:
         raise ZooError(f"{path}: not an image Pillow can read") from None
     except Image.DecompressionBombError:

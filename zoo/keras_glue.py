@@ -22,6 +22,7 @@ turns off the ones named. Every run records in run.json which ones applied.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.util
 import os
@@ -274,3 +275,20 @@ def exit_promptly(code):
         except (OSError, ValueError):  # a closed pipe (`zoo list | head`) has nothing to flush to
             pass
     os._exit(code)
+
+
+# -- names --------------------------------------------------------------------------
+@contextlib.contextmanager
+def fresh_names():
+    """Build inside a fresh Keras name scope: layers are named as if this were the process's
+    first model (``conv2d``, ``dense_1``), whatever was built before. Keras numbers layers
+    from one counter per process; without this the same model's layers get other names in
+    `zoo info` (after building every model) than in `zoo explain` (after building one)."""
+    from keras.src.backend.common import global_state
+
+    saved = global_state.get_global_attribute("object_name_uids")
+    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute("object_name_uids", saved)

@@ -236,26 +236,26 @@ class Zoo:
     def _add_dataset(self, dataset, info: PluginInfo):
         from zoo.registry import Dataset
 
-        if not isinstance(dataset, Dataset):
-            raise TypeError(f"register() wants a zoo.Dataset, got {type(dataset).__name__}")
-        if dataset.name in self.datasets:
-            self._fail(info.name, info.distribution, info.version, "register",
-                       f"dataset name {dataset.name!r} is already registered", "the first one is kept")
-            return
-        self.datasets[dataset.name] = dataset
-        info.datasets.append(dataset.name)
+        self._add_first(dataset, Dataset, "dataset", self.datasets, info.datasets, info)
 
     def _add_experiment(self, experiment, info: PluginInfo):
         from zoo.registry import Experiment
 
-        if not isinstance(experiment, Experiment):
-            raise TypeError(f"register() wants a zoo.Experiment, got {type(experiment).__name__}")
-        if experiment.name in self.experiments:
+        if self._add_first(experiment, Experiment, "experiment", self.experiments, info.experiments, info):
+            self.experiments[experiment.name] = dataclasses.replace(experiment, plugin=info.name)
+
+    def _add_first(self, thing, kind: type, what: str, table: dict, registered: list, info: PluginInfo) -> bool:
+        """Register ``thing`` under its name unless a plugin registered that name first (then
+        a failure of this plugin, and the first is kept). True if it was added."""
+        if not isinstance(thing, kind):
+            raise TypeError(f"register() wants a zoo.{kind.__name__}, got {type(thing).__name__}")
+        if thing.name in table:
             self._fail(info.name, info.distribution, info.version, "register",
-                       f"experiment name {experiment.name!r} is already registered", "the first one is kept")
-            return
-        self.experiments[experiment.name] = dataclasses.replace(experiment, plugin=info.name)
-        info.experiments.append(experiment.name)
+                       f"{what} name {thing.name!r} is already registered", "the first one is kept")
+            return False
+        table[thing.name] = thing
+        registered.append(thing.name)
+        return True
 
     def experiment(self, name: str):
         try:

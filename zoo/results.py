@@ -14,6 +14,7 @@ from pathlib import Path
 
 from zoo.errors import UnknownNameError
 from zoo.runs import RunRecord
+from zoo.types import name_of
 
 FIGURES = ("accuracy", "pareto", "curves")
 
@@ -181,9 +182,8 @@ class Comparison:
         runs = {}
         for row in done:  # the run of each row nearest its mean: one curve per model
             dirs = row.get("run_dirs") or [row.get("run_dir")]
-            name = row.get("label") or row["model"]
-            runs[name if len(done) == len({r.get("label") or r["model"] for r in done}) else
-                 f"{name}/{row.get('recipe')}"] = dirs[0]
+            runs[name_of(row) if len(done) == len({name_of(r) for r in done}) else
+                 f"{name_of(row)}/{row.get('recipe')}"] = dirs[0]
         curves = histories([{"model": label, "run_dir": d} for label, d in runs.items() if d])
         return figures.compare_curves(curves, None)
 

@@ -16,16 +16,12 @@ from statistics import median
 from zoo.errors import ZooError
 from zoo.files import atomic_write_json, atomic_write_text, link_outside
 from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
+from zoo.types import name_of
 
 
 def _median_or_none(values) -> float | None:
     values = [v for v in values or () if v is not None]
     return float(median(values)) if values else None
-
-
-def name_of(row: dict) -> str:
-    """What a row is called in tables, figures and pages: its model, or its variant."""
-    return str(row.get("label") or row.get("model"))
 
 
 def row_from_record(record: RunRecord) -> dict:

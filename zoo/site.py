@@ -29,6 +29,7 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.runs import RunRecord
+from zoo.types import name_of
 
 TEMPLATES = Path(__file__).parent / "templates" / "report"
 MARKER = ".mnist-zoo-report"  # what says a folder holds a report this command may replace
@@ -424,7 +425,7 @@ def _experiment_section(records: list[RunRecord], rows: list[dict], folder: Path
     """Variants against their references (``zoo compare --vary``), and the question and answer
     of an experiment (its experiment.json beside the runs): the index page's first section."""
     from zoo import figures
-    from zoo.experimenting import ANSWER_FILE
+    from zoo.experimenting import ANSWER_FILE, variant_numbers
     from zoo.files import read_json
 
     parents = {Path(r.run_dir).parent for r in records if r.run_dir}
@@ -437,11 +438,7 @@ def _experiment_section(records: list[RunRecord], rows: list[dict], folder: Path
         if not (isinstance(saved, dict) and isinstance(saved.get("answer"), list)
                 and all(isinstance(line, str) for line in saved["answer"])):
             saved = None
-    numbers = [{"variant": r["label"], "reference": r["reference"], "difference": r["difference_vs_reference"],
-                "interval": r.get("difference_interval"), "p": r.get("p_value_vs_reference"),
-                "test": r.get("test_vs_reference"), "n": r.get("n"), "paired_differences": r.get("paired_differences"),
-                "detectable": r.get("detectable_vs_reference")}
-               for r in rows if r.get("reference") and r.get("difference_vs_reference") is not None]
+    numbers = variant_numbers(rows)
     if not numbers and saved is not None and isinstance(saved.get("numbers"), list):
         numbers = [n for n in saved["numbers"] if isinstance(n, dict) and isinstance(n.get("difference"), (int, float))
                    and isinstance(n.get("paired_differences"), list)]
@@ -530,8 +527,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
         if len(same_data) < len(done):
             notes = [*notes, f"The per-class table shows the {first.dataset.name} runs only: the others are of "
                              f"another dataset, with other classes."]
-        per_class = [(name, [(r.get("label") or r["model"],
-                              r["per_class_accuracy"][i] if r.get("per_class_accuracy") else None)
+        per_class = [(name, [(name_of(r), r["per_class_accuracy"][i] if r.get("per_class_accuracy") else None)
                              for r in same_data]) for i, name in enumerate(classes)]
         seeds = sorted({r.seed for r in records})
         context = {

@@ -158,6 +158,11 @@ def shown(value) -> str:
     return str(value)
 
 
+def name_of(row: dict) -> str:
+    """What a comparison row is called in tables, figures and pages: its model, or its variant."""
+    return str(row.get("label") or row.get("model"))
+
+
 def label(model: str, settings: dict | None) -> str:
     """``baseline-cnn[dropout=0.5]``: how a variant is named in tables, figures and reports."""
     return f"{model}[{','.join(f'{k}={shown(v)}' for k, v in settings.items())}]" if settings else model
