@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The tests' model-stats and listing caches live in a folder of their own, not the user's.
 os.environ.setdefault("ZOO_CACHE_DIR", tempfile.mkdtemp(prefix="zoo-test-cache-"))
+# Folders named by `zoo data add` are remembered in a config folder: the tests' own, too.
+os.environ.setdefault("ZOO_CONFIG_DIR", tempfile.mkdtemp(prefix="zoo-test-config-"))
 
 
 def _own_plugins_only() -> list[str]:
@@ -64,6 +66,21 @@ def mnist_npz(mnist, tmp_path_factory):
     np.savez_compressed(folder / "mnist.npz", x_train=mnist.x_train, y_train=mnist.y_train,
                         x_test=mnist.x_test, y_test=mnist.y_test)
     return folder
+
+
+@pytest.fixture(scope="session")
+def mnist_runs(tmp_path_factory):
+    """A comparison of an MLP and a CNN, one epoch on 3,000 real MNIST images: models to re-test,
+    serve and read digits with."""
+    from typer.testing import CliRunner
+
+    from zoo.cli import app
+
+    root = tmp_path_factory.mktemp("mnist-runs")
+    result = CliRunner().invoke(app, ["compare", "mlp", "baseline-cnn", "--epochs", "1", "--limit", "3000",
+                                      "--runs-dir", str(root)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return next(root.glob("compare-*"))
 
 
 @pytest.fixture(scope="session")

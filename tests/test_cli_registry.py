@@ -71,7 +71,7 @@ def test_plugins_json(cli):
     assert by_name["deep-bn-cnn"]["architectures"] == ["deep-bn-cnn", "deep-bn-cnn-fixed"]
     assert by_name["mlp"]["distribution"] == "mnist-zoo"
     assert "zoo_register_architectures" in by_name["mlp"]["hooks"]
-    assert set(by_name["mnist"]["datasets"]) == {"mnist", "fashion-mnist"}
+    assert set(by_name["mnist"]["datasets"]) == {"mnist", "fashion-mnist", "digits"}
     assert data["failures"] == []
 
 

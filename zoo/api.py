@@ -342,10 +342,14 @@ def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, t
 
 
 def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, progress=True,
-         plugins_dir=None) -> Comparison:
+         plugins_dir=None, dataset: str | None = None, data_dir=None, runs_dir="runs") -> Comparison:
     """A ``Comparison`` of saved runs, trained before: run directories, or folders holding them
     (a comparison's folder). ``models``: names or patterns to keep; ``tag``: only models with it.
-    Nothing is trained. One unreadable run in a folder is skipped with a warning."""
+    Nothing is trained. One unreadable run in a folder is skipped with a warning.
+
+    ``dataset``: re-test every model on another dataset first (e.g. ``"folder:class-3b"``, the
+    digits a class drew), with the same statistics; each result is written as a run folder
+    (no model) in ``runs_dir/retest-…`` (``zoo.evaluate`` says what that means)."""
     from zoo import rows as rowsmod
     from zoo.feedback import Feedback
     from zoo.registry import canonical_tag, select
@@ -362,13 +366,40 @@ def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, prog
     records = rowsmod.pick_saved(rowsmod.records_from_dirs(dirs, warn=feedback.warn), patterns, tagged)
     if not records:
         raise RunFileError(f"no saved run is of a model tagged {tag!r}")
+    folder = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
+    title = f"{len(records)} saved runs"
+    if dataset is not None:
+        records, folder, title = _retest(records, dataset, data_dir, runs_dir, plugins_dir, feedback)
     for key, values in rowsmod.unlike([rowsmod.row_from_record(r) for r in records]).items():
         feedback.warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
     rows, notes = rowsmod.comparison_rows(records, margin=_margin(margin))
     for note in notes:
         feedback.warn(note)
-    folder = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
-    return Comparison(records, rows, notes, folder, f"{len(records)} saved runs")
+    if dataset is not None:
+        from zoo.comparing import draw_comparison_figures
+
+        draw_comparison_figures(rows, folder, feedback.warn)
+    return Comparison(records, rows, notes, folder, title)
+
+
+def _retest(records, dataset, data_dir, runs_dir, plugins_dir, feedback):
+    from zoo.retesting import retest
+    from zoo.runs import new_run_dir, remove_if_empty, timestamp
+
+    chosen = _registry(plugins_dir).dataset(dataset)
+    folder = new_run_dir(Path(runs_dir), f"retest-{timestamp()}")
+    feedback.info(None, f"Testing {len(records)} model(s) on {chosen.name}")
+    done = retest(records, chosen, folder, data_dir, warn=feedback.warn)
+    if not done:
+        remove_if_empty(folder)
+        raise RunFileError(f"no saved run could be re-tested on {chosen.name}")
+    tested = done[0].tested_on
+    feedback.info("Re-tested", f"{len(done)} run(s) on all {tested['images']:,} images of {chosen.name} "
+                               f"(trained on {', '.join(sorted({r['trained_on'] for r in (d.tested_on for d in done)}))}; "
+                               f"none seen in training); each {tested['preprocessing']}; results in {folder}")
+    if tested["skipped"]:
+        feedback.warn(f"{len(tested['skipped'])} image(s) left out: {', '.join(tested['skipped'][:5])}")
+    return done, folder, f"{len(done)} saved runs re-tested on {chosen.name}"
 
 
 # -- using a trained model -----------------------------------------------------------------------------
@@ -380,24 +411,41 @@ def _open(run: Run, plugins_dir=None):
     return registry, record, model
 
 
-def evaluate(run, *, data_dir=None, plugins_dir=None) -> dict:
-    """Test a saved run's model on its dataset's test set again: accuracy, loss, per-class
-    accuracy and the confusion matrix, beside what was recorded at training time."""
+def evaluate(run, *, dataset: str | None = None, data_dir=None, plugins_dir=None) -> dict:
+    """Test a saved run's model again: accuracy, loss, per-class accuracy and the confusion
+    matrix, beside what was recorded at training time.
+
+    ``dataset``: another one to test it on, e.g. ``"folder:class-3b"`` (digits a class drew)
+    or ``"digits"``. Then every image of it is the test set (none was seen in training),
+    each preprocessed as ``predict`` preprocesses a photo, classes matched by name; the
+    answer says so (``tested_on``)."""
     from zoo import data as datamod
     from zoo.evaluation import evaluate_model
 
     run = _run_of(run)
     registry, record, model = _open(run, plugins_dir)
-    arrays = datamod.load(registry.dataset(record.dataset.name), data_dir)
-    if arrays.dataset.num_classes != len(record.class_names):
-        raise RunFileError(f"{run.dir}: run.json names {len(record.class_names)} classes, "
-                           f"{record.dataset.name} has {arrays.dataset.num_classes}")
-    metrics = evaluate_model(model, arrays, record.input_kind, record.output)
+    chosen = registry.dataset(dataset or record.dataset.name)
+    arrays = datamod.load(chosen, data_dir)
+    published = record.published.test_accuracy if record.published else None
+    answer = {"run_dir": str(run.dir), "model": record.model, "dataset": chosen.name}
+    if chosen.name != record.dataset.name:
+        from zoo.retesting import evaluate_on, foreign_test_set
+
+        test = foreign_test_set(arrays, record)
+        metrics = evaluate_on(model, record, test)
+        published = None  # the article's number is for its own dataset's test set
+        answer["tested_on"] = test.describe(record.dataset.name)
+        images = len(test.y)
+    else:
+        if arrays.dataset.num_classes != len(record.class_names):
+            raise RunFileError(f"{run.dir}: run.json names {len(record.class_names)} classes, "
+                               f"{record.dataset.name} has {arrays.dataset.num_classes}")
+        metrics = evaluate_model(model, arrays, record.input_kind, record.output)
+        images = len(arrays.y_test)
     for key in ("predicted", "p_true"):
         metrics.pop(key)
-    published = record.published.test_accuracy if record.published else None
-    return {"run_dir": str(run.dir), "model": record.model, **metrics, "test_images": len(arrays.y_test),
-            "recorded_test_accuracy": record.test_accuracy, "published_accuracy": published}
+    return {**answer, **metrics, "test_images": images, "recorded_test_accuracy": record.test_accuracy,
+            "published_accuracy": published}
 
 
 def predict(run, images, *, save_preprocessed=None, plugins_dir=None) -> list[dict]:
@@ -433,13 +481,13 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
         if not 0 <= index < len(arrays.x_test):
             raise OptionError(f"test image {index} does not exist: {record.dataset.name} has "
                               f"{len(arrays.x_test):,} (0 to {len(arrays.x_test) - 1:,})")
-        digit, truth, name = arrays.x_test[index].reshape(28, 28), int(arrays.y_test[index]), f"test{index}"
+        digit, truth, name = arrays.x_test[index], int(arrays.y_test[index]), f"test{index}"
         label = f"test image {index}"
     else:
-        from zoo.imaging import image_name
+        from zoo.imaging import field_of, image_name
 
         label = image_name(image, 0)
-        digit, name = preprocess(image, label), Path(label).stem.replace(" ", "-")
+        digit, name = preprocess(image, label, field_of(record)), Path(label).stem.replace(" ", "-")
     result = explain_digit(model, record, digit)
     result.image, result.name, result.digit = label, name, digit
     result.model = record.model
@@ -486,3 +534,28 @@ def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int
         out = default / "report" if default is not None else Path("report")
     return site.write(records, Path(out), title=title, digit=digit, data_dir=data_dir, warn=feedback.warn,
                       plugins_dir=plugins_dir)
+
+
+def serve(runs=(), *, host: str = "127.0.0.1", port: int = 8000, collect_into=None, plugins_dir=None,
+          progress=True) -> None:
+    """The classroom page (``zoo.classroom``): draw a digit and every served model answers
+    side by side, with the preprocessing shown step by step; with ``collect_into``, drawings
+    are saved as a folder dataset (``DIR/<label>/*.png``). ``runs``: a comparison's folder or
+    run folders (default: the newest comparison in ./runs). Serves until Ctrl-C; needs
+    ``pip install 'mnist-zoo[serve]'``. Binds to this machine only unless ``host`` says otherwise."""
+    from zoo.feedback import Feedback
+
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise OptionError("zoo serve needs Starlette and uvicorn: pip install 'mnist-zoo[serve]' "
+                          "(or pip install -e '.[serve]' in a checkout)") from None
+    from zoo import classroom
+
+    if not 0 < int(port) < 65536:
+        raise OptionError(f"--port {port}: give a port from 1 to 65535")
+    runs = [runs] if isinstance(runs, (str, os.PathLike)) else list(runs)
+    feedback = Feedback(progress)
+    classroom.serve(runs, host=host, port=int(port), collect_into=collect_into, plugins_dir=plugins_dir,
+                    warn=feedback.warn, info=lambda text: feedback.info(None, text))

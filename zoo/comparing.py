@@ -320,6 +320,7 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
     chosen = select(registry.architectures, patterns or (), tag)
     if not chosen:
         raise OptionError(f"no model matches {' '.join(patterns or [])}".rstrip())
+    chosen = fitting(chosen, registry, registry.dataset(options.dataset), feedback.warn)
     jobs = variant_jobs(chosen, options, seeds=seed_list, vary=vary, settings=settings)  # no vary: one each
     if vary:
         variants = len({job.knobs for job in jobs})
@@ -357,6 +358,38 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
     title = (f"{options.dataset}: {prepared.describe()}, seed{'s' * (len(seed_list) > 1)} "
              f"{', '.join(map(str, seed_list))}" + (", validated on TEST" if options.validate_on == "test" else ""))
     return Ran(compare_dir, outcomes, jobs, seed_list, options, title, prepared.arrays.dataset.class_names)
+
+
+def fitting(architectures, registry, dataset, warn) -> list:
+    """The architectures that can be built for ``dataset``'s images and classes; each that cannot
+    (too many poolings for 8×8, an output fixed at ten classes) is skipped with its reason. A model
+    that cannot be built for MNIST either is broken, not unfit: it stays, to fail in its own run."""
+    from zoo.cache import cached_stats
+    from zoo.plugins import output_problem
+
+    def problem(image_shape, classes) -> str | None:
+        try:
+            return output_problem(arch.name, cached_stats(registry, arch, image_shape, classes), classes)
+        except ZooError as exc:
+            return str(exc).splitlines()[0]
+
+    if tuple(dataset.image_shape) == MNIST_SHAPE and dataset.num_classes == 10:
+        return list(architectures)  # what every model is written for
+    shape = "×".join(map(str, dataset.image_shape))
+    kept = []
+    for arch in architectures:
+        reason = problem(dataset.image_shape, dataset.num_classes)
+        if reason and not problem(MNIST_SHAPE, 10):
+            warn(f"{arch.name} skipped: it does not fit {dataset.name}'s {shape} images in "
+                 f"{dataset.num_classes} classes ({reason.removeprefix(f'{arch.name}: ')[:200]})")
+        else:
+            kept.append(arch)
+    if not kept:
+        raise OptionError(f"no chosen model fits {dataset.name}'s {shape} images in {dataset.num_classes} classes")
+    return kept
+
+
+MNIST_SHAPE = (28, 28, 1)
 
 
 def announce_data(prepared, options: Options, seed, feedback) -> None:

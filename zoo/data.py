@@ -103,6 +103,8 @@ def candidates(dataset: Dataset, data_dir: str | None):
 
 def locate(dataset: Dataset, data_dir: str | None = None):
     """The first existing source as (label, kind, path-or-files), or None."""
+    if dataset.loader is not None:
+        return (dataset.located or "its loader", "loader", None)
     for label, kind, path in candidates(dataset, data_dir):
         if kind == "npz" and path.is_file():
             return label, kind, path
@@ -116,6 +118,8 @@ def locate(dataset: Dataset, data_dir: str | None = None):
 def source_text(found) -> str:
     """How a located source is described to the user, e.g. 'data dir: /d/mnist.npz'."""
     label, kind, where = found
+    if kind == "loader":
+        return label
     return f"{label}: {where}" if kind == "npz" else f"{label}: {where['x_train'].parent} (IDX)"
 
 
@@ -249,6 +253,9 @@ _cache: dict[tuple, Arrays] = {}
 def load(dataset: Dataset, data_dir: str | None = None) -> Arrays:
     """Find, read and check a dataset; the result is cached for this process."""
     data_dir = resolve_data_dir(data_dir)
+    if dataset.loader is not None:  # made by code each time: a folder may have grown since
+        arrays, described = _load_by_loader(dataset)
+        return Arrays(dataset, source=described, **{k: arrays[k] for k in IDX_NAMES})
     key = (dataset.name, data_dir, os.environ.get("KERAS_HOME"))
     if key in _cache:
         return _cache[key]
@@ -265,6 +272,20 @@ def load(dataset: Dataset, data_dir: str | None = None) -> Arrays:
     result = Arrays(dataset, source=described, **{k: arrays[k] for k in IDX_NAMES})
     _cache[key] = result
     return result
+
+
+def _load_by_loader(dataset: Dataset):
+    try:
+        arrays = dataset.loader()
+    except ZooError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (a plugin's loader may fail in any way)
+        raise ZooError(f"{dataset.name}: its loader failed ({type(exc).__name__}: {str(exc)[:160]})") from None
+    if not isinstance(arrays, dict) or any(k not in arrays for k in IDX_NAMES):
+        raise ZooError(f"{dataset.name}: its loader must return a dict of {', '.join(IDX_NAMES)}")
+    arrays = {k: np.asarray(arrays[k]) for k in IDX_NAMES}
+    validate(dataset, arrays, f"{dataset.name} ({dataset.located or 'its loader'})")
+    return arrays, dataset.located or f"{dataset.name}'s loader"
 
 
 def _load_by_download(dataset: Dataset, data_dir: str | None):
@@ -376,9 +397,10 @@ def prepare_y(y: np.ndarray, labels: str, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype="float32")[y]
 
 
-def describe_preparation(arch, recipe, layout="channels_last") -> str:
-    shape = "flat 784-vector" if arch.input_kind == "flat" else (
-        "28×28×1 image (channels-last)" if layout == "channels_last" else "1×28×28 image (channels-first)")
+def describe_preparation(arch, recipe, layout="channels_last", image_shape=(28, 28, 1)) -> str:
+    h, w = image_shape[:2]
+    shape = f"flat {h * w}-vector" if arch.input_kind == "flat" else (
+        f"{h}×{w}×1 image (channels-last)" if layout == "channels_last" else f"1×{h}×{w} image (channels-first)")
     labels = "one-hot labels" if recipe.labels == "onehot" else "integer labels"
     return f"{shape}, pixels /255 → [0, 1], {labels} for {recipe.loss}"
 

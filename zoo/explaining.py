@@ -103,8 +103,10 @@ def feature_maps(model, x: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return [(c.name, np.asarray(keras.ops.convert_to_numpy(o))[0]) for c, o in zip(convolutions, outputs)]
 
 
-def saliency(model, x: np.ndarray, target: int, output: str = "probabilities") -> np.ndarray:
-    """|∂ p(target) / ∂ pixel|, reshaped to the image and scaled so the largest is 1."""
+def saliency(model, x: np.ndarray, target: int, output: str = "probabilities",
+             field: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """|∂ p(target) / ∂ pixel|, reshaped to the image (``field`` for a flat input) and scaled
+    so the largest is 1."""
     import keras
 
     backend = keras.backend.backend()
@@ -127,12 +129,13 @@ def saliency(model, x: np.ndarray, target: int, output: str = "probabilities") -
         grad = np.asarray(jax.grad(p_of)(x))
     else:
         raise ZooError(f"saliency needs the tensorflow or jax backend, not {backend}")
-    grad = np.abs(grad.reshape(28, 28) if grad.size == 784 else grad[0, ..., 0])
+    grad = np.abs(grad[0].reshape(field) if grad.ndim == 2 else grad[0, ..., 0])
     return grad / grad.max() if grad.max() > 0 else grad
 
 
 def explain(model, record, digit: np.ndarray) -> Explanation:
-    """The answer, feature maps and saliency for one 28×28 uint8 ``digit``, as ``zoo predict`` sees it."""
+    """The answer, feature maps and saliency for one uint8 ``digit`` (28×28 for MNIST), as
+    ``zoo predict`` sees it."""
     from zoo import data as datamod
     from zoo.evaluation import predict_probabilities
 
@@ -149,7 +152,7 @@ def explain(model, record, digit: np.ndarray) -> Explanation:
     if not result.feature_maps and not result.notes:
         result.notes.append("this model has no convolution: no feature maps to show")
     try:
-        result.saliency = saliency(model, x, top[0], record.output)
+        result.saliency = saliency(model, x, top[0], record.output, digit.shape[:2])
     except ZooError as exc:
         result.notes.append(str(exc))
     return result

@@ -347,13 +347,13 @@ def overlaid_curves(runs: dict[str, tuple[dict, dict | None]], path):
     return _save(fig, path)
 
 
-def first_layer(weights: np.ndarray, path, title: str, limit: int = 64):
+def first_layer(weights: np.ndarray, path, title: str, limit: int = 64, field: tuple[int, int] = (28, 28)):
     """The first layer's weights as pictures: each convolution filter (kh×kw), or each hidden
-    unit of a dense layer on the 784 pixels (28×28), on a blue-white-red scale around 0."""
+    unit of a dense layer on the pixels (``field``: 28×28 for MNIST), on a blue-white-red scale around 0."""
     if weights.ndim == 4:  # Conv2D kernel: kh × kw × channels × filters
         tiles = weights.mean(axis=2).transpose(2, 0, 1)
-    else:  # Dense kernel on flat pixels: 784 × units
-        tiles = weights.T.reshape(-1, 28, 28)
+    else:  # Dense kernel on flat pixels: (height·width) × units
+        tiles = weights.T.reshape(-1, *field)
     total = len(tiles)
     tiles = tiles[:limit]
     cols = min(8, len(tiles))

@@ -50,14 +50,29 @@ def _check_regular_file(path: Path) -> None:
 
 def load_grayscale(path) -> np.ndarray:
     """Any mode Pillow reads (RGB, RGBA, palette, 16-bit…) → float array in [0, 255]."""
-    from PIL import Image, UnidentifiedImageError
-
     path = Path(path)
     _check_regular_file(path)
+    return _grayscale(path, path)
+
+
+def decode_grayscale(data: bytes, name: str = "upload") -> np.ndarray:
+    """An image file's bytes (an upload) → float array in [0, 255], with a file's checks."""
+    import io
+
+    if len(data) > MAX_FILE_BYTES:
+        raise ZooError(f"{name}: {len(data) / 1e6:,.0f} MB is more than a digit photo needs")
+    if not data:
+        raise ZooError(f"{name}: empty (no image sent)")
+    return _grayscale(io.BytesIO(data), name)
+
+
+def _grayscale(source, path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():  # the zoo's own, lower pixel cap follows
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)  # reads the header only
+            im = Image.open(source)  # reads the header only
         with im:
             width, height = im.size
             if width * height > MAX_PIXELS:
@@ -85,8 +100,22 @@ def load_grayscale(path) -> np.ndarray:
         raise ZooError(f"{path}: unreadable image ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
-def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:
-    """Grayscale array → 28×28 uint8, white digit on black, centred by centre of mass."""
+def box_for(field: tuple[int, int]) -> tuple[int, int]:
+    """The box a digit is fitted into inside ``field``: MNIST's 20 of 28 (the same share of a
+    larger field); a small field such as the UCI digits' 8×8 is filled, as those were made."""
+    h, w = field
+    if min(h, w) < FIELD:
+        return h, w
+    return round(h * BOX / FIELD), round(w * BOX / FIELD)
+
+
+def to_mnist(gray: np.ndarray, name: str = "image", field: tuple[int, int] = (FIELD, FIELD),
+             steps: dict | None = None) -> np.ndarray:
+    """Grayscale array → 28×28 uint8 (or ``field``), white digit on black, centred by centre of mass.
+
+    ``steps``, a dict, receives each stage as a uint8 image, for the classroom page to show:
+    ``ink`` (white on black, paper removed), ``cropped``, ``fitted`` (into the 20×20 box) and
+    ``centred`` (the result)."""
     from PIL import Image
 
     if gray.ndim != 2 or min(gray.shape) < 1:
@@ -105,20 +134,24 @@ def to_mnist(gray: np.ndarray, name: str = "image") -> np.ndarray:
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     crop = gray[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
     h, w = crop.shape
-    scale = BOX / max(h, w)
+    (field_h, field_w), (box_h, box_w) = field, box_for(field)
+    scale = min(box_h / h, box_w / w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     resized = np.asarray(Image.fromarray(crop.astype("float32"), mode="F").resize((new_w, new_h), Image.LANCZOS))
     resized = np.clip(resized, 0, 255)
-    field = np.zeros((FIELD, FIELD), dtype="float64")
-    top, left = (FIELD - new_h) // 2, (FIELD - new_w) // 2
-    field[top: top + new_h, left: left + new_w] = resized
+    canvas = np.zeros((field_h, field_w), dtype="float64")
+    top, left = (field_h - new_h) // 2, (field_w - new_w) // 2
+    canvas[top: top + new_h, left: left + new_w] = resized
     # shift so the centre of mass sits at the centre of the field, as MNIST was made
-    total = field.sum()
-    ys, xs = np.indices(field.shape)
-    dy = int(round((FIELD - 1) / 2 - (ys * field).sum() / total))
-    dx = int(round((FIELD - 1) / 2 - (xs * field).sum() / total))
-    field = _shift(field, dy, dx)
-    return np.clip(field, 0, 255).astype("uint8")
+    total = canvas.sum()
+    ys, xs = np.indices(canvas.shape)
+    dy = int(round((field_h - 1) / 2 - (ys * canvas).sum() / total))
+    dx = int(round((field_w - 1) / 2 - (xs * canvas).sum() / total))
+    result = np.clip(_shift(canvas, dy, dx), 0, 255).astype("uint8")
+    if steps is not None:
+        as_uint8 = lambda a: np.clip(a, 0, 255).astype("uint8")  # noqa: E731
+        steps.update(ink=as_uint8(gray), cropped=as_uint8(crop), fitted=as_uint8(resized), centred=result)
+    return result
 
 
 def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -130,18 +163,33 @@ def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
-def preprocess(image, name: str | None = None) -> np.ndarray:
+def preprocess(image, name: str | None = None, field: tuple[int, int] = (FIELD, FIELD),
+               steps: dict | None = None) -> np.ndarray:
     """One digit as the models see it: a file's path, a PIL image or a 2-D array of gray
-    levels (0–255, any size, either polarity) → 28×28 uint8, white on black, centred."""
+    levels (0–255, any size, either polarity) → 28×28 uint8 (or ``field``), white on black,
+    centred (``to_mnist``; ``steps`` receives its stages)."""
     if isinstance(image, np.ndarray):
         if image.ndim == 3 and image.shape[-1] == 1:
             image = image[..., 0]
         if not np.isfinite(image.astype("float64")).all():
             raise ZooError(f"{name or 'image'}: holds values that are not numbers (NaN or infinity)")
-        return to_mnist(image.astype("float64"), name or "image")
+        return to_mnist(image.astype("float64"), name or "image", field, steps)
     if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
-        return to_mnist(np.asarray(image.convert("L"), dtype="float64"), name or "image")
-    return to_mnist(load_grayscale(image), name or str(image))
+        return to_mnist(np.asarray(image.convert("L"), dtype="float64"), name or "image", field, steps)
+    return to_mnist(load_grayscale(image), name or str(image), field, steps)
+
+
+def field_of(record) -> tuple[int, int]:
+    """The image size a run's model reads (its dataset's height and width)."""
+    shape = getattr(getattr(record, "dataset", None), "image_shape", None) or (FIELD, FIELD)
+    return int(shape[0]), int(shape[1])
+
+
+def describe_steps(field: tuple[int, int]) -> str:
+    """The preprocessing in words, as results record it."""
+    (h, w), (bh, bw) = field, box_for(field)
+    return (f"inverted to white on black where the paper is light, cropped to the ink, fitted into {bh}×{bw} "
+            f"keeping the aspect ratio, centred by centre of mass in {h}×{w} (as MNIST was made)")
 
 
 def image_name(image, index: int) -> str:
@@ -169,7 +217,7 @@ def read_digits(model, record, paths, save_dir=None):
     """Yield one answer per image file: the digit, its probabilities and top 3, or its error.
 
     One unreadable image is that image's error; the others are still answered. With
-    ``save_dir``, each image is also written as the model sees it (28×28 PNG); two inputs
+    ``save_dir``, each image is also written as the model sees it (a 28×28 PNG for MNIST); two inputs
     with one file name (a/x.png, b/x.png) become x.png and x-2.png.
     """
     from zoo import data as datamod
@@ -181,7 +229,7 @@ def read_digits(model, record, paths, save_dir=None):
     for index, path in enumerate(paths):
         name = image_name(path, index)
         try:
-            digit = preprocess(path, name)
+            digit = preprocess(path, name, field_of(record))
         except ZooError as exc:
             yield {"image": name, "error": str(exc), "digit": None, "probabilities": None}
             continue

@@ -92,6 +92,14 @@ def command_line() -> str | None:
     return " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("zoo", "__main__.py") else None
 
 
+def _published(recipe, dataset):
+    """The article's result, where this run is on the dataset it was published for."""
+    found = recipe.published
+    if found is None or found.dataset != dataset.name:
+        return None
+    return PublishedInfo(found.test_accuracy, found.test_loss)
+
+
 def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], Any] | None = None,
             registry=None, extra_callbacks=()) -> RunRecord:
     """Train ``job`` on ``prepared`` data into ``run_dir``; return its record.
@@ -166,14 +174,13 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
                             class_names=[str(c) for c in dataset.class_names],
                             image_shape=list(dataset.image_shape), test_sha256=prepared.test_sha256),
         input_kind=arch.input_kind, output=arch.output,
-        data_preparation=datamod.describe_preparation(arch, recipe),
+        data_preparation=datamod.describe_preparation(arch, recipe, image_shape=dataset.image_shape),
         split=SplitInfo(validate_on=prepared.split.validate_on, train=int(len(prepared.split.train)),
                         validation=int(len(x_val)), test=int(len(x_test)), limit=options.limit,
                         seed=prepared.split.seed, article_validated_on=recipe.validation,
                         varies_with_seed=options.vary_split),
         params=stats.params, trainable_params=stats.trainable, macs=stats.macs,
-        published=None if recipe.published is None else PublishedInfo(recipe.published.test_accuracy,
-                                                                       recipe.published.test_loss),
+        published=_published(recipe, dataset),
         source=SourceInfo(recipe.source.title, recipe.source.article_file, recipe.source.url),
         environment=backend.describe(),
         run_dir=str(run_dir),

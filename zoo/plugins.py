@@ -310,10 +310,18 @@ class Zoo:
             raise unknown_name_error("model", name, self.architectures) from None
 
     def dataset(self, name: str):
-        try:
+        """A registered dataset, a folder (``folder:DIR``) or a folder named by ``zoo data add``."""
+        from zoo import folders
+
+        if name in self.datasets:
             return self.datasets[name]
-        except KeyError:
-            raise unknown_name_error("dataset", name, self.datasets) from None
+        if folders.is_folder_name(name):
+            return folders.folder_dataset(name.removeprefix(folders.PREFIX))
+        named = folders.added()
+        if name in named:
+            return folders.folder_dataset(named[name], name)
+        error = unknown_name_error("dataset", name, {**self.datasets, **named})
+        raise type(error)(f"{error}; a folder of images is folder:DIR (DIR/<label>/*.png)") from None
 
 
 def output_problem(name: str, stats, num_classes: int = 10) -> str | None:

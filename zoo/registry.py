@@ -145,11 +145,12 @@ def _number(text: str):
 
 @dataclass(frozen=True)
 class Published:
-    """The result an article reports for a recipe (on the MNIST test set)."""
+    """The result an article reports for a recipe, on ``dataset``'s test set (MNIST's)."""
 
     test_accuracy: float
     test_loss: float | None = None
     note: str = ""
+    dataset: str = "mnist"  # a run on any other dataset is not compared with it
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,11 @@ class Dataset:
     keras_loader: str = ""                 # module in keras.datasets with load_data()
     sizes: tuple[int, int] | None = None   # expected (train, test) counts
     checksums: dict[str, str] = field(default_factory=dict)  # sha256 of each array's bytes
+    # Arrays made by code instead of found in files (a library's bundled copy, a folder of
+    # images): loader() returns {"x_train", "y_train", "x_test", "y_test"} as uint8 images
+    # and integer labels; ``located`` says where they come from ("scikit-learn's bundled copy").
+    loader: Callable[[], dict] | None = field(default=None, compare=False)
+    located: str = ""
 
     @property
     def num_classes(self) -> int:

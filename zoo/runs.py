@@ -19,6 +19,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -119,6 +120,9 @@ class RunRecord:
     error: str | None = None
     # A run that learned nothing, in words with its likely cause (zoo.diagnosis).
     warnings: list[str] = field(default_factory=list)
+    # Set when the test numbers are from another dataset than the training one (zoo.retesting):
+    # which, how many images, how each was preprocessed, and the dataset trained on.
+    tested_on: dict[str, Any] = field(default_factory=dict)
     # Where the record was read from; not written into run.json.
     run_dir: str | None = field(default=None, compare=False)
 
@@ -442,7 +446,8 @@ def open_run(run_dir):
     record = read_record(run_dir)
     record.check_consistent(str(Path(run_dir) / RUN_FILE))
     model = load_model(run_dir, record.params)
-    expected_in = (784,) if record.input_kind == "flat" else tuple(record.dataset.image_shape)
+    shape = tuple(record.dataset.image_shape)
+    expected_in = (math.prod(shape),) if record.input_kind == "flat" else shape
     got_in = tuple(model.inputs[0].shape[1:]) if model.inputs else None
     got_out = model.outputs[0].shape[-1] if model.outputs else None
     if got_in != expected_in or got_out != len(record.class_names):

@@ -66,9 +66,9 @@ def representative(runs: list[RunRecord], mean: float) -> RunRecord:
     return min(runs, key=lambda r: abs((r.test_accuracy or 0.0) - mean))
 
 
-def first_weights(model):
+def first_weights(model, pixels: int = 784):
     """(layer name, kernel) of the first layer with weights to look at: a convolution's
-    filters, or a dense layer on the 784 pixels; None when the first such layer is neither."""
+    filters, or a dense layer on the pixels (784 for MNIST); None when the first such layer is neither."""
     import keras
 
     from zoo.anatomy import layers
@@ -78,7 +78,7 @@ def first_weights(model):
             return layer.name, np.asarray(keras.ops.convert_to_numpy(layer.kernel))
         if isinstance(layer, keras.layers.Dense):
             kernel = np.asarray(keras.ops.convert_to_numpy(layer.kernel))
-            return (layer.name, kernel) if kernel.shape[0] == 784 else None
+            return (layer.name, kernel) if kernel.shape[0] == pixels else None
     return None
 
 
@@ -303,11 +303,12 @@ class _Builder:
                 record, model, arrays, predictions, folder, slug)) or []
         if model is None:
             return page
-        weights = self.section(notes, "first layer", lambda: first_weights(model))
+        field = arrays.x_test.shape[1:3]
+        weights = self.section(notes, "first layer", lambda: first_weights(model, field[0] * field[1]))
         if weights is not None:
             layer, kernel = weights
             if self.section(notes, "first layer", lambda: figures.first_layer(
-                    kernel, folder / "first-layer.png", f"{record.model}, {layer}")):
+                    kernel, folder / "first-layer.png", f"{record.model}, {layer}", field=field)):
                 page["figures"]["first_layer"] = src("first-layer.png")
                 page["first_layer"] = {"layer": layer, "shape": list(kernel.shape), "conv": kernel.ndim == 4}
         explained = self.section(notes, "feature maps", lambda: self._explain(record, model, arrays, folder, slug))
@@ -318,7 +319,7 @@ class _Builder:
         if saliency:
             page["figures"]["saliency"] = src("saliency.png")
             page["saliency_caption"] = saliency
-        write_png(255 - arrays.x_test[self.digit].reshape(28, 28), folder / "digit.png")
+        write_png(255 - arrays.x_test[self.digit], folder / "digit.png")
         return page
 
     def _losses(self, record, model, arrays, predictions, folder, slug) -> list[dict]:
@@ -336,7 +337,7 @@ class _Builder:
         shown = []
         for n, (i, loss) in enumerate(worst):
             name = f"loss-{n + 1:02d}.png"
-            write_png(255 - arrays.x_test[i].reshape(28, 28), folder / name)
+            write_png(255 - arrays.x_test[i], folder / name)
             truth = classes[int(arrays.y_test[i])]
             if probabilities is not None:
                 top = np.argsort(-probabilities[n])[:3]
@@ -351,7 +352,7 @@ class _Builder:
         from zoo import figures
         from zoo.explaining import explain
 
-        digit = arrays.x_test[self.digit].reshape(28, 28)
+        digit = arrays.x_test[self.digit]
         result = explain(model, record, digit)
         maps = []
         for i, (layer, values) in enumerate(result.feature_maps, 1):
@@ -381,8 +382,8 @@ class _Builder:
         items = []
         for n, (i, p) in enumerate(zip(picked, probabilities)):
             guess = int(np.argmax(p))
-            items.append({"digit": arrays.x_test[i].reshape(28, 28),
-                          "map": saliency(model, x[n:n + 1], guess, record.output),
+            items.append({"digit": arrays.x_test[i],
+                          "map": saliency(model, x[n:n + 1], guess, record.output, arrays.x_test.shape[1:3]),
                           "caption": f"#{i}: {record.class_names[guess]} ({p[guess] * 100:.0f}%)"})
         figures.saliency_grid(items, folder / "saliency.png",
                               f"{record.model}: where a change of pixel moves its answer most")

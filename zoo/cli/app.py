@@ -110,7 +110,8 @@ LimitOpt = _opt(int, "--limit", metavar="N", help="Train on a stratified subset 
 ValidateOpt = Annotated[str, typer.Option(
     "--validate-on", metavar="val|test", help="'val': a held-out part of the training set (honest). 'test': the "
     "test set, as the articles did (leaks: you pick on the numbers you report).")]
-DatasetOpt = Annotated[str, typer.Option("--dataset", metavar="NAME", help="Dataset name (zoo data lists them).")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", metavar="NAME", help="Dataset name (zoo data lists them), or "
+                                         "folder:DIR for a folder of images DIR/<label>/*.png.")]
 PrecisionOpt = Annotated[str, typer.Option(
     "--precision", metavar="POLICY", help="float32 (as the articles), mixed_bfloat16 (CPUs with AMX or AVX512-BF16) "
     "or mixed_float16 (GPUs): faster where the hardware has the units; changes the numbers.")]

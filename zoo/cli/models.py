@@ -58,20 +58,30 @@ def plugins(as_json: JsonOpt = False):
 
 @command(cls=ZooCommand)
 def data(
-    name: Annotated[Optional[str], typer.Argument(help="Dataset name; all datasets when left out.")] = None,
+    words: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[NAME | add NAME DIR | remove NAME]",
+        help="A dataset's name (or folder:DIR) to show; all datasets when left out. `add NAME DIR` names a folder "
+             "of images DIR/<label>/*.png as a dataset; `remove NAME` forgets that name.")] = None,
     data_dir: DataDirOpt = None,
     verify: _flag("--verify", "Compare array checksums with the known ones.") = False,
     show: _opt(int, "--show", metavar="N", help="Write a PNG grid of N samples.") = None,
     out_path: _opt(Path, "--out", metavar="FILE", help="Where --show writes its PNG.") = None,
     as_json: JsonOpt = False,
 ):
-    """Show a dataset: where it was found, sizes, class counts, pixel statistics."""
-    from zoo import data as datamod
+    """Show a dataset: where it was found, sizes, class counts, pixel statistics; name a folder of images."""
+    from zoo import data as datamod, folders
     from zoo.console import data_table, datasets_table, out
 
     registry = _registry()
+    words = list(words or [])
+    if words and words[0] in ("add", "remove"):
+        return _data_verb(registry, words)
+    if len(words) > 1:
+        raise ZooError(f"zoo data takes one dataset name, not {len(words)} (zoo data add NAME DIR names a folder)")
+    name = words[0] if words else None
     if name is None:
-        rows = datamod.describe_all(registry.datasets.values(), data_dir, verify=verify)
+        rows = datamod.describe_all([*registry.datasets.values(), *folders.added_datasets()], data_dir,
+                                    verify=verify)
         _print_json(rows) if as_json else out.print(datasets_table(rows))
         bad = [f"{r['name']} ({', '.join(k for k, v in r['verified'].items() if v is False)})" for r in rows
                if any(v is False for v in (r.get("verified") or {}).values())]
@@ -87,6 +97,25 @@ def data(
     bad = [k for k, v in (found.get("verified") or {}).items() if v is False]
     if bad:
         raise ZooError(f"{name}: checksum mismatch for {', '.join(bad)} ({found['source']})", exit_code=1)
+
+
+def _data_verb(registry, words: list[str]) -> None:
+    from zoo import folders
+    from zoo.console import out, safe
+
+    verb, args = words[0], words[1:]
+    if verb == "add":
+        if len(args) != 2:
+            raise ZooError("zoo data add NAME DIR: a name and a folder of images DIR/<label>/*.png")
+        dataset = folders.add(args[0], Path(args[1]), registry.datasets)
+        out.print(f"[bold]{safe(dataset.name)}[/]: {safe(dataset.description)}; "
+                  f"{'×'.join(map(str, dataset.image_shape[:2]))} grayscale, classes "
+                  f"{safe(', '.join(dataset.class_names))}. Use it as --dataset {safe(dataset.name)}.", highlight=False)
+        return
+    if len(args) != 1:
+        raise ZooError("zoo data remove NAME: the name given by zoo data add")
+    folders.remove(args[0])
+    out.print(f"{safe(args[0])} forgotten (its folder is untouched)", highlight=False)
 
 
 # -- plugin authors --------------------------------------------------------------------------------

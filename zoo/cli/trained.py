@@ -1,9 +1,9 @@
-"""Commands on what was trained: `zoo report`, `evaluate`, `predict` and `explain`."""
+"""Commands on what was trained: `zoo report`, `evaluate`, `predict`, `explain` and `serve`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -35,17 +35,30 @@ def report(
 
 
 @command(cls=ZooCommand)
-def evaluate(run: RunArg, data_dir: DataDirOpt = None, as_json: JsonOpt = False):
-    """Evaluate a saved run's model on its dataset's test set again."""
+def evaluate(
+    run: RunArg,
+    dataset: _opt(str, "--dataset", metavar="NAME", help="Test on another dataset: a name (zoo data), or "
+                  "folder:DIR for a folder of images DIR/<label>/*.png, e.g. digits drawn in zoo serve. Every image "
+                  "of it is then the test set, preprocessed as zoo predict does.") = None,
+    data_dir: DataDirOpt = None, as_json: JsonOpt = False,
+):
+    """Evaluate a saved run's model on its dataset's test set again, or on another dataset."""
     from zoo.console import out, pct, safe
 
-    result = _api().evaluate(run, data_dir=data_dir, plugins_dir=_settings.get("plugins_dir"))
+    result = _api().evaluate(run, dataset=dataset, data_dir=data_dir, plugins_dir=_settings.get("plugins_dir"))
     if as_json:
         return _print_json(result)
+    tested = result.get("tested_on")
+    where = (f"all {result['test_images']:,} images of {result['dataset']} (trained on {tested['trained_on']}: none "
+             f"seen in training)" if tested else f"{result['test_images']:,} test images")
     out.print(f"[bold]{safe(result['model'])}[/] ({safe(str(run))}): test accuracy {pct(result['test_accuracy'])}, "
-              f"loss {result['test_loss']:.4f} on {result['test_images']:,} images; recorded at training time: "
-              f"{pct(result['recorded_test_accuracy'])}; article: {pct(result['published_accuracy'])}",
+              f"loss {result['test_loss']:.4f} on {safe(where)}; recorded at training time: "
+              f"{pct(result['recorded_test_accuracy'])}" + ("" if tested else f"; article: {pct(result['published_accuracy'])}"),
               highlight=False)
+    if tested:
+        out.print(f"Each image {safe(tested['preprocessing'])}."
+                  + (f" Left out: {safe(', '.join(tested['skipped'][:5]))}." if tested["skipped"] else ""),
+                  highlight=False)
 
 
 @command(cls=ZooCommand)
@@ -98,3 +111,17 @@ def explain(
     saliency = " and a saliency map" if result.saliency is not None else ""
     out.print(f"{len(result.feature_maps)} feature-map figure(s){saliency} "
               f"in [bold]{safe(str(folder))}[/]", highlight=False)
+
+
+@command(cls=ZooCommand)
+def serve(
+    runs: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="[RUNS…|COMPARE_DIR]", help="Run folders or a comparison's folder (default: the newest in ./runs).")] = None,
+    host: _opt(str, "--host", metavar="ADDRESS", help="Where to listen: 127.0.0.1 (this machine only) or "
+               "0.0.0.0 (the classroom's network; anyone on it can open the page).") = "127.0.0.1",
+    port: _opt(int, "--port", metavar="N", help="The port to listen on.") = 8000,
+    collect_into: _opt(Path, "--collect-into", metavar="DIR", help="Save drawings labelled on the page into "
+                       "DIR/<label>/*.png: a dataset for zoo evaluate RUN --dataset folder:DIR.") = None,
+):
+    """The classroom page: draw a digit and every model answers, side by side (pip install 'mnist-zoo[serve]')."""
+    _api().serve(runs or (), host=host, port=port, collect_into=collect_into, plugins_dir=_settings.get("plugins_dir"))

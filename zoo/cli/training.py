@@ -91,7 +91,9 @@ def compare(
         if make_report or resume:
             raise ZooError("--report with --from-runs: use zoo report DIR… for saved runs" if make_report else
                            "--resume continues training a comparison; --from-runs trains nothing: give one of them")
-        result = api.load(from_runs, models=patterns, tag=tag, margin=margin, plugins_dir=plugins_dir)
+        retest = dataset if _given_on_command_line(ctx, "dataset") else None  # re-test the models on it
+        result = api.load(from_runs, models=patterns, tag=tag, margin=margin, plugins_dir=plugins_dir,
+                          dataset=retest, data_dir=data_dir, runs_dir=runs_dir)
         export(result.rows, json_path, csv_path, md_path)
         return _print_json(result.rows) if as_json else _show(result, saved=False)
     executing = dict(executor=executor, workers=workers, threads=threads, scheduler=scheduler, plugins_dir=plugins_dir,
