@@ -127,3 +127,15 @@ def zoo_register_architectures(register):
         recipes=(zoo.Recipe(name="r", optimizer={{"class_name": "SGD"}}, loss="categorical_crossentropy",
                             batch_size={batch_size}, epochs=1, validation="none", source=SRC),)))
 '''
+
+
+def chromium_path() -> str | None:
+    """The system's Chromium for the browser tests (Playwright drives it), or None."""
+    import shutil
+    from pathlib import Path
+
+    for candidate in (os.environ.get("ZOO_CHROMIUM"), "/usr/lib/chromium/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser"), shutil.which("google-chrome")):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None

@@ -178,10 +178,10 @@ def _draw_a_seven(page):
 
 
 def test_draw_on_the_page_and_every_model_answers_then_save_the_digit(server, tmp_path):
-    from tests.test_report import _chromium
+    from conftest import chromium_path
 
     playwright_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright: pip install -e '.[test]'")
-    executable = _chromium()
+    executable = chromium_path()
     if executable is None:
         pytest.skip("needs Chromium: apt-get install -y chromium")
     shots = Path(os.environ.get("ZOO_SCREENSHOTS") or tmp_path)

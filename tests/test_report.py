@@ -4,7 +4,6 @@ browser (headless Chromium driven by Playwright) from file://, offline."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -12,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
+from conftest import chromium_path
 
 ODD_PLUGIN = '''
 import keras
@@ -189,19 +189,11 @@ def test_a_digit_past_the_test_set_is_one_line(compared, cli, tmp_path):
 
 
 # -- in a real browser ----------------------------------------------------------------------------
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("ZOO_CHROMIUM"), "/usr/lib/chromium/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser"), shutil.which("google-chrome")):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
     playwright_api = pytest.importorskip("playwright.sync_api",
                                          reason="needs Playwright: pip install -e '.[test]'")
-    executable = _chromium()
+    executable = chromium_path()
     if executable is None:
         pytest.skip("needs Chromium: apt-get install -y chromium")
     with playwright_api.sync_playwright() as driver:
