@@ -224,3 +224,15 @@ def test_a_port_in_use_or_a_missing_folder_is_one_line_before_models_load(mnist_
     assert "give another --port" in result.stderr and "Traceback" not in result.stderr
     missing = cli("serve", mnist_runs / "nothing-here")
     assert missing.exit_code != 0 and "no such run directory" in missing.stderr
+
+
+@pytest.mark.unit
+def test_a_class_name_that_is_no_folder_name_is_refused_not_nested(mnist, tmp_path):
+    from zoo.classroom import collect
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="cannot name a folder|T-shirt/top"):
+        collect(tmp_path, "T-shirt/top", png_bytes(mnist.x_test[0]), ["T-shirt/top", "Trouser"])
+    assert not any(tmp_path.iterdir())
+    saved, count = collect(tmp_path, "Trouser", png_bytes(mnist.x_test[0]), ["T-shirt/top", "Trouser"])
+    assert saved.startswith("Trouser/") and count == 1

@@ -28,6 +28,28 @@ def zoo_register_architectures(register):
 '''
 
 
+# A plugin's own dataset made by code (Dataset(loader=...)), at its own size and class count:
+# the UCI digits 0, 1 and 2, padded to 12×12, named by word.
+LOADER_PLUGIN = '''
+import numpy as np
+import zoo
+
+def three_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits(n_class=3)
+    images = np.pad(np.round(bunch.images * 255 / 16).astype("uint8"), ((0, 0), (2, 2), (2, 2)))
+    labels = bunch.target.astype("int64")
+    return {"x_train": images[:400], "y_train": labels[:400], "x_test": images[400:], "y_test": labels[400:]}
+
+@zoo.hookimpl
+def zoo_register_datasets(register):
+    register(zoo.Dataset(name="three-digits", description="UCI digits 0-2 at 12x12", source="UCI",
+                         class_names=("zero", "one", "two"), license="CC BY 4.0", image_shape=(12, 12, 1),
+                         loader=three_digits, located="made by the three_digits plugin"))
+'''
+
+
 def canvas_png(digit: np.ndarray, path: Path, size: int = 280) -> Path:
     """An MNIST digit as the classroom canvas sends it: black ink on white, 280×280."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +125,23 @@ def test_a_model_that_cannot_fit_8x8_is_skipped_with_its_reason(cli, tmp_path):
     alone = cli("--plugins-dir", tmp_path / "plugins", "compare", "deep-pool", "--dataset", "digits",
                 "--runs-dir", tmp_path / "runs")
     assert alone.exit_code != 0 and "no chosen model fits digits's 8×8×1 images" in alone.stderr
+
+
+def test_a_plugins_dataset_made_by_its_loader_trains_at_its_own_size(cli, tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "three_digits.py").write_text(LOADER_PLUGIN)
+    shown = cli("--plugins-dir", tmp_path / "plugins", "data", "three-digits", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    found = json.loads(shown.stdout)
+    assert found["source"] == "made by the three_digits plugin" and found["image_shape"] == [12, 12, 1]
+    assert found["classes"] == ["zero", "one", "two"] and found["train"] == 400
+    result = cli("--plugins-dir", tmp_path / "plugins", "compare", "mlp", "baseline-cnn", "--dataset", "three-digits",
+                 "--epochs", "2", "--runs-dir", tmp_path / "runs", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["model"] for r in rows} == {"mlp", "baseline-cnn"} and all(r["mean"] > 0.5 for r in rows)
+    record = json.loads((next((tmp_path / "runs").glob("compare-*")) / "mlp" / "run.json").read_text())
+    assert record["dataset"]["image_shape"] == [12, 12, 1] and record["params"] == 144 * 32 + 32 + 33 * 3
 
 
 # -- folder datasets -----------------------------------------------------------------------------
@@ -197,3 +236,13 @@ def test_compare_from_runs_retests_a_comparison_on_a_folder_with_its_statistics(
     assert record["tested_on"]["trained_on"] == "mnist" and record["dataset"]["name"] == f"folder:{drawn}"
     assert record["split"]["test"] == 10 and (retest / "mlp" / "test_predictions.npz").is_file()
     assert "Re-tested: 2 run(s) on all 10 images" in result.stderr
+
+
+def test_a_folder_too_small_to_split_is_one_line_before_training(cli, tmp_path):
+    for label in ("a", "b"):
+        (tmp_path / "tiny" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "tiny" / label / f"{i}.png")
+    result = cli("compare", "mlp", "--dataset", f"folder:{tmp_path / 'tiny'}", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "too few to hold out a 10% validation set" in result.stderr
+    assert "Traceback" not in result.stderr and not list((tmp_path / "runs").glob("compare-*/mlp"))

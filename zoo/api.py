@@ -394,9 +394,10 @@ def _retest(records, dataset, data_dir, runs_dir, plugins_dir, feedback):
         remove_if_empty(folder)
         raise RunFileError(f"no saved run could be re-tested on {chosen.name}")
     tested = done[0].tested_on
+    trained_on = ", ".join(sorted({d.tested_on["trained_on"] for d in done}))
     feedback.info("Re-tested", f"{len(done)} run(s) on all {tested['images']:,} images of {chosen.name} "
-                               f"(trained on {', '.join(sorted({r['trained_on'] for r in (d.tested_on for d in done)}))}; "
-                               f"none seen in training); each {tested['preprocessing']}; results in {folder}")
+                               f"(trained on {trained_on}; none seen in training); each {tested['preprocessing']}; "
+                               f"results in {folder}")
     if tested["skipped"]:
         feedback.warn(f"{len(tested['skipped'])} image(s) left out: {', '.join(tested['skipped'][:5])}")
     return done, folder, f"{len(done)} saved runs re-tested on {chosen.name}"

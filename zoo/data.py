@@ -351,11 +351,16 @@ def make_split(y_train: np.ndarray, validate_on: str = "val", seed: int = DEFAUL
     if limit is not None and limit < MIN_LIMIT:
         raise ZooError(f"--limit {limit} is too small: use at least {MIN_LIMIT} images")
     pool = stratified_subset(y_train, limit, seed) if limit else np.arange(len(y_train))
+    if validate_on == "test" and not len(pool):
+        raise ZooError("no training images: the dataset's training part is empty")
     if validate_on == "test":
         return Split(pool, None, "test", seed, limit)
     held = stratified_subset(y_train[pool], int(round(len(pool) * val_fraction)), seed + 1)
     val = pool[held]
     train = np.setdiff1d(pool, val, assume_unique=True)
+    if len(val) == 0 or len(train) == 0:  # a tiny folder dataset: training would fail on empty arrays
+        raise ZooError(f"{len(pool)} training image(s) are too few to hold out a {val_fraction:.0%} validation "
+                       f"set and still train; use more images (a folder dataset: at least {MIN_LIMIT})")
     return Split(train, val, "val", seed, limit)
 
 

@@ -42,6 +42,12 @@ def predict_probabilities(model, x, output: str = "probabilities", batch_size: i
 
     with input_pipeline_without_autotuning():
         out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
+    return as_probabilities(out, output)
+
+
+def as_probabilities(out: np.ndarray, output: str = "probabilities") -> np.ndarray:
+    """A model's outputs (rows of examples) as class probabilities: softmax where they are logits."""
+    out = np.asarray(out, dtype="float64")
     if output == "logits":
         out = np.exp(out - out.max(axis=1, keepdims=True))
         out /= out.sum(axis=1, keepdims=True)

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from zoo.files import atomic_savefig  # noqa: E402
+from zoo.imaging import mosaic  # noqa: E402
 from zoo.types import name_of  # noqa: E402
 
 
@@ -359,16 +360,12 @@ def first_layer(weights: np.ndarray, path, title: str, limit: int = 64, field: t
     cols = min(8, len(tiles))
     rows = math.ceil(len(tiles) / cols)
     h, w = tiles.shape[1:]
-    gap = max(1, h // 6)
     # One image of tiles (64 separate axes take seconds to draw), each tile on its own scale
     # so a filter of small weights still shows its pattern; 0 is always white.
-    mosaic = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan)
-    for n, tile in enumerate(tiles):
-        span = float(np.abs(tile).max()) or 1.0
-        top, left = (n // cols) * (h + gap), (n % cols) * (w + gap)
-        mosaic[top:top + h, left:left + w] = tile / span
+    spans = np.abs(tiles).max(axis=(1, 2), keepdims=True)
+    scaled = tiles / np.where(spans > 0, spans, 1.0)
     fig, ax = plt.subplots(figsize=(cols * 0.9, rows * 0.9 + 0.6))
-    ax.imshow(mosaic, cmap=matplotlib.colormaps["bwr"].with_extremes(bad="white"), vmin=-1, vmax=1,
+    ax.imshow(mosaic(scaled, cols, gap=max(1, h // 6), fill=np.nan), cmap=matplotlib.colormaps["bwr"].with_extremes(bad="white"), vmin=-1, vmax=1,
               interpolation="nearest")
     ax.axis("off")
     shown = f"{len(tiles)} of {total}" if total > len(tiles) else f"{total}"

@@ -69,7 +69,8 @@ def scan(root: Path) -> tuple[tuple[str, ...], dict[str, list[tuple[Path, int]]]
                 if total > MAX_IMAGES:
                     raise ZooError(f"{root}: more than {MAX_IMAGES:,} images; is this the right folder?")
                 found[part] += [(path, number) for path in images]
-    labelled = [name for number, name in enumerate(names) if any(n == number for p in found.values() for _, n in p)]
+    used = {n for items in found.values() for _, n in items}
+    labelled = [name for number, name in enumerate(names) if number in used]
     if not labelled:
         raise ZooError(f"{root}: no images in class folders (expected {root}/<label>/*.png, e.g. {root}/3/a.png)")
     return tuple(labelled), _renumbered(found, names, labelled)

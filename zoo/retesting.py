@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.runs import DatasetInfo, RunRecord, SplitInfo
+from zoo.runs import DatasetInfo, RunRecord
 
 
 @dataclasses.dataclass
@@ -79,10 +79,9 @@ def retested_record(record: RunRecord, test: ForeignTestSet, metrics: dict, run_
     dataset = DatasetInfo(name=test.dataset, class_names=list(record.class_names),
                           image_shape=list(record.dataset.image_shape), source=test.source,
                           test_sha256=test_set_sha256(test.x, test.y))
-    split = dataclasses.replace(record.split, test=int(len(test.y))) if isinstance(record.split, SplitInfo) \
-        else record.split
     return dataclasses.replace(
-        record, dataset=dataset, split=split, published=None, warnings=[],
+        record, dataset=dataset, split=dataclasses.replace(record.split, test=int(len(test.y))),
+        published=None, warnings=[],
         test_accuracy=metrics["test_accuracy"], test_loss=metrics["test_loss"],
         per_class_accuracy=metrics["per_class_accuracy"], confusion_matrix=metrics["confusion_matrix"],
         tested_on=test.describe(record.dataset.name), run_dir=str(run_dir))
