@@ -57,3 +57,16 @@ def test_peak_is_the_cpus_given_or_left_empty_on_an_accelerator():
     assert machine_peak("GPU: /physical_device:GPU:0") == (None, "unknown for GPU: /physical_device:GPU:0 "
                                                                  "(give --peak-gflops)")
     assert machine_peak("GPU: H100", 67_000)[0] == 67_000
+
+
+@pytest.mark.slow  # about a minute on 2 cores: three commands, one of them training ten seeds
+def test_seed_batching_benchmark_names_the_cpu_and_where_the_time_went(mnist_npz, tmp_path):
+    out = tmp_path / "seeds.json"
+    done = run_script("seed_batching.py", "mlp", "--repeats", "1", "--epochs", "1", "--limit", "500",
+                      "--data-dir", mnist_npz, "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("CPU: ") and "ten seeds batched take" in done.stdout
+    result = json.loads(out.read_text())["results"]["mlp"]
+    assert set(result["median"]) == {"one seed", "10 seeds batched", "10 seeds one after another"}
+    assert "first epoch" in result["notes"]["10 seeds batched"][1]  # it did train batched
+    assert "turned off" in result["notes"]["10 seeds one after another"][1]

@@ -177,6 +177,7 @@ def _draw_a_seven(page):
         page.mouse.up()
 
 
+@pytest.mark.browser
 def test_draw_on_the_page_and_every_model_answers_then_save_the_digit(server, tmp_path):
     from conftest import chromium_path
 
@@ -215,6 +216,7 @@ def test_draw_on_the_page_and_every_model_answers_then_save_the_digit(server, tm
     assert (shots / "classroom-phone.png").stat().st_size > 5_000
 
 
+@pytest.mark.process
 def test_a_port_in_use_or_a_missing_folder_is_one_line_before_models_load(mnist_runs, cli):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

@@ -14,6 +14,7 @@ import pytest
 from conftest import minimal_plugin, run_zoo
 
 pytest.importorskip("distributed", reason="Dask is an extra: pip install -e '.[dask]'")
+pytestmark = pytest.mark.dask  # CI runs them (pytest -m 'not slow'); the quick lane leaves them out
 
 import psutil  # noqa: E402  (Dask depends on it)
 
@@ -49,6 +50,7 @@ def test_a_dask_comparison_gives_the_local_table(tmp_path):
             {p.name for p in run_dir.iterdir()}
         record = json.loads((run_dir / "run.json").read_text())
         assert record["execution"]["executor"] == "dask" and record["execution"]["worker"].startswith("tcp://")
+        assert record["execution"]["seed_batching"]["seeds"] == [42, 43]  # the two seeds were one Dask task
         assert record["command"].startswith("zoo compare mlp")  # the driver's command, not Dask's
 
 
@@ -77,7 +79,8 @@ def test_executor_options_are_checked_before_any_work():
 
 @pytest.fixture(scope="module")
 def mnist_small(zoo_registry, mnist_npz):
-    options = Options(epochs=2, limit=1000, data_dir=str(mnist_npz))
+    # one job per task: these tests kill the worker of one seed and keep the other
+    options = Options(epochs=2, limit=1000, data_dir=str(mnist_npz), seed_batching=False)
     return options, prepare(zoo_registry, options)
 
 

@@ -88,6 +88,7 @@ def test_a_data_dir_that_does_not_exist_is_reported_not_skipped(isolated, zoo_re
         data.load(zoo_registry.dataset("mnist"), str(tmp_path / "a-file"))
 
 
+@pytest.mark.process
 def test_missing_source_cli_is_one_line_exit_2(tmp_path):
     env = {"ZOO_DATA_DIR": str(tmp_path), "KERAS_HOME": str(tmp_path / "kh"), "ZOO_NO_DOWNLOAD": "1"}
     result = run_zoo("data", "mnist", env=env)
@@ -108,6 +109,7 @@ def test_truncated_npz_is_a_clean_error(isolated, mnist, zoo_registry):
         data.load(zoo_registry.dataset("mnist"), str(folder))
 
 
+@pytest.mark.process
 def test_truncated_idx_cli_is_one_line_exit_2(tmp_path, mnist):
     folder = tmp_path / "d" / "mnist"
     write_all_idx(folder, mnist, compress=False)

@@ -86,6 +86,7 @@ def test_logits_loss_really_applies():
         assert build_loss(name, from_logits=False).get_config()["from_logits"] is False
 
 
+@pytest.mark.process
 def test_every_documented_feature_checks_trains_predicts_and_evaluates(every_feature, tmp_path, mnist, cli):
     listed = cli("list", "every-feature", "--json", env=every_feature)
     assert listed.exit_code == 0, listed.stderr
@@ -430,6 +431,7 @@ def zoo_register_architectures(register):
 '''
 
 
+@pytest.mark.process
 def test_plugins_that_hang_or_exit_are_named_and_the_rest_answers(tmp_path):
     """A build() that sleeps hung `zoo list`; one calling sys.exit(3) ended `zoo list --json`
     with empty output; sys.exit("msg") at import ended every command without naming the plugin;
@@ -524,6 +526,7 @@ def test_precedence_does_not_depend_on_sys_path_order(tmp_path):
         assert "already registered by plugin 'mlp' (mnist-zoo)" in clash["error"]
 
 
+@pytest.mark.process
 def test_slow_plugin_import_is_announced_and_reported(tmp_path, cli):
     (tmp_path / "sleepy.py").write_text("import time\ntime.sleep(3.5)\n")
     result = run_zoo("plugins", env={"ZOO_PLUGINS_DIR": str(tmp_path)})

@@ -33,7 +33,7 @@ def zoo_register_architectures(register):
 @zoo.hookimpl
 def zoo_register_experiments(register):
     register(zoo.Experiment(name="width-matters", question="Does a wider hidden layer help?", model="knobbed",
-                            vary={"width": [4, 64]}, seeds=2, epochs=1, limit=1000, notice="wider, better?"))
+                            vary={"width": [4, 64]}, seeds=2, epochs=1, limit=500, notice="wider, better?"))
 '''
 
 
@@ -110,28 +110,28 @@ def test_info_lists_each_models_knobs_and_the_built_in_ones_keep_the_articles_va
 # -- comparisons of variants -------------------------------------------------------------
 def test_vary_gives_one_row_per_value_with_a_paired_test_against_the_first(cli, tmp_path, mnist_npz):
     """The issue's done-when: two rows labelled by their knob values, tested with a paired test."""
-    result = cli("compare", "baseline-cnn", "--vary", "dropout=0,0.5", "--seeds", "2", "--epochs", "1",
-                 "--limit", "3000", "--json", "--data-dir", mnist_npz, "--runs-dir", tmp_path)
+    result = cli("compare", "mlp", "--vary", "hidden_units=8,32", "--seeds", "2", "--epochs", "1",
+                 "--limit", "1000", "--json", "--data-dir", mnist_npz, "--runs-dir", tmp_path)
     assert result.exit_code == 0, result.stderr
-    assert "2 of baseline-cnn × 2 seed(s): 4 runs" in " ".join(result.stderr.split())
+    assert "2 of mlp × 2 seed(s): 4 runs" in " ".join(result.stderr.split())
     reference, other = json.loads(result.stdout)
-    assert (reference["label"], other["label"]) == ("baseline-cnn[dropout=0]", "baseline-cnn[dropout=0.5]")
-    assert other["reference"] == "baseline-cnn[dropout=0]" and "reference" not in reference
+    assert (reference["label"], other["label"]) == ("mlp[hidden_units=8]", "mlp[hidden_units=32]")
+    assert other["reference"] == "mlp[hidden_units=8]" and "reference" not in reference
     assert other["test_vs_reference"] == "paired t-test (same model, seeds and split)"
     low, high = other["difference_interval"]
     assert low <= other["difference_vs_reference"] <= high
     assert [seed for seed, _ in other["paired_differences"]] == [42, 43]
     folder = next(tmp_path.glob("compare-*"))
-    record = json.loads((folder / "baseline-cnn-dropout-0.5-seed42" / "run.json").read_text())
-    assert record["knobs"] == {"dropout": 0.5}
+    record = json.loads((folder / "mlp-hidden-units-32-seed42" / "run.json").read_text())
+    assert record["knobs"] == {"hidden_units": 32}
     plan = json.loads((folder / "plan.json").read_text())
-    assert plan["vary"] == ["dropout=0,0.5"]
+    assert plan["vary"] == ["hidden_units=8,32"]
     # the saved runs read back as the same rows, and resuming trains nothing
     loaded = cli("compare", "--from-runs", folder, "--json")
     assert [r["label"] for r in json.loads(loaded.stdout)] == [reference["label"], other["label"]]
     resumed = cli("compare", "--resume", folder, "--data-dir", mnist_npz)
     assert resumed.exit_code == 0 and "4 of 4 runs finished there and are kept; 0 to train" in resumed.stderr
-    assert "vs the reference" in resumed.stdout and "baseline-cnn[dropout=0.5]" in resumed.stdout
+    assert "vs the reference" in resumed.stdout and "mlp[hidden_units=32]" in resumed.stdout
 
 
 def test_an_unknown_knob_is_one_line_naming_the_knobs(cli, tmp_path):
@@ -143,6 +143,7 @@ def test_an_unknown_knob_is_one_line_naming_the_knobs(cli, tmp_path):
 
 
 # -- experiments ---------------------------------------------------------------------------
+@pytest.mark.process
 def test_experiments_are_listed_and_a_plugin_adds_its_own(knobbed):
     found = {e["name"]: e for e in json.loads(run_zoo("experiments", "--json").stdout)}
     assert {"adadelta-learning-rate", "batchnorm-axis", "dropout", "validate-on-test",
@@ -204,6 +205,7 @@ def test_the_adadelta_experiment_shows_the_keras_3_trap(tmp_path, mnist_npz):
 
 
 @pytest.mark.slow
+@pytest.mark.dask
 def test_variants_train_on_dask_workers_as_locally(tmp_path, mnist_npz):
     args = ("compare", "mlp", "--vary", "hidden_units=8,32", "--seeds", "2", "--epochs", "1", "--limit", "500",
             "--threads-per-worker", "1", "--json", "--data-dir", mnist_npz)

@@ -23,6 +23,7 @@ def scaffold(tmp_path):
                    capture_output=True, text=True)
 
 
+@pytest.mark.process
 def test_new_plugin_installs_lists_checks_tests_and_trains(scaffold, tmp_path):
     assert {p.name for p in scaffold.iterdir()} >= {"pyproject.toml", "README.md", "zoo_tiny_net", "tests"}
     listed = run_zoo("list", "--json")
@@ -119,6 +120,7 @@ def test_check_reports_each_broken_contract_in_one_line(tmp_path, cli):
     assert broken_train.stderr.strip().splitlines()[-1].startswith("Error: not-a-model: build() returned str")
 
 
+@pytest.mark.process
 def test_plugin_api_version_and_unknown_hooks_are_reported(tmp_path):
     (tmp_path / "future.py").write_text("ZOO_API_VERSION = 99\n")
     (tmp_path / "odd.py").write_text(

@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from conftest import run_zoo
 
 GOOD_PLUGIN = '''
@@ -43,6 +45,7 @@ def make_distribution(root, dist, version, entry_points: dict[str, str], modules
     return root
 
 
+@pytest.mark.process
 def test_third_party_plugin_is_discovered(tmp_path):
     make_distribution(tmp_path, "zoo-tiny", "0.3.1", {"tiny-logreg": "zoo_tiny"}, {"zoo_tiny": GOOD_PLUGIN})
     result = run_zoo("list", "--json", env={"PYTHONPATH": str(tmp_path)})
@@ -55,6 +58,7 @@ def test_third_party_plugin_is_discovered(tmp_path):
     assert (tiny["distribution"], tiny["version"]) == ("zoo-tiny", "0.3.1")
 
 
+@pytest.mark.process
 def test_broken_plugins_are_isolated(tmp_path):
     make_distribution(
         tmp_path, "zoo-broken", "1.0",
@@ -99,6 +103,7 @@ def test_broken_plugins_are_isolated(tmp_path):
     assert table.returncode == 0 and "kaboom" in table.stdout
 
 
+@pytest.mark.process
 def test_disable_and_plugins_dir(tmp_path):
     (tmp_path / "local_tiny.py").write_text(GOOD_PLUGIN)
     (tmp_path / "raises.py").write_text("raise ImportError('local plugin is broken')\n")
@@ -112,6 +117,7 @@ def test_disable_and_plugins_dir(tmp_path):
     assert "local plugin is broken" not in result.stderr
 
 
+@pytest.mark.process
 def test_the_core_tests_pass_with_a_third_party_plugin_installed(tmp_path):
     """A new user's residual-CNN plugin, installed beside mnist-zoo, turned `zoo list '*cnn*'`'s
     test red: the core's tests now set third-party plugins aside (tests/conftest.py)."""

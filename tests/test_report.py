@@ -222,6 +222,7 @@ def _links(page) -> list[str]:
         ...Array.from(document.querySelectorAll('link[href]'), l => l.getAttribute('href'))]""")
 
 
+@pytest.mark.browser
 def test_every_page_loads_in_a_browser_offline_with_every_image(compared, browser, tmp_path):
     report = compared["report"]
     pages = [report / "index.html", *sorted((report / "models").glob("*.html"))]
@@ -248,6 +249,7 @@ def test_every_page_loads_in_a_browser_offline_with_every_image(compared, browse
     assert (tmp_path / "index-desktop.png").stat().st_size > 10_000
 
 
+@pytest.mark.browser
 def test_the_table_sorts_with_javascript_and_reads_without_it(compared, browser):
     index = compared["report"] / "index.html"
     context, page, problems = _open(browser, index, 1280, javascript=False)
@@ -271,6 +273,7 @@ def test_the_table_sorts_with_javascript_and_reads_without_it(compared, browser)
     context.close()
 
 
+@pytest.mark.browser
 def test_the_odd_title_is_text_in_the_browser_too(compared, browser):
     context, page, problems = _open(browser, compared["report"] / "models" / "odd-title.html", 1280)
     assert page.locator("h1 b").count() == 0

@@ -179,6 +179,7 @@ def zoo_register_architectures(register):
 '''
 
 
+@pytest.mark.process
 def test_broken_model_fails_alone_in_a_comparison(tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -194,6 +195,7 @@ def test_broken_model_fails_alone_in_a_comparison(tmp_path):
     assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.3
 
 
+@pytest.mark.process
 def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
     """docker stop or a scheduler's time limit sends SIGTERM: the run is saved, not lost."""
     runs = tmp_path / "runs"
@@ -211,6 +213,7 @@ def test_sigterm_stops_training_as_ctrl_c_does(tmp_path):
     assert saved["status"] == "interrupted" and 0 < saved["epochs_completed"] < 300
 
 
+@pytest.mark.process
 def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
     runs = tmp_path / "runs"
     proc = subprocess.Popen(
@@ -239,7 +242,7 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
 
 
 def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_path):
-    command = ["compare", "mlp", "speedrun", "--seeds", "2", "--epochs", "1", "--limit", "2000"]
+    command = ["compare", "mlp", "speedrun", "--seeds", "2", "--epochs", "1", "--limit", "1500"]
     first = cli(*command, "--runs-dir", tmp_path / "runs")
     assert first.exit_code == 0, first.stderr
     folder = next((tmp_path / "runs").glob("compare-*"))
@@ -265,11 +268,11 @@ def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_pa
 
     again = cli("compare", "--resume", folder)  # the folder's plan.json fills in the rest of the command
     assert again.exit_code == 0 and "4 of 4 runs finished there and are kept; 0 to train" in again.stderr
-    assert "plan.json: mlp speedrun --seeds 42,43 --epochs 1 --limit 2000" in again.stderr.replace("\n", "")
+    assert "plan.json: mlp speedrun --seeds 42,43 --epochs 1 --limit 1500" in again.stderr.replace("\n", "")
     other_options = cli("compare", "--resume", folder, "--epochs", "2")
     assert other_options.exit_code == 2
     assert "mlp/article seed 42 ran there with other options (epochs 1 there, 2 here)" in other_options.stderr
-    fewer = cli("compare", "mlp", "--seeds", "2", "--epochs", "1", "--limit", "2000", "--resume", folder)
+    fewer = cli("compare", "mlp", "--seeds", "2", "--epochs", "1", "--limit", "1500", "--resume", folder)
     assert fewer.exit_code == 2 and "holds 2 finished run(s) that are no job of this command" in fewer.stderr
     (folder / "plan.json").unlink()  # as a folder of an older zoo
     older = cli("compare", "--resume", folder)
@@ -296,6 +299,7 @@ def test_other_backends_train_and_are_recorded(mnist_npz, tmp_path, backend, ste
     assert "oneDNN" not in done.stderr  # TensorFlow, imported for tf.data, stays quiet
 
 
+@pytest.mark.process
 def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
     """Once TensorFlow is loaded the console script skips the interpreter's teardown (1–3 s);
     exit handlers, buffered output and the exit status must survive that."""
@@ -315,7 +319,7 @@ def test_prompt_exit_runs_exit_handlers_flushes_and_keeps_the_status(tmp_path):
 
 def test_compare_several_seeds_gives_intervals_and_tests(cli, tmp_path):
     out = tmp_path / "out.json"
-    result = cli("compare", "mlp", "baseline-cnn", "--seeds", "3", "--epochs", "1", "--limit", "5000",
+    result = cli("compare", "mlp", "speedrun", "--seeds", "3", "--epochs", "1", "--limit", "2000",
                  "--runs-dir", tmp_path / "runs", "--json-out", out, "--csv", tmp_path / "out.csv")
     assert result.exit_code == 0, result.stderr
     rows = {r["model"]: r for r in json.loads(out.read_text())}

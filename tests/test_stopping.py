@@ -73,7 +73,7 @@ def test_a_local_comparison_starts_no_job_after_a_swallowed_ctrl_c(zoo_registry,
     from zoo.comparing import run_jobs as run_comparison
     from zoo.jobs import Options, make_jobs, prepare
 
-    options = Options(epochs=1, limit=1000)
+    options = Options(epochs=1, limit=1000, seed_batching=False)  # two jobs, one after the other
     jobs = make_jobs([zoo_registry.architecture("mlp")], options, seeds=[42, 43])
     comparison = run_comparison(jobs, prepare(zoo_registry, options), tmp_path,
                                 on_outcome=lambda outcome: swallowed_stop(monkeypatch))

@@ -208,6 +208,7 @@ def test_draws_from_pythons_random_elsewhere_do_not_change_the_trained_model(zoo
     assert crowded.test_accuracy == alone.test_accuracy and crowded.test_loss == alone.test_loss
 
 
+@pytest.mark.process
 def test_training_loads_no_display_console_or_figures(mnist_npz, tmp_path):
     code = textwrap.dedent(f"""
         import sys
@@ -380,6 +381,7 @@ def zoo_register_architectures(register):
 '''
 
 
+@pytest.mark.process
 def test_zoo_list_answers_from_the_cache_until_a_plugin_file_changes(tmp_path, cli):
     plugins, counter = tmp_path / "plugins", tmp_path / "builds.txt"
     plugins.mkdir()
@@ -433,6 +435,7 @@ def _umask():
     return mask
 
 
+@pytest.mark.process
 def test_zoo_list_and_info_answer_from_the_cache_without_tensorflow(tmp_path):
     """The first `zoo list` imports the plugins (and TensorFlow); the next ones read the cache."""
     env = {"ZOO_CACHE_DIR": str(tmp_path / "cache")}

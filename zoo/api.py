@@ -215,7 +215,7 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
             precision: str = "float32", vary_split: bool = False, tensorboard: bool = False,
             executor: str = "local", workers: int | None = None, threads: int | None = None,
             scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None,
-            vary=None, set=None) -> Comparison:
+            vary=None, set=None, seed_batching: bool = True) -> Comparison:
     """Train ``models`` (names or fnmatch patterns; None: every model, or those tagged ``tag``)
     on the same data, split and seeds, and compare them: one row per model with mean ± std,
     a 95% interval and a test against the best.
@@ -231,7 +231,8 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
     workers. A job that fails is a row with its error; a Ctrl-C raises ``zoo.Interrupted``
     whose ``result`` is the comparison so far (``zoo.resume(result.dir)`` trains the rest).
     ``margin``: in accuracy points, how close our mean must be shown to be (TOST) to a published
-    figure for "reproduced"."""
+    figure for "reproduced". ``seed_batching``: the seeds of a small model train together, as one
+    computation (the same runs, faster; each run.json says how it trained); False: one after another."""
     from zoo.registry import canonical_tag
 
     patterns = [models] if isinstance(models, str) else list(models or ())
@@ -239,10 +240,16 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
         epochs = 1
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
                       dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split,
-                      tensorboard=tensorboard)
+                      tensorboard=tensorboard, seed_batching=_flag(seed_batching, "seed_batching"))
     return _compare(patterns, canonical_tag(tag), seed, seeds, options, _runs_dir(runs_dir), executor, workers,
                     threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(margin),
                     vary=vary, settings=set)
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name} is True or False, not {value!r}")
+    return value
 
 
 def _margin(points: float) -> float:
@@ -254,7 +261,7 @@ def _margin(points: float) -> float:
 
 def resume(directory, *, executor: str = "local", workers: int | None = None, threads: int | None = None,
            scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None,
-           **given) -> Comparison:
+           seed_batching: bool = True, **given) -> Comparison:
     """Go on with a comparison that was stopped (Ctrl-C, a crash, a killed process): the runs
     that finished in ``directory`` are kept, the others train into it. Every choice not in
     ``given`` (``models``, ``seeds``, ``epochs``, …, as ``compare`` takes them) comes from the
@@ -263,7 +270,8 @@ def resume(directory, *, executor: str = "local", workers: int | None = None, th
     options = Options(epochs=merged.get("epochs"), batch_size=merged.get("batch_size"), limit=merged.get("limit"),
                       validate_on=merged.get("validate_on") or "val", dataset=merged.get("dataset") or "mnist",
                       data_dir=merged.get("data_dir"), precision=merged.get("precision") or "float32",
-                      vary_split=bool(merged.get("vary_split")), tensorboard=bool(merged.get("tensorboard")))
+                      vary_split=bool(merged.get("vary_split")), tensorboard=bool(merged.get("tensorboard")),
+                      seed_batching=_flag(seed_batching, "seed_batching"))
     seed = merged.get("seed")
     comparison = _compare(list(merged.get("patterns") or []), merged.get("tag"),
                           DEFAULT_SEED if seed is None else seed, merged.get("seeds"), options, None, executor,

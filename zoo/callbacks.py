@@ -82,3 +82,38 @@ class RunCallback(keras.callbacks.Callback):
         model.set_weights(self._last_weights)
         return f"end of epoch {len(self.seconds)}"
 
+
+
+class BranchLogs(keras.callbacks.Callback):
+    """Shows one branch of a seed batch (``zoo.seed_batches``) to that run's own callback
+    under plain names (``seed_42_loss`` → ``loss``), with the branch as its model: the
+    run's callback sees what it would see had the seed trained alone."""
+
+    async_safe = True
+
+    def __init__(self, callback, prefix: str, branch):
+        super().__init__()
+        self.callback, self.prefix = callback, prefix
+        callback.set_model(branch)
+
+    def set_model(self, model):
+        self._model = model  # the whole batch; the run's callback keeps its branch
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.callback.set_params(params)
+
+    def _plain(self, logs):
+        if not logs:
+            return logs
+        return {head + key[len(head + self.prefix):]: value for key, value in logs.items()
+                for head in ("", "val_") if key.startswith(head + self.prefix)}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.callback.on_epoch_begin(epoch, self._plain(logs))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.callback.on_train_batch_end(batch, self._plain(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.callback.on_epoch_end(epoch, self._plain(logs))

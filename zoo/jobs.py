@@ -77,11 +77,17 @@ def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepa
 
 # -- running one job ------------------------------------------------------------------------------
 class Interrupted(Exception):
-    """Training was stopped by Ctrl-C; ``record`` is the saved, interrupted run."""
+    """Training was stopped by Ctrl-C; ``record`` is the saved, interrupted run (``records``:
+    every run of an interrupted seed batch)."""
 
-    def __init__(self, record: RunRecord):
+    def __init__(self, record: RunRecord, records: list[RunRecord] | None = None):
         super().__init__("interrupted")
         self.record = record
+        self.records = records or [record]
+
+
+class NotBatched(Exception):
+    """These seeds cannot train batched (the message says why); nothing was saved: train them alone."""
 
 
 def _now() -> str:
@@ -101,7 +107,7 @@ def _published(recipe, dataset):
 
 
 def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], Any] | None = None,
-            registry=None, extra_callbacks=()) -> RunRecord:
+            registry=None, extra_callbacks=(), batching: dict | None = None) -> RunRecord:
     """Train ``job`` on ``prepared`` data into ``run_dir``; return its record.
 
     Raises ``Interrupted`` (with the saved run) on Ctrl-C and ``ZooError`` for anything
@@ -115,7 +121,7 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
     keras.backend.clear_session()  # a fresh graph per model: nothing left over from the last one
     try:
         with seeded(job.seed):  # the seeds, the weights, the shuffling: this job's alone
-            return _run(job, prepared, Path(run_dir), emit, registry, extra_callbacks)
+            return _run(job, prepared, Path(run_dir), emit, registry, extra_callbacks, batching)
     except (Interrupted, KeyboardInterrupt):
         raise
     except ZooError as exc:
@@ -128,11 +134,27 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
         raise TrainingError(error) from None
 
 
-def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
-    from zoo import backend, diagnosis, keras_glue
-    from zoo.callbacks import RunCallback
+@dataclass
+class _Started:
+    """A job's model built and compiled, its data and its record begun: ready to fit."""
+
+    job: Job
+    arch: Any
+    model: Any
+    record: RunRecord
+    train: tuple
+    validation: tuple
+    x_test: Any
+    steps_per_epoch: int
+    run_dir: Path
+
+
+def _start(job, prepared, run_dir, registry, branches: int = 1) -> _Started:
+    """Build, check and compile ``job``'s model and begin its record (``branches``: how many
+    seeds train together with it, whose step is that much more work)."""
+    from zoo import backend, keras_glue
     from zoo.plugins import get_zoo, output_problem
-    from zoo.anatomy import build_model, model_stats, training_cost
+    from zoo.anatomy import build_model, model_stats
 
     from zoo.knobs import apply
 
@@ -150,7 +172,9 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         raise TrainingError(problem)
     (x_train, y_train), (x_val, y_val), (x_test, _) = prepared.parts(arch.input_kind, recipe.labels)
     steps_per_epoch = -(-len(x_train) // job.batch_size)
-    execution = keras_glue.execution_settings(stats.macs, job.batch_size, steps_per_epoch=steps_per_epoch)
+    # a seed batch's step is the seeds' steps together: measured, ten speedrun seeds ran an
+    # epoch in 24.3 s at one step per call and 28.2 s at 52 (benchmarks/seed_batching.py)
+    execution = keras_glue.execution_settings(stats.macs * branches, job.batch_size, steps_per_epoch=steps_per_epoch)
     model.compile(optimizer=recipe.build_optimizer(total_steps=job.epochs * steps_per_epoch),
                   loss=keras_glue.build_loss(recipe.loss, from_logits=arch.output == "logits"),
                   metrics=["accuracy"], **execution)
@@ -185,13 +209,36 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         environment=backend.describe(),
         run_dir=str(run_dir),
     )
+    return _Started(job, arch, model, record, (x_train, y_train), (x_val, y_val), x_test, steps_per_epoch,
+                    Path(run_dir))
 
-    emit(Event("started", job, epochs=job.epochs, steps=steps_per_epoch))
-    tracker = RunCallback(job, emit, steps_per_epoch)
-    if options.tensorboard:  # `tensorboard --logdir runs/` then shows every run
+
+def _shuffled(x, y, job: Job):
+    """The training batches in the seed's own order (``seed_batches.epoch_orders``): the
+    same whether this seed trains alone or batched. Other Keras backends shuffle as Keras does."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return {"x": x, "y": y, "batch_size": job.batch_size, "shuffle": True}
+    from zoo.seed_batches import training_batches
+
+    return {"x": training_batches(x, y, [job.seed], job.epochs, job.batch_size),
+            "steps_per_epoch": -(-len(x) // job.batch_size), "shuffle": False}
+
+
+def _run(job, prepared, run_dir, emit, registry, extra_callbacks, batching) -> RunRecord:
+    from zoo import keras_glue
+    from zoo.callbacks import RunCallback
+
+    run = _start(job, prepared, run_dir, registry)
+    record, model, execution = run.record, run.model, run.record.execution
+    execution["seed_batching"] = batching or {"batched": False, "reason": "trained on its own"}
+    emit(Event("started", job, epochs=job.epochs, steps=run.steps_per_epoch))
+    tracker = RunCallback(job, emit, run.steps_per_epoch)
+    if job.options.tensorboard:  # `tensorboard --logdir runs/` then shows every run
         import keras
 
-        extra_callbacks = [*extra_callbacks, keras.callbacks.TensorBoard(log_dir=str(run_dir / TENSORBOARD_DIR))]
+        extra_callbacks = [*extra_callbacks, keras.callbacks.TensorBoard(log_dir=str(run.run_dir / TENSORBOARD_DIR))]
         execution["tensorboard"] = TENSORBOARD_DIR
     interrupted = False
     t0 = time.perf_counter()
@@ -200,21 +247,120 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
             if autotuning_off:  # recorded only where it really applied
                 execution["tf_data_autotune"] = False
                 execution["fast_paths"].append("tf-data-autotune-off")
-            model.fit(x_train, y_train, batch_size=job.batch_size, epochs=job.epochs,
-                      validation_data=(x_val, y_val), shuffle=True, verbose=0,
-                      callbacks=[tracker, *extra_callbacks])
+            model.fit(**_shuffled(*run.train, job), epochs=job.epochs, validation_data=run.validation,
+                      verbose=0, callbacks=[tracker, *extra_callbacks])
     except KeyboardInterrupt:
         interrupted = True
     record.training_seconds = round(time.perf_counter() - t0, 3)
+    return _finish(run, prepared, tracker, interrupted, emit)
 
+
+def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event=None,
+                   registry=None) -> list[RunRecord | ZooError]:
+    """Train the seeds ``jobs`` (one model, recipe and data; ``zoo.seed_batches`` says how)
+    together, each into its run directory; return each one's record, or the error that
+    failed it alone (saving it, say).
+
+    Raises ``NotBatched`` (nothing saved) where they cannot train together, and
+    ``Interrupted`` (every seed saved as interrupted) on Ctrl-C.
+    """
+    import keras
+
+    from zoo import seed_batches
+    from zoo.callbacks import BranchLogs, RunCallback
+    from zoo.keras_glue import build_loss, seeded
+    from zoo.knobs import apply
+    from zoo.plugins import get_zoo
+
+    emit = on_event or ignore_event
+    first, seeds = jobs[0], [job.seed for job in jobs]
+    arch = (registry or get_zoo()).architecture(first.model)
+    recipe = apply(arch, {**first.settings, "recipe": first.recipe}).recipe
+    why = seed_batches.why_not(first.options, recipe, keras.backend.backend())
+    if why:
+        raise NotBatched(why)
+    keras.backend.clear_session()
+    runs = []
+    try:
+        for job, run_dir in zip(jobs, run_dirs):
+            with seeded(job.seed):  # each seed's weights and dropout generators, as alone
+                runs.append(_start(job, prepared, run_dir, registry, branches=len(jobs)))
+        why = seed_batches.too_costly(runs[0].record.macs, first.batch_size)
+        if why:
+            raise NotBatched(why)
+        names = [run.model.name for run in runs]
+        batch = seed_batches.join([run.model for run in runs], seeds, arch.input_shape(prepared.arrays.dataset.image_shape))
+        outputs = [seed_batches.branch_name(seed) for seed in seeds]
+        steps = runs[0].steps_per_epoch
+        batch.compile(optimizer=recipe.build_optimizer(total_steps=first.epochs * steps),
+                      loss={o: build_loss(recipe.loss, from_logits=arch.output == "logits") for o in outputs},
+                      metrics={o: ["accuracy"] for o in outputs},
+                      steps_per_execution=runs[0].record.execution["steps_per_execution"])
+    except (NotBatched, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001  (alone, each seed fails or trains on its own terms)
+        raise NotBatched(f"could not be joined ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+    trackers = [RunCallback(job, emit, steps) for job in jobs]
+    for job in jobs:
+        emit(Event("started", job, epochs=job.epochs, steps=steps))
+    interrupted = False
+    t0 = time.perf_counter()
+    try:
+        batch.fit(seed_batches.training_batches(*runs[0].train, seeds, first.epochs, first.batch_size),
+                  steps_per_epoch=steps, epochs=first.epochs, verbose=0, shuffle=False,
+                  validation_data=seed_batches.validation_batches(*runs[0].validation, len(jobs), first.batch_size),
+                  callbacks=[BranchLogs(t, o + "_", run.model) for t, o, run in zip(trackers, outputs, runs)])
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception as exc:  # noqa: BLE001
+        raise NotBatched(f"batched training failed ({type(exc).__name__}: {str(exc)[:120]})") from None
+    seconds = time.perf_counter() - t0
+    # every seed's test predictions in one pass (the same numbers as each branch alone)
+    tested = [None] * len(jobs) if interrupted else seed_batches.predict(batch, runs[0].x_test, arch.output)
+
+    results, stopped = [], []
+    for run, tracker, name, probabilities in zip(runs, trackers, names, tested):
+        run.model.name = name  # the branch is the model again, as it is saved
+        if not interrupted:
+            seed_batches.hand_back_optimizer_state(batch.optimizer, run.model)
+        batch_epochs = list(tracker.seconds)
+        tracker.seconds = [s / len(jobs) for s in batch_epochs]  # each seed's share of the batch's time
+        run.record.training_seconds = round(seconds / len(jobs), 3)
+        run.record.execution["seed_batching"] = {
+            "batched": True, "seeds": seeds, "seconds": round(seconds, 3),
+            "epoch_seconds": [round(s, 3) for s in batch_epochs],
+            "note": f"trained with {len(jobs) - 1} other seed(s) in one computation; this run's seconds are "
+                    f"the batch's divided by {len(jobs)}"}
+        try:
+            results.append(_finish(run, prepared, tracker, interrupted, emit, probabilities))
+        except Interrupted as stop:
+            stopped.append(stop.record)
+        except ZooError as exc:
+            emit(Event("failed", run.job, error=str(exc)))
+            results.append(exc)
+    if stopped:
+        raise Interrupted(stopped[0], stopped)
+    return results
+
+
+def _finish(run: _Started, prepared, tracker, interrupted: bool, emit, probabilities=None) -> RunRecord:
+    """Complete the record from the fit's history, evaluate on the test set and save;
+    an interrupted run is saved as such and raised as ``Interrupted``."""
+    from zoo import diagnosis
+    from zoo.anatomy import training_cost
+
+    job, arch, model, record, run_dir = run.job, run.arch, run.model, run.record, run.run_dir
+    dataset = prepared.arrays.dataset
+    x_train = run.train[0]
     history = {k: [float(v) for v in vals] for k, vals in tracker.history.items()}
     history["seconds"] = [round(s, 3) for s in tracker.seconds]
     record.epochs_completed = len(tracker.seconds)
     record.epoch_seconds = history["seconds"]
     cpu = record.environment.get("cpu") or {}
     # bf16 arithmetic runs against the CPU's bf16 peak where it has one (AVX512-BF16, AMX)
-    bf16 = options.precision == "mixed_bfloat16" and cpu.get("bf16_gflops")
-    record.cost = training_cost(stats.macs, len(x_train), tracker.seconds,
+    bf16 = job.options.precision == "mixed_bfloat16" and cpu.get("bf16_gflops")
+    record.cost = training_cost(record.macs, len(x_train), tracker.seconds,
                                 (cpu.get("bf16_gflops") if bf16 else cpu.get("gflops"))
                                 if record.environment.get("device") == "CPU" else None)
     record.cost["peak_precision"] = "bfloat16" if bf16 else "float32"
@@ -231,14 +377,16 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks) -> RunRecord:
         _save(run_dir, model, history, record, step_history=tracker.step_history())
         raise Interrupted(record)
 
-    metrics = evaluate_predictions(predict_probabilities(model, x_test, arch.output),
+    if probabilities is None:
+        probabilities = predict_probabilities(model, run.x_test, arch.output)
+    metrics = evaluate_predictions(probabilities,
                                    prepared.arrays.y_test.astype("int64"), dataset.num_classes)
     predicted, p_true = metrics.pop("predicted"), metrics.pop("p_true")
     for key, value in metrics.items():
         setattr(record, key, value)
     trained = history.get("accuracy") or [None]
     record.warnings = diagnosis.run_warnings(record.test_accuracy, dataset.num_classes, trained[-1],
-                                             record.epochs_completed * steps_per_epoch,
+                                             record.epochs_completed * run.steps_per_epoch,
                                              diagnosis.batchnorm_momenta(model))
     record.status = "completed"
     record.finished_at = _now()

@@ -8,7 +8,7 @@ executors, the displays and the API can all use these types without importing ea
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +89,10 @@ class Options:
     vary_split: bool = False
     # Also write TensorBoard logs into each run directory (the tensorboard extra).
     tensorboard: bool = False
+    # Train the seeds of one small model together, as one computation (zoo.seed_batches):
+    # the same runs, faster. False trains them one after another.
+    # How, not what: a comparison resumed the other way is the same comparison.
+    seed_batching: bool = field(default=True, compare=False)
 
     def __post_init__(self):
         if self.validate_on not in VALIDATE_ON:

@@ -67,6 +67,10 @@ def compare(
                   "the workers; locally, TensorFlow's own). Sums, so the last digits of results, depend on it.") = None,
     scheduler: _opt(str, "--scheduler", metavar="ADDRESS", envvar="ZOO_SCHEDULER", show_envvar=True,
                     help="With --executor dask: the address of a running Dask scheduler, e.g. tcp://host:8786.") = None,
+    seed_batching: Annotated[bool, typer.Option(
+        "--seed-batching/--no-seed-batching", help="With --seeds, train the seeds of a small model together, as "
+        "one computation: the same runs (each seed its own weights, batches and optimizer), faster. Each run.json "
+        "says how it trained.", metavar="")] = True,
     from_runs: _opt(list[Path], "--from-runs", metavar="DIR",
                     help="Compare saved runs (run directories or folders of them) without training.") = None,
     as_json: _flag("--json", "Print the rows as JSON and nothing else on stdout (progress stays on stderr).") = False,
@@ -97,7 +101,7 @@ def compare(
         export(result.rows, json_path, csv_path, md_path)
         return _print_json(result.rows) if as_json else _show(result, saved=False)
     executing = dict(executor=executor, workers=workers, threads=threads, scheduler=scheduler, plugins_dir=plugins_dir,
-                     margin=margin)
+                     margin=margin, seed_batching=seed_batching)
     try:
         if resume is not None:
             asked = dict(patterns=patterns, tag=tag, seeds=seeds, seed=seed, epochs=epochs, batch_size=batch_size,

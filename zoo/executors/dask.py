@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo import stopping
+from zoo import seed_batches, stopping
 from zoo.errors import OptionError, ZooError
 from zoo.executors.base import check_counts, run_dir_names
 from zoo.files import atomic_write_bytes
@@ -109,12 +109,14 @@ def _message(event: Event, index: int, worker: str) -> dict:
             "worker": worker}
 
 
-def train_on_worker(job: Job, prepared, index: int, plugin: str, plugins_dir: str | None, threads: int,
-                    topic: str) -> dict:
-    """The task: train ``job`` into a temporary folder here and send its files back.
+def train_on_worker(jobs: list[Job], prepared, indices: list[int], plugin: str, plugins_dir: str | None,
+                    threads: int, topic: str, alone: dict | None = None) -> dict:
+    """The task: train ``jobs`` (one job, or the seeds of one batch, ``zoo.seed_batches``) into
+    temporary folders here and send their files back.
 
-    Returns ``{"files": {name: bytes}, "worker": address}`` or ``{"error": text, "worker": address}``:
-    a job's own failure is an answer, not an exception, so Dask retries only dead workers.
+    Returns ``{"runs": [{"files": {name: bytes}} or {"error": text}, …], "worker": address}``,
+    one answer per job: a job's own failure is an answer, not an exception, so Dask retries
+    only dead workers. ``alone``: what a job trained alone records about seed batching.
     """
     from distributed import get_worker
 
@@ -123,31 +125,51 @@ def train_on_worker(job: Job, prepared, index: int, plugin: str, plugins_dir: st
 
     worker = get_worker()
     address = worker.address
+    where = {job: index for job, index in zip(jobs, indices)}
 
     def emit(event: Event) -> None:
         if event.kind == "finished" or (event.kind == "step" and not event.metrics):
             return  # the driver says "finished" once the files are written; steps a few times a second
-        worker.log_event(topic, _message(event, index, address))
+        worker.log_event(topic, _message(event, where[event.job], address))
 
     import_backend_quietly()  # first: importing TensorFlow any other way prints its C++ notices
     use_threads(threads)  # before TensorFlow's first op, not its import
-    from zoo.jobs import run_job  # after the thread pools are sized: it imports Keras
+    from zoo.jobs import Interrupted, NotBatched, run_job, run_seed_batch  # after the thread pools are sized
 
     registry = get_zoo(plugins_dir)
-    if job.model not in registry.architectures:
-        error = (f"{job.model}: its plugin {plugin!r} is not installed on worker {address} "
+    if jobs[0].model not in registry.architectures:
+        error = (f"{jobs[0].model}: its plugin {plugin!r} is not installed on worker {address} "
                  f"(install it there as on this machine)")
-        emit(Event("failed", job, error=error))
-        return {"error": error, "worker": address}
-    folder = Path(tempfile.mkdtemp(prefix="zoo-job-"))
+        for job in jobs:
+            emit(Event("failed", job, error=error))
+        return {"runs": [{"error": error}] * len(jobs), "worker": address}
+    folders = [Path(tempfile.mkdtemp(prefix="zoo-job-")) for _ in jobs]
+
+    def files(folder: Path) -> dict:
+        return {"files": {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}}
+
     try:
-        run_job(job, prepared, folder, emit, registry)
-        files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-        return {"files": files, "worker": address}
-    except ZooError as exc:  # run_job has sent the "failed" event
-        return {"error": str(exc), "worker": address}
+        batching = alone
+        if len(jobs) > 1:
+            try:
+                results = run_seed_batch(list(jobs), prepared, folders, emit, registry)
+                return {"runs": [{"error": str(r)} if isinstance(r, ZooError) else files(f)
+                                 for r, f in zip(results, folders)], "worker": address}
+            except NotBatched as why:
+                batching = {"batched": False, "reason": f"seed batching: {why}"}
+            except Interrupted:  # a worker is stopped by cancelling, not by Ctrl-C: nothing to send
+                raise KeyboardInterrupt from None
+        runs = []
+        for job, folder in zip(jobs, folders):
+            try:
+                run_job(job, prepared, folder, emit, registry, batching=batching)
+                runs.append(files(folder))
+            except ZooError as exc:  # run_job has sent the "failed" event
+                runs.append({"error": str(exc)})
+        return {"runs": runs, "worker": address}
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- on the driver ----------------------------------------------------------------------------
@@ -215,20 +237,25 @@ class DaskExecutor:
                 raise OptionError(f"{', '.join(in_session)}: registered in this Python session with zoo.register, "
                                   f"which Dask's worker processes cannot see; use executor='local', or make it an "
                                   f"installed plugin (zoo new)")
-        with self.client(len(jobs)) as client:
+        groups = seed_batches.groups(jobs, prepared)  # the seeds of one batch are one task
+        with self.client(len(groups)) as client:
             threads = self._threads()
             topic = f"zoo-{uuid.uuid4().hex}"
             events: queue.SimpleQueue = queue.SimpleQueue()
             client.subscribe_topic(topic, lambda item: events.put(item[1]))
             splits = self._scatter(client, jobs, prepared)
             plugins = {a.name: a.plugin for a in registry.architectures.values()} if registry is not None else {}
+            index = {job: i for i, job in enumerate(jobs)}
             pending = {}
-            for index, job in enumerate(jobs):
-                future = client.submit(train_on_worker, job, splits[id(self._data(prepared, job))], index,
-                                       plugins.get(job.model, job.model), self.plugins_dir, threads, topic,
-                                       key=f"{names[job]}-{topic}", pure=False)
-                pending[future] = job
-                on_event(Event("queued", job))
+            for group in groups:
+                first = group.jobs[0]
+                future = client.submit(train_on_worker, list(group.jobs), splits[id(self._data(prepared, first))],
+                                       [index[j] for j in group.jobs], plugins.get(first.model, first.model),
+                                       self.plugins_dir, threads, topic, group.alone,
+                                       key=f"{names[first]}-{topic}", pure=False)
+                pending[future] = group.jobs
+                for job in group.jobs:
+                    on_event(Event("queued", job))
             try:
                 while pending:
                     stopping.check()  # a Ctrl-C swallowed by a gc callback (JAX has one) still stops us
@@ -238,15 +265,15 @@ class DaskExecutor:
                         time.sleep(POLL_SECONDS)
                         continue
                     for future in done:
-                        job = pending.pop(future)
+                        group = pending.pop(future)
                         self._drain(events, jobs, on_event)
-                        yield self._outcome(future, job, names[job], compare_dir, on_event)
+                        yield from self._outcomes(future, group, names, compare_dir, on_event)
             except KeyboardInterrupt:
                 # Look before cancelling: a cancelled future no longer says it had finished.
                 finished = {f: job for f, job in pending.items() if f.status == "finished"}
                 client.cancel([f for f in pending if f not in finished])
-                for future, job in finished.items():  # came back while we were stopping: keep it
-                    yield self._outcome(future, job, names[job], compare_dir, on_event)
+                for future, group in finished.items():  # came back while we were stopping: keep it
+                    yield from self._outcomes(future, group, names, compare_dir, on_event)
                 raise
             finally:
                 with contextlib.suppress(Exception):
@@ -287,15 +314,22 @@ class DaskExecutor:
             job = jobs[message.pop("index")]
             on_event(Event(job=job, **message))
 
-    def _outcome(self, future, job: Job, name: str, compare_dir: Path, on_event) -> Outcome:
+    def _outcomes(self, future, group, names: dict, compare_dir: Path, on_event):
+        """An ``Outcome`` per job of a finished task."""
         try:
             answer = future.result()
         except Exception as exc:  # noqa: BLE001  (KilledWorker, a cancelled or lost task)
-            error = f"{job.label}: {_why(exc)}"
-            on_event(Event("failed", job, error=error))
-            return Outcome(job, None, None, error)
+            for job in group:
+                error = f"{job.label}: {_why(exc)}"
+                on_event(Event("failed", job, error=error))
+                yield Outcome(job, None, None, error)
+            return
         finally:
             future.release()  # fetched: a worker lost later must not be made to run it again
+        for job, run in zip(group, answer["runs"]):
+            yield self._outcome({**run, "worker": answer["worker"]}, job, names[job], compare_dir, on_event)
+
+    def _outcome(self, answer: dict, job: Job, name: str, compare_dir: Path, on_event) -> Outcome:
         if "error" in answer:
             return Outcome(job, None, None, answer["error"])
         run_dir = new_run_dir(compare_dir, name)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from zoo import stopping
+from zoo import seed_batches, stopping
 from zoo.errors import ZooError
 from zoo.executors.base import run_dir_names
-from zoo.jobs import Interrupted, run_job
+from zoo.jobs import Interrupted, NotBatched, run_job, run_seed_batch
 from zoo.runs import RunRecord, new_run_dir, read_record, remove_if_empty
 from zoo.types import Event, Job, Outcome
 
@@ -49,27 +49,55 @@ class LocalExecutor:
                 raise ZooError(f"cannot run on {self.threads} thread(s): TensorFlow already runs with others "
                                f"in this process")
         names = names or dict(zip(jobs, run_dir_names(jobs)))
-        for job in jobs:
+        for group in seed_batches.groups(jobs, prepared):
             stopping.check()
-            run_dir = new_run_dir(compare_dir, names[job])
-            try:
-                data = prepared(job) if callable(prepared) else prepared
-                record = run_job(job, data, run_dir, on_event, registry)
-            except Interrupted as stop:
-                yield Outcome(job, run_dir, stop.record)
-                raise KeyboardInterrupt from None
-            except KeyboardInterrupt:
-                saved = _saved_record(run_dir)  # Ctrl-C after the run was saved keeps it
-                if saved is not None:
-                    yield Outcome(job, run_dir, saved)
+            data = prepared(group.jobs[0]) if callable(prepared) else prepared
+            batching = group.alone
+            if len(group.jobs) > 1:
+                run_dirs = [new_run_dir(compare_dir, names[job]) for job in group.jobs]
+                try:
+                    results = run_seed_batch(list(group.jobs), data, run_dirs, on_event, registry)
+                except NotBatched as why:  # nothing saved: the seeds train one after another
+                    batching = {"batched": False, "reason": f"seed batching: {why}"}
+                except Interrupted as stop:
+                    for job, run_dir, record in zip(group.jobs, run_dirs, stop.records):
+                        yield Outcome(job, run_dir, record)
+                    raise KeyboardInterrupt from None
                 else:
-                    remove_if_empty(run_dir)
-                raise
-            except ZooError as exc:
+                    for job, run_dir, result in zip(group.jobs, run_dirs, results):
+                        if isinstance(result, ZooError):
+                            remove_if_empty(run_dir)
+                            yield Outcome(job, None, None, str(result))
+                        else:
+                            yield Outcome(job, run_dir, result)
+                    continue
+                finally:
+                    for run_dir in run_dirs:  # a seed batch that did not train leaves no folders
+                        remove_if_empty(run_dir)
+            for job in group.jobs:
+                yield from self._alone(job, data, compare_dir, names[job], on_event, registry, batching)
+
+    @staticmethod
+    def _alone(job: Job, data, compare_dir: Path, name: str, on_event, registry, batching):
+        stopping.check()
+        run_dir = new_run_dir(compare_dir, name)
+        try:
+            record = run_job(job, data, run_dir, on_event, registry, batching=batching)
+        except Interrupted as stop:
+            yield Outcome(job, run_dir, stop.record)
+            raise KeyboardInterrupt from None
+        except KeyboardInterrupt:
+            saved = _saved_record(run_dir)  # Ctrl-C after the run was saved keeps it
+            if saved is not None:
+                yield Outcome(job, run_dir, saved)
+            else:
                 remove_if_empty(run_dir)
-                yield Outcome(job, None, None, str(exc))
-                continue
-            yield Outcome(job, run_dir, record)
+            raise
+        except ZooError as exc:
+            remove_if_empty(run_dir)
+            yield Outcome(job, None, None, str(exc))
+            return
+        yield Outcome(job, run_dir, record)
 
 
 def _saved_record(run_dir: Path) -> RunRecord | None:

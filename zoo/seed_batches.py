@@ -1,0 +1,194 @@
+"""Seed batching: the seeds of one small model trained together, as one computation.
+
+Why: a small model's training step is mostly overhead on a CPU (starting each step,
+each small kernel, the input pipeline), so ten seeds one after another pay it ten
+times. Batched, one step trains all of them.
+
+How, without changing a single run:
+
+* each seed's model is built as it would be alone, under its own seed: its own initial
+  weights and its own dropout generators;
+* the N models become the N branches of one Keras model (N inputs, N outputs). The loss
+  is the sum of the N losses, and a branch's weights reach only its own loss, so each
+  seed's gradient is exactly its own; the optimizer's state (Adam's moments, RMSprop's
+  averages, the weight average) is kept per variable, so each seed's is its own; each
+  branch's BatchNorm normalises over its own batch and keeps its own statistics;
+* each seed sees the batches it would see alone: the zoo draws the order of the
+  training images from the seed (``epoch_orders``), batched or not.
+
+Where the order of float operations is the same (it is: the same kernels on the same
+shapes), a batched seed ends with the same weights as that seed alone; tests check it.
+What batching cannot share: a dynamic loss scale (mixed_float16), a global gradient
+norm, per-run TensorBoard logs, another Keras backend; those seeds train one after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Measured (benchmarks/seed_batching.py, docs/performance.md): batching pays while one
+# step of one seed costs under about a GFLOP; above it the kernels themselves dominate
+# and ten branches only make a bigger graph to trace.
+SEED_BATCH_STEP_FLOPS = 1e9
+# Tracing grows with the branches; ten seeds at a time keep the first epoch short.
+MAX_SEEDS_PER_BATCH = 10
+SEED_PREFIX = "seed_"
+
+
+def epoch_orders(seed: int, images: int, epochs: int) -> np.ndarray:
+    """The order in which a seed's run sees the training images, one row per epoch."""
+    rng = np.random.default_rng([seed, images])
+    return np.stack([rng.permutation(images) for _ in range(epochs)]).astype(np.int32)
+
+
+def training_batches(x, y, seeds: list[int], epochs: int, batch_size: int):
+    """A tf.data pipeline of ``epochs`` epochs of batches, each seed in its own order.
+
+    One seed: ``(x_batch, y_batch)``; several: ``((x_1, …, x_N), (y_1, …, y_N))``, one
+    batch per seed. The last batch of an epoch is the remainder, as Keras makes it.
+    """
+    import tensorflow as tf
+
+    orders = np.stack([epoch_orders(s, len(x), epochs) for s in seeds], axis=-1)  # (epochs, images, seeds)
+    images, labels = tf.constant(x), tf.constant(y)
+
+    def gather(index):  # index: (batch, seeds)
+        if len(seeds) == 1:
+            return tf.gather(images, index[:, 0]), tf.gather(labels, index[:, 0])
+        return (tuple(tf.gather(images, index[:, k]) for k in range(len(seeds))),
+                tuple(tf.gather(labels, index[:, k]) for k in range(len(seeds))))
+
+    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    options = tf.data.Options()
+    options.autotune.enabled = False  # its tuning thread competes with training on few cores
+    # repeated past the end only so that Keras, which stops after epochs × steps, never hits
+    # the end and warns "ran out of data"; no batch beyond the last epoch is trained on
+    return batches.map(gather).repeat().prefetch(2).with_options(options)
+
+
+def validation_batches(x, y, branches: int, batch_size: int):
+    """The validation set for N branches: every branch judged on the same images."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+            .map(lambda a, b: ((a,) * branches, (b,) * branches)).with_options(options))
+
+
+def predict(batch, x, output: str, batch_size: int = 1024) -> list:
+    """Every branch's class probabilities for ``x``, in one pass over it."""
+    import tensorflow as tf
+
+    from zoo.evaluation import as_probabilities
+
+    branches = len(batch.inputs)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    images = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(lambda a: ((a,) * branches,))
+    outputs = batch.predict(images.with_options(options), verbose=0)
+    return [as_probabilities(out, output) for out in outputs]
+
+
+def branch_name(seed: int) -> str:
+    return f"{SEED_PREFIX}{seed}"
+
+
+def join(models: list, seeds: list[int], input_shape) -> object:
+    """One Keras model whose branch k is ``models[k]``, renamed ``seed_<seed>``."""
+    import keras
+
+    inputs = []
+    for model, seed in zip(models, seeds):
+        model.name = branch_name(seed)
+        inputs.append(keras.Input(shape=tuple(input_shape), name=f"images_{seed}"))
+    return keras.Model(inputs, [m(x) for m, x in zip(models, inputs)], name="seed_batch")
+
+
+def hand_back_optimizer_state(joint, branch) -> bool:
+    """Give ``branch``'s own optimizer the state the batch's optimizer kept for its weights
+    (moments, averages, the step count), so the saved model is the one a run alone saves.
+
+    Keras's optimizers keep one slot per trained variable in lists aligned with the
+    variables; the batch's lists hold every branch's. Returns False (state left empty)
+    where an optimizer keeps its state some other way."""
+    own = branch.optimizer
+    if own is None or not joint.built:
+        return False
+    mine = list(branch.trainable_variables)
+    own.build(mine)
+    where = {id(v): i for i, v in enumerate(mine)}
+    theirs = list(joint._trainable_variables)
+    copied = 0
+    for name, slots in vars(joint).items():
+        if name in ("_trainable_variables", "_variables") or not isinstance(slots, (list, tuple)):
+            continue
+        if len(slots) != len(theirs) or not hasattr(own, name) or \
+                not all(slot is None or hasattr(slot, "assign") for slot in slots):
+            continue
+        for variable, slot in zip(theirs, slots):
+            if id(variable) in where and slot is not None:
+                getattr(own, name)[where[id(variable)]].assign(slot)
+                copied += 1
+    own.iterations.assign(joint.iterations)
+    expected = len(own.variables) - 1 - (1 if any(v.path.endswith("learning_rate") for v in own.variables) else 0)
+    return copied == expected
+
+
+def why_not(options, recipe, backend: str) -> str | None:
+    """Why these seeds cannot train batched (None: they can)."""
+    if not options.seed_batching:
+        return "turned off (--no-seed-batching)"
+    if backend != "tensorflow":
+        return f"not on Keras's {backend} backend (TensorFlow only)"
+    if options.precision == "mixed_float16":
+        return "mixed_float16's loss scale would be shared by the seeds"
+    if options.tensorboard:
+        return "TensorBoard logs are written per run"
+    if "global_clipnorm" in recipe.optimizer:
+        return "the recipe clips the global gradient norm, which would mix the seeds"
+    return None
+
+
+def too_costly(macs: int, batch_size: int) -> str | None:
+    step = 6 * macs * batch_size
+    if step >= SEED_BATCH_STEP_FLOPS:
+        return (f"one step costs {step / 1e9:.1f} GFLOP: the kernels dominate, batching does not pay "
+                f"(measured below {SEED_BATCH_STEP_FLOPS / 1e9:.0f} GFLOP)")
+    return None
+
+
+@dataclass(frozen=True)
+class Group:
+    """Jobs to train together; one job trains alone, for ``reason``."""
+
+    jobs: tuple
+    reason: str = ""
+
+    @property
+    def alone(self) -> dict:
+        """What a run of this group trained alone records (``execution["seed_batching"]``)."""
+        return {"batched": False, "reason": self.reason}
+
+
+def groups(jobs, prepared) -> list[Group]:
+    """The jobs in batches of seeds: same model, recipe, knobs, options and data; at most
+    ``MAX_SEEDS_PER_BATCH`` each, in the order the jobs were given."""
+    keyed: dict[tuple, list] = {}
+    for job in jobs:
+        data = prepared(job) if callable(prepared) else prepared
+        key = (job.model, job.recipe, job.knobs, job.options, job.epochs, job.batch_size, id(data))
+        keyed.setdefault(key, []).append(job)
+    found = []
+    for same in keyed.values():
+        if not same[0].options.seed_batching:
+            found.extend(Group((job,), "seed batching: turned off (--no-seed-batching)") for job in same)
+            continue
+        for start in range(0, len(same), MAX_SEEDS_PER_BATCH):
+            found.append(Group(tuple(same[start:start + MAX_SEEDS_PER_BATCH]),
+                               "no other seed of this model, recipe and data to train with"))
+    order = {job: i for i, job in enumerate(jobs)}
+    return sorted(found, key=lambda g: order[g.jobs[0]])
