@@ -78,7 +78,8 @@ def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepa
 # -- running one job ------------------------------------------------------------------------------
 class Interrupted(Exception):
     """Training was stopped by Ctrl-C; ``record`` is the saved, interrupted run (``records``:
-    every run of an interrupted seed batch)."""
+    each job's of an interrupted seed batch, in order: a record, or the error that kept it
+    from being saved)."""
 
     def __init__(self, record: RunRecord, records: list[RunRecord] | None = None):
         super().__init__("interrupted")
@@ -319,7 +320,7 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
     # every seed's test predictions in one pass (the same numbers as each branch alone)
     tested = [None] * len(jobs) if interrupted else seed_batches.predict(batch, runs[0].x_test, arch.output)
 
-    results, stopped = [], []
+    results = []
     for run, tracker, name, probabilities in zip(runs, trackers, names, tested):
         run.model.name = name  # the branch is the model again, as it is saved
         if not interrupted:
@@ -335,12 +336,12 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
         try:
             results.append(_finish(run, prepared, tracker, interrupted, emit, probabilities))
         except Interrupted as stop:
-            stopped.append(stop.record)
+            results.append(stop.record)
         except ZooError as exc:
             emit(Event("failed", run.job, error=str(exc)))
             results.append(exc)
-    if stopped:
-        raise Interrupted(stopped[0], stopped)
+    if interrupted:  # every seed saved as interrupted (or the error that kept it from being saved)
+        raise Interrupted(next((r for r in results if isinstance(r, RunRecord)), None), results)
     return results
 
 

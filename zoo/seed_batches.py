@@ -47,36 +47,50 @@ def training_batches(x, y, seeds: list[int], epochs: int, batch_size: int):
     """A tf.data pipeline of ``epochs`` epochs of batches, each seed in its own order.
 
     One seed: ``(x_batch, y_batch)``; several: ``((x_1, …, x_N), (y_1, …, y_N))``, one
-    batch per seed. The last batch of an epoch is the remainder, as Keras makes it.
+    batch per seed. The last batch of an epoch is the remainder, as Keras makes it. Built
+    as Keras builds its own pipeline for arrays (batches gathered by index, in parallel,
+    in order), which a measured 25% slower first version was not.
     """
     import tensorflow as tf
 
     orders = np.stack([epoch_orders(s, len(x), epochs) for s in seeds], axis=-1)  # (epochs, images, seeds)
-    images, labels = tf.constant(x), tf.constant(y)
+    several = len(seeds) > 1
 
-    def gather(index):  # index: (batch, seeds)
-        if len(seeds) == 1:
+    def gather(index, arrays):  # index: (batch, seeds)
+        images, labels = arrays
+        if not several:
             return tf.gather(images, index[:, 0]), tf.gather(labels, index[:, 0])
         return (tuple(tf.gather(images, index[:, k]) for k in range(len(seeds))),
                 tuple(tf.gather(labels, index[:, k]) for k in range(len(seeds))))
 
-    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    options = tf.data.Options()
-    options.autotune.enabled = False  # its tuning thread competes with training on few cores
+    full, rest = divmod(len(x), batch_size)
+
+    def epoch_batches(order):  # whole batches cut by one reshape, then the remainder: not image by image
+        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], (full, batch_size, -1)))
+        return batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:])) if rest else batches
+
+    indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(epoch_batches)
     # repeated past the end only so that Keras, which stops after epochs × steps, never hits
     # the end and warns "ran out of data"; no batch beyond the last epoch is trained on
-    return batches.map(gather).repeat().prefetch(2).with_options(options)
+    batches = tf.data.Dataset.zip((indices.repeat(), tf.data.Dataset.from_tensors((x, y)).repeat()))
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).with_options(_options()).prefetch(tf.data.AUTOTUNE)
+
+
+def _options():
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False  # its tuning thread competes with training on few cores
+    options.experimental_optimization.apply_default_optimizations = False  # as Keras's own pipeline
+    return options
 
 
 def validation_batches(x, y, branches: int, batch_size: int):
     """The validation set for N branches: every branch judged on the same images."""
     import tensorflow as tf
 
-    options = tf.data.Options()
-    options.autotune.enabled = False
     return (tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-            .map(lambda a, b: ((a,) * branches, (b,) * branches)).with_options(options))
+            .map(lambda a, b: ((a,) * branches, (b,) * branches)).with_options(_options()))
 
 
 def predict(batch, x, output: str, batch_size: int = 1024) -> list:
@@ -86,10 +100,8 @@ def predict(batch, x, output: str, batch_size: int = 1024) -> list:
     from zoo.evaluation import as_probabilities
 
     branches = len(batch.inputs)
-    options = tf.data.Options()
-    options.autotune.enabled = False
     images = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(lambda a: ((a,) * branches,))
-    outputs = batch.predict(images.with_options(options), verbose=0)
+    outputs = batch.predict(images.with_options(_options()), verbose=0)
     return [as_probabilities(out, output) for out in outputs]
 
 

@@ -60,16 +60,10 @@ class LocalExecutor:
                 except NotBatched as why:  # nothing saved: the seeds train one after another
                     batching = {"batched": False, "reason": f"seed batching: {why}"}
                 except Interrupted as stop:
-                    for job, run_dir, record in zip(group.jobs, run_dirs, stop.records):
-                        yield Outcome(job, run_dir, record)
+                    yield from _outcomes(group.jobs, run_dirs, stop.records)
                     raise KeyboardInterrupt from None
                 else:
-                    for job, run_dir, result in zip(group.jobs, run_dirs, results):
-                        if isinstance(result, ZooError):
-                            remove_if_empty(run_dir)
-                            yield Outcome(job, None, None, str(result))
-                        else:
-                            yield Outcome(job, run_dir, result)
+                    yield from _outcomes(group.jobs, run_dirs, results)
                     continue
                 finally:
                     for run_dir in run_dirs:  # a seed batch that did not train leaves no folders
@@ -98,6 +92,16 @@ class LocalExecutor:
             yield Outcome(job, None, None, str(exc))
             return
         yield Outcome(job, run_dir, record)
+
+
+def _outcomes(jobs, run_dirs, results):
+    """A seed batch's outcomes: each job's record, or the error that failed it alone."""
+    for job, run_dir, result in zip(jobs, run_dirs, results):
+        if isinstance(result, ZooError):
+            remove_if_empty(run_dir)
+            yield Outcome(job, None, None, str(result))
+        else:
+            yield Outcome(job, run_dir, result)
 
 
 def _saved_record(run_dir: Path) -> RunRecord | None:
