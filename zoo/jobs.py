@@ -228,12 +228,12 @@ def _shuffled(x, y, job: Job):
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks, batching) -> RunRecord:
-    from zoo import keras_glue
+    from zoo import keras_glue, seed_batches
     from zoo.callbacks import RunCallback
 
     run = _start(job, prepared, run_dir, registry)
     record, model, execution = run.record, run.model, run.record.execution
-    execution["seed_batching"] = batching or {"batched": False, "reason": "trained on its own"}
+    execution["seed_batching"] = batching or seed_batches.trained_alone("trained on its own")
     emit(Event("started", job, epochs=job.epochs, steps=run.steps_per_epoch))
     tracker = RunCallback(job, emit, run.steps_per_epoch)
     if job.options.tensorboard:  # `tensorboard --logdir runs/` then shows every run

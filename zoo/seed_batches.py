@@ -28,13 +28,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Measured (benchmarks/seed_batching.py, docs/performance.md): batching pays while one
-# step of one seed costs under about a GFLOP; above it the kernels themselves dominate
-# and ten branches only make a bigger graph to trace.
+# Measured (benchmarks/seed_batching.py, docs/performance.md): batching pays for mlp (5 MFLOP
+# a step) and speedrun (0.29 GFLOP); a seed alone at ten times the batch ran only 1.2× faster
+# per epoch there, so heavier steps, where the kernels dominate, are left alone (the article
+# CNNs, 2.8 GFLOP and up, were not measured batched).
 SEED_BATCH_STEP_FLOPS = 1e9
 # Tracing grows with the branches; ten seeds at a time keep the first epoch short.
 MAX_SEEDS_PER_BATCH = 10
 SEED_PREFIX = "seed_"
+TURNED_OFF = "turned off (--no-seed-batching)"
 
 
 def epoch_orders(seed: int, images: int, epochs: int) -> np.ndarray:
@@ -120,21 +122,20 @@ def join(models: list, seeds: list[int], input_shape) -> object:
     return keras.Model(inputs, [m(x) for m, x in zip(models, inputs)], name="seed_batch")
 
 
-def hand_back_optimizer_state(joint, branch) -> bool:
+def hand_back_optimizer_state(joint, branch) -> None:
     """Give ``branch``'s own optimizer the state the batch's optimizer kept for its weights
     (moments, averages, the step count), so the saved model is the one a run alone saves.
 
     Keras's optimizers keep one slot per trained variable in lists aligned with the
-    variables; the batch's lists hold every branch's. Returns False (state left empty)
-    where an optimizer keeps its state some other way."""
+    variables; the batch's lists hold every branch's (tests/test_seed_batching.py compares
+    them with a seed alone's, slot by slot)."""
     own = branch.optimizer
     if own is None or not joint.built:
-        return False
+        return
     mine = list(branch.trainable_variables)
     own.build(mine)
     where = {id(v): i for i, v in enumerate(mine)}
     theirs = list(joint._trainable_variables)
-    copied = 0
     for name, slots in vars(joint).items():
         if name in ("_trainable_variables", "_variables") or not isinstance(slots, (list, tuple)):
             continue
@@ -144,16 +145,13 @@ def hand_back_optimizer_state(joint, branch) -> bool:
         for variable, slot in zip(theirs, slots):
             if id(variable) in where and slot is not None:
                 getattr(own, name)[where[id(variable)]].assign(slot)
-                copied += 1
     own.iterations.assign(joint.iterations)
-    expected = len(own.variables) - 1 - (1 if any(v.path.endswith("learning_rate") for v in own.variables) else 0)
-    return copied == expected
 
 
 def why_not(options, recipe, backend: str) -> str | None:
     """Why these seeds cannot train batched (None: they can)."""
     if not options.seed_batching:
-        return "turned off (--no-seed-batching)"
+        return TURNED_OFF
     if backend != "tensorflow":
         return f"not on Keras's {backend} backend (TensorFlow only)"
     if options.precision == "mixed_float16":
@@ -169,7 +167,7 @@ def too_costly(macs: int, batch_size: int) -> str | None:
     step = 6 * macs * batch_size
     if step >= SEED_BATCH_STEP_FLOPS:
         return (f"one step costs {step / 1e9:.1f} GFLOP: the kernels dominate, batching does not pay "
-                f"(measured below {SEED_BATCH_STEP_FLOPS / 1e9:.0f} GFLOP)")
+                f"(it is used below {SEED_BATCH_STEP_FLOPS / 1e9:.0f} GFLOP)")
     return None
 
 
@@ -182,8 +180,12 @@ class Group:
 
     @property
     def alone(self) -> dict:
-        """What a run of this group trained alone records (``execution["seed_batching"]``)."""
-        return {"batched": False, "reason": self.reason}
+        return trained_alone(self.reason)
+
+
+def trained_alone(reason: str) -> dict:
+    """What a run trained on its own records (``execution["seed_batching"]``), and why."""
+    return {"batched": False, "reason": reason}
 
 
 def groups(jobs, prepared) -> list[Group]:
@@ -197,7 +199,7 @@ def groups(jobs, prepared) -> list[Group]:
     found = []
     for same in keyed.values():
         if not same[0].options.seed_batching:
-            found.extend(Group((job,), "seed batching: turned off (--no-seed-batching)") for job in same)
+            found.extend(Group((job,), f"seed batching: {TURNED_OFF}") for job in same)
             continue
         for start in range(0, len(same), MAX_SEEDS_PER_BATCH):
             found.append(Group(tuple(same[start:start + MAX_SEEDS_PER_BATCH]),
