@@ -8,6 +8,12 @@ milliseconds per training step and the TensorFlow ÷ PyTorch ratio of each.
 
     pip install -e '.[torch]'
     python benchmarks/batchnorm_cost.py --rounds 2
+    python benchmarks/batchnorm_cost.py --variants keras nchw --rounds 3
+
+TensorFlow runs batch norm four ways (``--variants``): Keras's layer channels last (what
+the zoo trains), the same layers channels first (NCHW, PyTorch's layout), a layer calling
+TensorFlow's fused kernel (which oneDNN replaces with its own on x86), and Keras's layer
+with the whole step compiled by XLA.
 """
 
 from __future__ import annotations
@@ -22,28 +28,80 @@ import time
 IMAGES, BATCH, STEPS_PER_CALL = 12_800, 128, 32
 
 
+TF_VARIANTS = {
+    # name: (what it is, how to build it)
+    "keras": "Keras 3's BatchNormalization, channels last (NHWC): what the zoo trains",
+    "nchw": "the same layers channels first (NCHW, PyTorch's layout), the input transposed once",
+    "fused": "a batch-norm layer calling TensorFlow's fused kernel (FusedBatchNormV3; oneDNN's on x86)",
+    "xla": "Keras's BatchNormalization, the whole step compiled by XLA (jit_compile=True)",
+}
+
+
+class FusedBatchNorm:
+    """Built lazily (Keras is imported only in the child process)."""
+
+    @staticmethod
+    def layer():
+        import keras
+        import tensorflow as tf
+
+        class Fused(keras.layers.Layer):
+            """Batch norm through tf.compat.v1.nn.fused_batch_norm; the moving averages kept as Keras keeps them."""
+
+            def build(self, shape):
+                channels = (shape[-1],)
+                self.gamma = self.add_weight(shape=channels, initializer="ones")
+                self.beta = self.add_weight(shape=channels, initializer="zeros")
+                self.moving_mean = self.add_weight(shape=channels, initializer="zeros", trainable=False)
+                self.moving_variance = self.add_weight(shape=channels, initializer="ones", trainable=False)
+
+            def call(self, x, training=False):
+                if not training:
+                    return tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, self.moving_mean,
+                                                            self.moving_variance, epsilon=1e-3, is_training=False)[0]
+                y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, epsilon=1e-3)
+                self.moving_mean.assign(0.99 * self.moving_mean + 0.01 * mean)
+                self.moving_variance.assign(0.99 * self.moving_variance + 0.01 * variance)
+                return y
+
+        return Fused()
+
+
 def one_run(framework: str, with_bn: bool, epochs: int) -> list[float]:
-    """Seconds per epoch of one variant (speedrun's layers on a space-to-depth input)."""
+    """Seconds per epoch of one variant (speedrun's layers on a space-to-depth input).
+
+    ``framework`` is "torch" or "tensorflow:VARIANT" (TF_VARIANTS)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     x = rng.random((IMAGES, 28, 28, 1), dtype=np.float32)
     y = rng.integers(0, 10, IMAGES)
     seconds = []
-    if framework == "tensorflow":
+    if framework.startswith("tensorflow"):
         import keras
         from keras import layers
 
-        def block(filters):
-            conv = [layers.Conv2D(filters, 3, padding="same", use_bias=not with_bn)]
-            return conv + ([layers.BatchNormalization()] if with_bn else []) + [layers.Activation("relu")]
+        variant = framework.partition(":")[2] or "keras"
+        data_format = "channels_first" if variant == "nchw" else "channels_last"
 
+        def norm():
+            if variant == "fused":
+                return FusedBatchNorm.layer()
+            return layers.BatchNormalization(axis=1 if variant == "nchw" else -1)
+
+        def block(filters):
+            conv = [layers.Conv2D(filters, 3, padding="same", use_bias=not with_bn, data_format=data_format)]
+            return conv + ([norm()] if with_bn else []) + [layers.Activation("relu")]
+
+        space_to_depth = [layers.Reshape((14, 2, 14, 2)), layers.Permute((2, 4, 1, 3)), layers.Reshape((4, 14, 14))] \
+            if variant == "nchw" else [layers.Reshape((14, 2, 14, 2)), layers.Permute((1, 3, 2, 4)),
+                                       layers.Reshape((14, 14, 4))]
         model = keras.Sequential([
-            keras.Input((28, 28, 1)), layers.Reshape((14, 2, 14, 2)), layers.Permute((1, 3, 2, 4)),
-            layers.Reshape((14, 14, 4)), *block(16), layers.MaxPooling2D(), *block(32), layers.MaxPooling2D(),
+            keras.Input((28, 28, 1)), *space_to_depth, *block(16), layers.MaxPooling2D(data_format=data_format),
+            *block(32), layers.MaxPooling2D(data_format=data_format),
             layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dense(10, activation="softmax")])
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                      steps_per_execution=STEPS_PER_CALL)
+                      steps_per_execution=STEPS_PER_CALL, jit_compile=variant == "xla")
         for _ in range(epochs):
             start = time.perf_counter()
             model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=True)
@@ -79,12 +137,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--variants", nargs="+", default=list(TF_VARIANTS), choices=list(TF_VARIANTS),
+                        help="TensorFlow's ways to run batch norm, each against PyTorch")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # internal: FRAMEWORK with|without
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_run(args.one[0], args.one[1] == "with", args.epochs)))
         return
-    variants = [(f, bn) for f in ("tensorflow", "torch") for bn in ("with", "without")]
+    from zoo.machine import this_cpu
+
+    cpu = this_cpu()
+    print(f"CPU: {cpu.model}, {cpu.isa}, {cpu.cores} usable cores")
+    frameworks = [f"tensorflow:{v}" for v in args.variants] + ["torch"]
+    variants = [(f, bn) for f in frameworks for bn in ("with", "without")]
     step_ms: dict[tuple, list[float]] = {v: [] for v in variants}
     for round_ in range(1, args.rounds + 1):
         for framework, bn in variants:
@@ -96,15 +161,18 @@ def main():
             seconds = json.loads(done.stdout.strip().splitlines()[-1])
             ms = 1000 * min(seconds[1:] or seconds) / (IMAGES // BATCH)  # the first epoch traces and warms up
             step_ms[(framework, bn)].append(ms)
-            print(f"round {round_}: {framework:10} {bn:7} batch norm  {ms:6.2f} ms/step", flush=True)
+            print(f"round {round_}: {framework:18} {bn:7} batch norm  {ms:6.2f} ms/step "
+                  f"(first epoch {seconds[0]:.2f} s)", flush=True)
     median = {v: statistics.median(ms) for v, ms in step_ms.items()}
-    print(f"\nms per step (median of {args.rounds} rounds; best epoch after the first), batch {BATCH}:")
-    for bn in ("with", "without"):
-        tf_ms, torch_ms = median[("tensorflow", bn)], median[("torch", bn)]
-        print(f"  {bn:7} batch norm: TensorFlow {tf_ms:6.2f}  PyTorch {torch_ms:6.2f}  TF ÷ PyTorch {tf_ms / torch_ms:.2f}")
-    for framework in ("tensorflow", "torch"):
-        cost = median[(framework, "with")] - median[(framework, "without")]
-        print(f"  batch norm costs {framework}: {cost:.2f} ms per step")
+    print(f"\nms per step (median of {args.rounds} rounds; best epoch after the first), batch {BATCH}; "
+          f"{cpu.model}, {cpu.isa}, {cpu.cores} cores:")
+    for framework in frameworks:
+        with_, without = median[(framework, "with")], median[(framework, "without")]
+        versus = median[("torch", "with")], median[("torch", "without")]
+        print(f"  {framework:18} with {with_:6.2f}  without {without:6.2f}  batch norm costs {with_ - without:5.2f}"
+              f"   ÷ PyTorch: with {with_ / versus[0]:.2f}, without {without / versus[1]:.2f}")
+    for variant in args.variants:
+        print(f"  tensorflow:{variant}: {TF_VARIANTS[variant]}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("ZOO_CACHE_DIR", tempfile.mkdtemp(prefix="zoo-test-cache-"))
 # Folders named by `zoo data add` are remembered in a config folder: the tests' own, too.
 os.environ.setdefault("ZOO_CONFIG_DIR", tempfile.mkdtemp(prefix="zoo-test-config-"))
+# pytest-xdist's workers inherit COLUMNS=80 from the controller; the CLI tests read the output as a
+# pipe gets it (160 columns, zoo.console.PIPE_WIDTH), whichever way pytest runs them.
+os.environ.pop("COLUMNS", None)
 
 
 def _own_plugins_only() -> list[str]:
@@ -35,6 +38,14 @@ def _own_plugins_only() -> list[str]:
 
 
 SET_ASIDE = _own_plugins_only()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject.toml): a worker per core, at most 4. Each holds its own TensorFlow
+    (about 1.5 GB) and trains on every core; two on 2 cores overlap one's tracing, plotting and
+    statistics (Python, one core) with the other's training."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def pytest_report_header(config):

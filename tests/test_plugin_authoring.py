@@ -1,6 +1,7 @@
 """Writing a plugin: `zoo new`, `zoo check`, the zoo_check fixture, local plugins, versioning."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,37 +12,39 @@ from conftest import run_zoo
 
 @pytest.fixture
 def scaffold(tmp_path):
-    """`zoo new tiny-net`, pip-installed (editable) into this environment, uninstalled afterwards."""
+    """`zoo new tiny-net`, pip-installed into a folder of its own: (project, env putting it on the path).
+
+    Not into this environment: the other tests, run beside this one by pytest-xdist, would see
+    a plugin appear in the middle of their listings."""
     result = run_zoo("new", "tiny-net", "--dir", tmp_path)
     assert result.returncode == 0, result.stderr
-    root = tmp_path / "mnist-zoo-tiny-net"
+    root, site = tmp_path / "mnist-zoo-tiny-net", tmp_path / "site-packages"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                              "-e", str(root)], capture_output=True, text=True)
+                              "--target", str(site), str(root)], capture_output=True, text=True)
     assert install.returncode == 0, install.stderr
-    yield root
-    subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "mnist-zoo-tiny-net"],
-                   capture_output=True, text=True)
+    return root, {"PYTHONPATH": str(site)}
 
 
 @pytest.mark.process
 def test_new_plugin_installs_lists_checks_tests_and_trains(scaffold, tmp_path):
-    assert {p.name for p in scaffold.iterdir()} >= {"pyproject.toml", "README.md", "zoo_tiny_net", "tests"}
-    listed = run_zoo("list", "--json")
+    root, installed = scaffold
+    assert {p.name for p in root.iterdir()} >= {"pyproject.toml", "README.md", "zoo_tiny_net", "tests"}
+    listed = run_zoo("list", "--json", env=installed)
     assert listed.returncode == 0, listed.stderr
     row = next(r for r in json.loads(listed.stdout) if r["name"] == "tiny-net")
     assert row["params"] == 56_714  # 160 + 4,640 + 800·64 + 64 + 650
 
-    checked = run_zoo("check", "tiny-net")
+    checked = run_zoo("check", "tiny-net", env=installed)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "overfits a batch" in checked.stdout and "✗" not in checked.stdout
 
-    own_tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(scaffold)],
-                               capture_output=True, text=True, cwd=scaffold)
+    own_tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)],
+                               capture_output=True, text=True, cwd=root, env={**os.environ, **installed})
     assert own_tests.returncode == 0, own_tests.stdout + own_tests.stderr
     assert "1 passed" in own_tests.stdout
 
     trained = run_zoo("train", "tiny-net", "--epochs", "2", "--limit", "3000", "--runs-dir", tmp_path / "runs",
-                      "--json")
+                      "--json", env=installed)
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout)["test_accuracy"] > 0.5
 

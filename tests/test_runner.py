@@ -242,38 +242,37 @@ def test_ctrl_c_during_a_comparison_keeps_finished_models(tmp_path):
 
 
 def test_resume_trains_only_what_a_stopped_comparison_did_not_finish(cli, tmp_path):
-    command = ["compare", "mlp", "speedrun", "--seeds", "2", "--epochs", "1", "--limit", "1500"]
+    command = ["compare", "mlp", "--seeds", "3", "--epochs", "1", "--limit", "1500"]
     first = cli(*command, "--runs-dir", tmp_path / "runs")
     assert first.exit_code == 0, first.stderr
     folder = next((tmp_path / "runs").glob("compare-*"))
     kept = (folder / "mlp-seed42" / "run.json").read_bytes()
     # what a Ctrl-C leaves: one run stopped mid-way (its status says so); what kill -9 leaves: a folder, no run.json
-    stopped = folder / "speedrun-seed42" / "run.json"
+    stopped = folder / "mlp-seed43" / "run.json"
     stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "status": "interrupted"}))
-    (folder / "speedrun-seed43" / "run.json").unlink()
+    (folder / "mlp-seed44" / "run.json").unlink()
 
     resumed = cli(*command, "--resume", folder, "--json-out", tmp_path / "rows.json")
     assert resumed.exit_code == 0, resumed.stderr
-    assert "2 of 4 runs finished there and are kept; 2 to train" in resumed.stderr
-    assert "speedrun-seed42 was stopped mid-way: it starts again" in resumed.stderr
-    assert "speedrun-seed43 was stopped mid-way: it starts again" in resumed.stderr  # not a speedrun-seed43-2 beside it
+    assert "1 of 3 runs finished there and are kept; 2 to train" in resumed.stderr
+    assert "mlp-seed43 was stopped mid-way: it starts again" in resumed.stderr
+    assert "mlp-seed44 was stopped mid-way: it starts again" in resumed.stderr  # not a mlp-seed44-2 beside it
     assert (folder / "mlp-seed42" / "run.json").read_bytes() == kept  # not trained again
-    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [
-        "mlp-seed42", "mlp-seed43", "speedrun-seed42", "speedrun-seed43"]
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["mlp-seed42", "mlp-seed43", "mlp-seed44"]
     saved = json.loads((folder / "compare.json").read_text())
     assert [(r["model"], r["seed"], r["status"]) for r in saved] == [
-        ("mlp", 42, "completed"), ("mlp", 43, "completed"), ("speedrun", 42, "completed"), ("speedrun", 43, "completed")]
-    rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
-    assert rows["mlp"]["n"] == rows["speedrun"]["n"] == 2 and rows["speedrun"]["test_accuracy"] > 0.3
+        ("mlp", 42, "completed"), ("mlp", 43, "completed"), ("mlp", 44, "completed")]
+    [row] = json.loads((tmp_path / "rows.json").read_text())
+    assert row["n"] == 3 and row["test_accuracy"] > 0.3
 
     again = cli("compare", "--resume", folder)  # the folder's plan.json fills in the rest of the command
-    assert again.exit_code == 0 and "4 of 4 runs finished there and are kept; 0 to train" in again.stderr
-    assert "plan.json: mlp speedrun --seeds 42,43 --epochs 1 --limit 1500" in again.stderr.replace("\n", "")
+    assert again.exit_code == 0 and "3 of 3 runs finished there and are kept; 0 to train" in again.stderr
+    assert "plan.json: mlp --seeds 42,43,44 --epochs 1 --limit 1500" in again.stderr.replace("\n", "")
     other_options = cli("compare", "--resume", folder, "--epochs", "2")
     assert other_options.exit_code == 2
     assert "mlp/article seed 42 ran there with other options (epochs 1 there, 2 here)" in other_options.stderr
     fewer = cli("compare", "mlp", "--seeds", "2", "--epochs", "1", "--limit", "1500", "--resume", folder)
-    assert fewer.exit_code == 2 and "holds 2 finished run(s) that are no job of this command" in fewer.stderr
+    assert fewer.exit_code == 2 and "holds 1 finished run(s) that are no job of this command" in fewer.stderr
     (folder / "plan.json").unlink()  # as a folder of an older zoo
     older = cli("compare", "--resume", folder)
     assert older.exit_code == 2 and "has no plan.json (an older zoo made it)" in older.stderr

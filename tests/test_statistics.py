@@ -60,6 +60,23 @@ def test_with_per_image_results_a_bootstrap_resamples_seeds_and_images(tmp_path)
 
 
 @pytest.mark.unit
+def test_the_bootstrap_draws_runs_and_images_as_its_definition_says():
+    """Counting each draw's images and one matrix product must give exactly what indexing
+    the drawn images gives: the same random draws, whole counts, the same floats."""
+    correct = np.random.default_rng(3).random((4, 700)) < 0.97
+    resamples, seed = 450, 11  # more than one slice of 200, and a partial one
+    rng = np.random.default_rng(seed)
+    expected = []
+    for start in range(0, resamples, 200):
+        count = min(200, resamples - start)
+        drawn_images = rng.integers(0, 700, size=(count, 700))
+        per_run = correct[:, drawn_images].mean(axis=2)  # runs × count
+        drawn_runs = rng.integers(0, 4, size=(count, 4))
+        expected.extend(per_run[drawn_runs, np.arange(count)[:, None]].mean(axis=1))
+    assert np.array_equal(statistics.hierarchical_bootstrap(correct, resamples, seed), np.array(expected))
+
+
+@pytest.mark.unit
 def test_one_run_gets_the_clopper_pearson_interval():
     group = statistics.Group("m", "r", (), [record("m", 42, 0.9911)])
     summary = statistics.interval(group)

@@ -173,11 +173,15 @@ def hierarchical_bootstrap(correct: np.ndarray, resamples: int = BOOTSTRAP_RESAM
     rng = np.random.default_rng(seed)
     runs, images = correct.shape
     values = np.empty(resamples)
-    correct = np.asarray(correct, dtype=bool)
-    for start in range(0, resamples, 200):  # in slices, to bound memory: runs × 200 × N at a time
+    correct = np.asarray(correct, dtype=bool).astype(np.float64)
+    for start in range(0, resamples, 200):  # in slices, to bound memory: 200 × N at a time
         count = min(200, resamples - start)
         drawn_images = rng.integers(0, images, size=(count, images))
-        per_run = correct[:, drawn_images].mean(axis=2)       # runs × count: each run's accuracy per draw
+        # How often each draw picked each image, then one matrix product: each run's accuracy per
+        # draw, the same numbers (whole counts, exact in float64) as indexing the draws, 4-5x faster.
+        offsets = (np.arange(count) * images)[:, None]
+        times_drawn = np.bincount((drawn_images + offsets).ravel(), minlength=count * images).reshape(count, images)
+        per_run = correct @ times_drawn.T.astype(np.float64) / images  # runs × count
         drawn_runs = rng.integers(0, runs, size=(count, runs))
         values[start:start + count] = per_run[drawn_runs, np.arange(count)[:, None]].mean(axis=1)
     return values
