@@ -193,6 +193,8 @@ def read_idx(path: Path, limit: int = MAX_ARRAY_BYTES) -> np.ndarray:
             if len(header) < 4 * ndim:
                 raise ZooError(f"{path}: truncated IDX header")
             dims = struct.unpack(f">{ndim}I", header)
+            if 0 in dims:  # no data, and NumPy could not even shape (0, 2**31, 2**31) to say so
+                raise ZooError(f"{path}: the IDX header {dims} declares no data (a dimension of 0)")
             expected = math.prod(dims)  # a Python integer: dimensions cannot overflow it
             if expected > limit:
                 raise _too_big(path, f"the IDX header {dims}", expected, limit)

@@ -17,25 +17,76 @@ same on every machine. Three ideas carry this model to 99% in 0.24 TFLOP of trai
 
 Every choice was made on the validation split (held out of the training set), never
 on the test set; the candidates and their numbers are in docs/performance.md.
+
+One knob is about speed alone: ``batch_norm=fused`` computes the same batch
+normalisation with TensorFlow's single fused kernel instead of Keras's separate
+operations (mean, variance, normalise, moving averages). Same model, same numbers to
+float rounding; on some CPUs a faster step (docs/performance.md, "PyTorch as the peer").
 """
 
 import keras
 from keras import layers
 
-from zoo import Architecture, Recipe, Source, hookimpl
+from zoo import Architecture, Knob, Recipe, Source, hookimpl
 
 SOURCE = Source("mnist-zoo speedrun (this project's own design, measured in docs/performance.md)",
                 "mnist-zoo", 2026)
 
+BATCH_NORM = Knob("batch_norm", "keras", "how batch normalisation is computed: 'keras' (Keras's layer) or 'fused' "
+                  "(TensorFlow's one fused kernel: the same numbers, a faster step on some CPUs; TensorFlow only)",
+                  values=("keras", "fused"))
 
-def conv_block(filters):
+
+@keras.saving.register_keras_serializable(package="zoo_speedrun")
+class FusedBatchNormalization(layers.Layer):
+    """Keras's BatchNormalization (momentum 0.99, epsilon 1e-3, the last axis), computed by
+    TensorFlow's fused kernel: one operation where Keras 3 runs several."""
+
+    momentum, epsilon = 0.99, 1e-3
+
+    def build(self, input_shape):
+        channels = (input_shape[-1],)
+        self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
+        self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(shape=channels, initializer="ones", name="moving_variance",
+                                               trainable=False)
+
+    def call(self, x, training=False):
+        import tensorflow as tf
+
+        dtype = x.dtype
+        x = tf.cast(x, "float32")  # statistics in float32, as Keras's layer keeps them under mixed precision
+        if not training:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, self.moving_mean,
+                                                       self.moving_variance, epsilon=self.epsilon, is_training=False)
+            return tf.cast(y, dtype)
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, epsilon=self.epsilon)
+        # The kernel hands back the unbiased variance (n - 1); Keras's layer averages the biased one (n).
+        n = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), "float32")
+        variance = variance * (n - 1) / n
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1 - self.momentum))
+        return tf.cast(y, dtype)
+
+
+def batch_normalization(kind):
+    if kind == "fused":
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(f"batch_norm=fused calls a TensorFlow kernel: not on Keras's "
+                             f"{keras.backend.backend()} backend (use batch_norm=keras)")
+        return FusedBatchNormalization()
+    return layers.BatchNormalization()
+
+
+def conv_block(filters, batch_norm="keras"):
     # The convolution needs no bias: batch normalisation's shift does that job.
     return [layers.Conv2D(filters, (3, 3), padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            batch_normalization(batch_norm),
             layers.Activation("relu")]
 
 
-def build(input_shape, num_classes):
+def build(input_shape, num_classes, batch_norm="keras"):
     rows, cols, channels = input_shape
     return keras.Sequential(
         [
@@ -44,9 +95,9 @@ def build(input_shape, num_classes):
             layers.Reshape((rows // 2, 2, cols // 2, 2 * channels)),
             layers.Permute((1, 3, 2, 4)),
             layers.Reshape((rows // 2, cols // 2, 4 * channels)),
-            *conv_block(16),                # → 14×14×16
+            *conv_block(16, batch_norm),    # → 14×14×16
             layers.MaxPooling2D((2, 2)),    # → 7×7×16
-            *conv_block(32),                # → 7×7×32
+            *conv_block(32, batch_norm),    # → 7×7×32
             layers.MaxPooling2D((2, 2)),    # → 3×3×32
             layers.Flatten(),
             layers.Dense(128, activation="relu"),
@@ -90,6 +141,7 @@ def zoo_register_architectures(register):
             input_kind="image",
             build=build,
             recipes=(RECIPE,),
+            knobs=(BATCH_NORM,),
             tags=("speed", "cnn"),
             notes=(
                 "Space-to-depth loses nothing: every pixel is still there, four to a position.",
