@@ -1,7 +1,7 @@
 """What batch normalisation costs speedrun's network on Keras/TensorFlow and on plain PyTorch.
 
-speedrun trains 1.2× slower per epoch than the same network in plain PyTorch
-(benchmarks/pytorch_peer.py). This script isolates the batch-norm layers: the network
+speedrun trained 1.18–1.24× slower per epoch than the same network in plain PyTorch
+on a 2-core AVX2 EPYC (benchmarks/pytorch_peer.py; docs/performance.md). This script isolates the batch-norm layers: the network
 with and without them, on random data (the cost of a step does not depend on the
 pixels), each variant in a fresh process, interleaved round by round, and prints
 milliseconds per training step and the TensorFlow ÷ PyTorch ratio of each.
@@ -11,9 +11,9 @@ milliseconds per training step and the TensorFlow ÷ PyTorch ratio of each.
     python benchmarks/batchnorm_cost.py --variants keras nchw --rounds 3
 
 TensorFlow runs batch norm four ways (``--variants``): Keras's layer channels last (what
-the zoo trains), the same layers channels first (NCHW, PyTorch's layout), a layer calling
-TensorFlow's fused kernel (which oneDNN replaces with its own on x86), and Keras's layer
-with the whole step compiled by XLA.
+the zoo trains), the same layers channels first (NCHW, PyTorch's layout), speedrun's
+``batch_norm=fused`` layer, calling TensorFlow's fused kernel (which oneDNN replaces with
+its own on x86), and Keras's layer with the whole step compiled by XLA.
 """
 
 from __future__ import annotations
@@ -29,42 +29,12 @@ IMAGES, BATCH, STEPS_PER_CALL = 12_800, 128, 32
 
 
 TF_VARIANTS = {
-    # name: (what it is, how to build it)
+    # name: what it is
     "keras": "Keras 3's BatchNormalization, channels last (NHWC): what the zoo trains",
     "nchw": "the same layers channels first (NCHW, PyTorch's layout), the input transposed once",
-    "fused": "a batch-norm layer calling TensorFlow's fused kernel (FusedBatchNormV3; oneDNN's on x86)",
+    "fused": "speedrun's batch_norm=fused layer: TensorFlow's fused kernel (FusedBatchNormV3; oneDNN's on x86)",
     "xla": "Keras's BatchNormalization, the whole step compiled by XLA (jit_compile=True)",
 }
-
-
-class FusedBatchNorm:
-    """Built lazily (Keras is imported only in the child process)."""
-
-    @staticmethod
-    def layer():
-        import keras
-        import tensorflow as tf
-
-        class Fused(keras.layers.Layer):
-            """Batch norm through tf.compat.v1.nn.fused_batch_norm; the moving averages kept as Keras keeps them."""
-
-            def build(self, shape):
-                channels = (shape[-1],)
-                self.gamma = self.add_weight(shape=channels, initializer="ones")
-                self.beta = self.add_weight(shape=channels, initializer="zeros")
-                self.moving_mean = self.add_weight(shape=channels, initializer="zeros", trainable=False)
-                self.moving_variance = self.add_weight(shape=channels, initializer="ones", trainable=False)
-
-            def call(self, x, training=False):
-                if not training:
-                    return tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, self.moving_mean,
-                                                            self.moving_variance, epsilon=1e-3, is_training=False)[0]
-                y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, epsilon=1e-3)
-                self.moving_mean.assign(0.99 * self.moving_mean + 0.01 * mean)
-                self.moving_variance.assign(0.99 * self.moving_variance + 0.01 * variance)
-                return y
-
-        return Fused()
 
 
 def one_run(framework: str, with_bn: bool, epochs: int) -> list[float]:
@@ -86,7 +56,9 @@ def one_run(framework: str, with_bn: bool, epochs: int) -> list[float]:
 
         def norm():
             if variant == "fused":
-                return FusedBatchNorm.layer()
+                from zoo_speedrun import FusedBatchNormalization  # speedrun's batch_norm=fused layer
+
+                return FusedBatchNormalization()
             return layers.BatchNormalization(axis=1 if variant == "nchw" else -1)
 
         def block(filters):

@@ -22,24 +22,19 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from whole_command import timed_output  # this folder: the script's own
 
 COMMANDS = {"one seed": [], "10 seeds batched": ["--seeds", "10"],
             "10 seeds one after another": ["--seeds", "10", "--no-seed-batching"]}
 
 
 def run(cmd: list[str]) -> tuple[float, list[dict]]:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        sys.exit(f"{' '.join(cmd[2:5])} … failed: {lines[-1] if lines else done.returncode}")
-    rows = json.loads(done.stdout)
+    seconds, stdout = timed_output(cmd)
+    rows = json.loads(stdout)
     records = [json.loads((Path(d) / "run.json").read_text()) for row in rows for d in row["run_dirs"]]
     return seconds, records
 

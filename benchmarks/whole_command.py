@@ -27,13 +27,18 @@ HERE = Path(__file__).parent
 
 
 def timed(cmd: list[str]) -> float:
+    return timed_output(cmd)[0]
+
+
+def timed_output(cmd: list[str]) -> tuple[float, str]:
+    """Run ``cmd`` as a fresh process: its wall seconds and stdout; its last error line ends the benchmark."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        sys.exit(f"{' '.join(cmd[:4])} … failed: {lines[-1] if lines else done.returncode}")
-    return seconds
+        sys.exit(f"{' '.join(cmd[1:5])} … failed: {lines[-1] if lines else done.returncode}")
+    return seconds, done.stdout
 
 
 def main():

@@ -214,17 +214,18 @@ def _start(job, prepared, run_dir, registry, branches: int = 1) -> _Started:
                     Path(run_dir))
 
 
-def _shuffled(x, y, job: Job):
+def _shuffled(run: _Started) -> dict:
     """The training batches in the seed's own order (``seed_batches.epoch_orders``): the
     same whether this seed trains alone or batched. Other Keras backends shuffle as Keras does."""
     import keras
 
+    (x, y), job = run.train, run.job
     if keras.backend.backend() != "tensorflow":
         return {"x": x, "y": y, "batch_size": job.batch_size, "shuffle": True}
     from zoo.seed_batches import training_batches
 
     return {"x": training_batches(x, y, [job.seed], job.epochs, job.batch_size),
-            "steps_per_epoch": -(-len(x) // job.batch_size), "shuffle": False}
+            "steps_per_epoch": run.steps_per_epoch, "shuffle": False}
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks, batching) -> RunRecord:
@@ -248,7 +249,7 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks, batching) -> R
             if autotuning_off:  # recorded only where it really applied
                 execution["tf_data_autotune"] = False
                 execution["fast_paths"].append("tf-data-autotune-off")
-            model.fit(**_shuffled(*run.train, job), epochs=job.epochs, validation_data=run.validation,
+            model.fit(**_shuffled(run), epochs=job.epochs, validation_data=run.validation,
                       verbose=0, callbacks=[tracker, *extra_callbacks])
     except KeyboardInterrupt:
         interrupted = True
@@ -286,9 +287,9 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
         for job, run_dir in zip(jobs, run_dirs):
             with seeded(job.seed):  # each seed's weights and dropout generators, as alone
                 runs.append(_start(job, prepared, run_dir, registry, branches=len(jobs)))
-        why = seed_batches.too_costly(runs[0].record.macs, first.batch_size)
-        if why:
-            raise NotBatched(why)
+            why = len(runs) == 1 and seed_batches.too_costly(runs[0].record.macs, first.batch_size)
+            if why:  # known from the first seed's model: the others are built only to be batched
+                raise NotBatched(why)
         names = [run.model.name for run in runs]
         batch = seed_batches.join([run.model for run in runs], seeds, arch.input_shape(prepared.arrays.dataset.image_shape))
         outputs = [seed_batches.branch_name(seed) for seed in seeds]

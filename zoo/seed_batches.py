@@ -173,19 +173,21 @@ def too_costly(macs: int, batch_size: int) -> str | None:
 
 @dataclass(frozen=True)
 class Group:
-    """Jobs to train together; one job trains alone, for ``reason``."""
+    """Jobs to train together; ``alone``: what one that trains alone records, and why."""
 
     jobs: tuple
-    reason: str = ""
-
-    @property
-    def alone(self) -> dict:
-        return trained_alone(self.reason)
+    alone: dict
 
 
 def trained_alone(reason: str) -> dict:
     """What a run trained on its own records (``execution["seed_batching"]``), and why."""
     return {"batched": False, "reason": reason}
+
+
+def not_batched(why) -> dict:
+    """What a seed that could have batched with others, but did not, records (``why``: the
+    ``why_not``/``too_costly`` reason, or a ``NotBatched`` exception)."""
+    return trained_alone(f"seed batching: {why}")
 
 
 def groups(jobs, prepared) -> list[Group]:
@@ -199,10 +201,10 @@ def groups(jobs, prepared) -> list[Group]:
     found = []
     for same in keyed.values():
         if not same[0].options.seed_batching:
-            found.extend(Group((job,), f"seed batching: {TURNED_OFF}") for job in same)
+            found.extend(Group((job,), not_batched(TURNED_OFF)) for job in same)
             continue
         for start in range(0, len(same), MAX_SEEDS_PER_BATCH):
             found.append(Group(tuple(same[start:start + MAX_SEEDS_PER_BATCH]),
-                               "no other seed of this model, recipe and data to train with"))
+                               trained_alone("no other seed of this model, recipe and data to train with")))
     order = {job: i for i, job in enumerate(jobs)}
     return sorted(found, key=lambda g: order[g.jobs[0]])

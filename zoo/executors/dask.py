@@ -156,7 +156,7 @@ def train_on_worker(jobs: list[Job], prepared, indices: list[int], plugin: str, 
                 return {"runs": [{"error": str(r)} if isinstance(r, ZooError) else files(f)
                                  for r, f in zip(results, folders)], "worker": address}
             except NotBatched as why:
-                batching = seed_batches.trained_alone(f"seed batching: {why}")
+                batching = seed_batches.not_batched(why)
             except Interrupted:  # a worker is stopped by cancelling, not by Ctrl-C: nothing to send
                 raise KeyboardInterrupt from None
         runs = []

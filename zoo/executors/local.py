@@ -58,7 +58,7 @@ class LocalExecutor:
                 try:
                     results = run_seed_batch(list(group.jobs), data, run_dirs, on_event, registry)
                 except NotBatched as why:  # nothing saved: the seeds train one after another
-                    batching = seed_batches.trained_alone(f"seed batching: {why}")
+                    batching = seed_batches.not_batched(why)
                 except Interrupted as stop:
                     yield from _outcomes(group.jobs, run_dirs, stop.records)
                     raise KeyboardInterrupt from None
