@@ -290,12 +290,33 @@ def _check_json_readers(data: bytes):
     assert history is None or all(isinstance(v, list) for v in history.values())
     steps = read_steps(folder)
     assert steps is None or len(steps["position"]) == len(steps["loss"])
+    _check_config_readers(data)
     try:
         listing = json.loads(data)
     except (ValueError, RecursionError):
         return
     if isinstance(listing, dict):
         cache._listing_shaped(listing)  # a bool, whatever the types inside
+
+
+def _check_config_readers(data: bytes):
+    """The zoo's own configuration (datasets.json of `zoo data add`, the pretrained manifest) goes
+    through the same capped, depth-limited reader: a table, or one line."""
+    import os
+    from unittest import mock
+
+    from zoo import folders, pretrained_models
+
+    folder = _folder("config")
+    (folder / "datasets.json").write_bytes(data)
+    (folder / "manifest.json").write_bytes(data)
+    with mock.patch.dict(os.environ, {"ZOO_CONFIG_DIR": str(folder)}), \
+            mock.patch.object(pretrained_models, "FOLDER", folder):
+        for read in (folders.added, pretrained_models.manifest):
+            try:
+                assert isinstance(read(), dict)
+            except ZooError as exc:
+                assert "\n" not in str(exc)
 
 
 @pytest.mark.unit

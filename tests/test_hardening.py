@@ -711,12 +711,13 @@ def test_a_batchnorm_run_at_chance_is_flagged_with_its_cause(tmp_path, cli, mnis
                  "--runs-dir", tmp_path / "runs", "--json", "--md", tmp_path / "table.md", env=env)
     assert result.exit_code == 0, result.stderr
     rows = {row["model"]: row for row in json.loads(result.stdout)}
-    assert rows["res-cnn"]["test_accuracy"] < 0.15 and rows["mlp"]["warnings"] == []
-    [warning] = rows["res-cnn"]["warnings"]
+    assert rows["res-cnn"]["test_accuracy"] < 0.15
+    assert [w.split(":")[0] for w in rows["mlp"]["warnings"]] == ["under-trained"]  # one epoch of 4,500: short
+    [warning] = [w for w in rows["res-cnn"]["warnings"] if not w.startswith("under-trained")]
     assert warning.startswith("near chance: test accuracy")
     assert "BatchNorm moving statistics have not settled after 36 steps (momentum 0.99" in warning
     record = json.loads((Path(rows["res-cnn"]["run_dir"]) / "run.json").read_text())
-    assert record["warnings"] == [warning]
+    assert warning in record["warnings"]
     assert "⚠ res-cnn/adam: near chance" in (tmp_path / "table.md").read_text()
     loaded = zoo.load(Path(rows["res-cnn"]["run_dir"]).parent, progress=False)
     assert "near chance" in loaded._repr_html_() and "near chance" in " ".join(repr(loaded).split())

@@ -4,7 +4,7 @@ In a notebook or a script, the verbs::
 
     import zoo
     zoo.list_models("*cnn*")
-    c = zoo.compare(["mlp", "speedrun"], seeds=3, epochs=1, limit=3000)
+    c = zoo.compare(["mlp", "speedrun"], seeds=3)   # each with its full recipe
     c                    # the table, inline; c.rows, c.figure("pareto"), c.report()
 
 A plugin author needs only the description types::
@@ -17,6 +17,17 @@ Importing it is cheap: nothing here imports Keras or TensorFlow until a verb nee
 (the verbs live in ``zoo.api``, and are loaded on first use).
 """
 
+import os as _os
+
+# TensorFlow's C++ start-up notices (oneDNN, CPU features), printed at its first import, say
+# nothing a learner can act on: quiet unless TF_CPP_MIN_LOG_LEVEL is set. Set before anything
+# imports TensorFlow, so a notebook that imports zoo first never shows them.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "ipykernel" in __import__("sys").modules:  # a notebook: its own `import keras` is quiet too
+    from zoo.keras_glue import quiet_tensorflow_import_in_notebooks
+
+    quiet_tensorflow_import_in_notebooks()
+
 from zoo.errors import (DataError, Interrupted, OptionError, RunFileError, TrainingError, UnknownNameError,
                         ZooError)
 from zoo.hookspecs import hookimpl
@@ -28,7 +39,7 @@ _LAZY = {
     "list_models": "zoo.api", "info": "zoo.api", "register": "zoo.api", "train": "zoo.api",
     "compare": "zoo.api", "resume": "zoo.api", "load": "zoo.api", "evaluate": "zoo.api",
     "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api", "experiments": "zoo.api",
-    "experiment": "zoo.api", "serve": "zoo.api",
+    "experiment": "zoo.api", "serve": "zoo.api", "pretrained": "zoo.api",
     "Run": "zoo.results", "Comparison": "zoo.results",
 }
 VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")

@@ -65,7 +65,23 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10, knobs: dict | Non
         except Exception as exc:
             raise ZooError(f"{arch.name}: the model cannot be built for input {input_shape} "
                            f"({type(exc).__name__}: {exc})") from exc
+    takes = input_shape_of(model)
+    if takes is not None and takes != tuple(input_shape):
+        raise ZooError(f"{arch.name}: build() made a model whose input is {takes}, but the images reach it as "
+                       f"{tuple(input_shape)}: use the input_shape build() is given (keras.Input(input_shape)) "
+                       f"rather than a shape written into the code")
     return model
+
+
+def input_shape_of(model) -> tuple | None:
+    """The shape (without the batch) of a model's one input, or None when it has several or none yet."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or len(inputs) != 1:
+        return None
+    return tuple(inputs[0].shape[1:])
 
 
 def _shape(tensor_shape) -> tuple:

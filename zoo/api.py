@@ -40,13 +40,66 @@ def _registry(plugins_dir=None, feedback=None):
     return registry
 
 
+def _names(value, what: str) -> list:
+    """A name or a list of names (models, patterns), as the API takes them; else a one-line error."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise OptionError(f"{what} takes a name or a list of names, not {_kind(value)}")
+
+
+def _paths(value, what: str) -> list:
+    """A path or a list of paths (run folders, comparison folders, pretrained names)."""
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (str, os.PathLike)) for v in value):
+        return list(value)
+    raise OptionError(f"{what} takes a folder's path or a list of them, not {_kind(value)}")
+
+
+def _kind(value) -> str:
+    if isinstance(value, (list, tuple)):
+        inner = sorted({type(v).__name__ for v in value})
+        return f"a {type(value).__name__} of {', '.join(inner)}" if inner else f"an empty {type(value).__name__}"
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def _run_of(run) -> Run:
-    """A ``Run``, or a run directory's path."""
+    """A ``Run``, a run directory's path, or a pretrained model's name (``zoo.pretrained()``)."""
+    from zoo import pretrained_models
+
     if isinstance(run, Run):
         return run
     if isinstance(run, (str, os.PathLike)):
+        if pretrained_models.is_pretrained(os.fspath(run)):
+            return Run.open(pretrained_models.folder(os.fspath(run)))
+        if not Path(run).exists() and "/" not in os.fspath(run) and os.fspath(run) not in pretrained_models.names():
+            known = ", ".join(pretrained_models.names())
+            raise RunFileError(f"{run}: no such run directory, and no pretrained model of that name "
+                               f"(pretrained: {known}; `zoo pretrained` lists them)")
         return Run.open(run)
-    raise OptionError(f"give a zoo.Run or a run directory, not {type(run).__name__}")
+    raise OptionError(f"give a zoo.Run, a run directory or a pretrained model's name, not {type(run).__name__}")
+
+
+def pretrained(name: str | None = None):
+    """The models shipped trained with the zoo: with no ``name``, a list of dicts (accuracy,
+    size, SHA-256, recipe, epochs, seed, the CPU it trained on, and the multi-seed mean in
+    docs/results it is read beside); with a ``name``, that model as a ``Run`` (its files
+    checked against their SHA-256 first). Every verb that takes a run takes the name too:
+    ``zoo.predict("speedrun", "my-digit.png")``."""
+    from zoo import pretrained_models
+
+    if name is None:
+        return pretrained_models.listing()
+    if not isinstance(name, str):
+        raise OptionError(f"give a pretrained model's name, not {type(name).__name__}")
+    return Run.open(pretrained_models.folder(name))
 
 
 # -- the registry -------------------------------------------------------------------------------------
@@ -139,7 +192,8 @@ def experiment(name: str, *, seeds: int | None = None, full: bool = False, seed:
     chosen = registry.experiment(name)
     registry.architecture(chosen.model)  # its model's plugin must be installed: one line if not
     plan = experimentsmod.settings(chosen, seeds, full)
-    options = Options(epochs=plan["epochs"], limit=plan["limit"], validate_on=plan["validate_on"], data_dir=data_dir)
+    options = Options(epochs=plan["epochs"], limit=plan["limit"], validate_on=plan["validate_on"], data_dir=data_dir,
+                      test_each_epoch=plan["test_each_epoch"])
     comparison = _compare([plan["models"]], None, seed, plan["seeds"], options, _runs_dir(runs_dir), executor,
                           workers, threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(0.2),
                           vary=plan["vary"], settings=plan["set"], experiment=name)
@@ -235,7 +289,7 @@ def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | Non
     computation (the same runs, faster; each run.json says how it trained); False: one after another."""
     from zoo.registry import canonical_tag
 
-    patterns = [models] if isinstance(models, str) else list(models or ())
+    patterns = _names(models, "models=")
     if quick and epochs is None:
         epochs = 1
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
@@ -271,6 +325,7 @@ def resume(directory, *, executor: str = "local", workers: int | None = None, th
                       validate_on=merged.get("validate_on") or "val", dataset=merged.get("dataset") or "mnist",
                       data_dir=merged.get("data_dir"), precision=merged.get("precision") or "float32",
                       vary_split=bool(merged.get("vary_split")), tensorboard=bool(merged.get("tensorboard")),
+                      test_each_epoch=bool(merged.get("test_each_epoch")),
                       seed_batching=_flag(seed_batching, "seed_batching"))
     seed = merged.get("seed")
     comparison = _compare(list(merged.get("patterns") or []), merged.get("tag"),
@@ -289,7 +344,8 @@ PLAN_DEFAULTS = {"seed": DEFAULT_SEED, "validate_on": "val", "dataset": "mnist",
 RESUME_KEYS = {"models": "patterns", "tag": "tag", "seed": "seed", "seeds": "seeds", "epochs": "epochs",
                "batch_size": "batch_size", "limit": "limit", "validate_on": "validate_on", "dataset": "dataset",
                "data_dir": "data_dir", "precision": "precision", "vary_split": "vary_split",
-               "tensorboard": "tensorboard", "quick": "quick", "vary": "vary", "set": "set"}
+               "tensorboard": "tensorboard", "quick": "quick", "vary": "vary", "set": "set",
+               "test_each_epoch": "test_each_epoch"}
 
 
 def resume_plan(directory, given: dict, progress=True) -> dict:
@@ -363,8 +419,8 @@ def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, prog
     from zoo.registry import canonical_tag, select
 
     feedback = Feedback(progress)
-    dirs = [dirs] if isinstance(dirs, (str, os.PathLike)) else list(dirs)
-    patterns = [models] if isinstance(models, str) else list(models or ())
+    dirs = _run_folders(_paths(dirs, "dirs="))
+    patterns = _names(models, "models=")
     tag = canonical_tag(tag)
     stray = [p for p in patterns if Path(p).exists()]
     if stray:
@@ -467,6 +523,9 @@ def predict(run, images, *, save_preprocessed=None, plugins_dir=None) -> list[di
     run = _run_of(run)
     if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", 0) == 2 or hasattr(images, "convert"):
         images = [images]
+    if not isinstance(images, (list, tuple)) and not hasattr(images, "__array__"):
+        raise OptionError(f"images= takes a file's path, a PIL image, a 2-D array or a list of them, not "
+                          f"{_kind(images)}")
     _, record, model = _open(run, plugins_dir)
     return list(read_digits(model, record, list(images), save_preprocessed))
 
@@ -482,6 +541,10 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
     from zoo.imaging import preprocess
 
     run = _run_of(run)
+    if image is None or isinstance(image, bool) or not (isinstance(image, (int, str, os.PathLike))
+                                                        or hasattr(image, "convert") or hasattr(image, "__array__")):
+        raise OptionError(f"image= takes a file's path, a PIL image, a 2-D array or a test image's number, not "
+                          f"{_kind(image)}")
     registry, record, model = _open(run, plugins_dir)
     truth = None
     if _is_test_index(image):
@@ -513,36 +576,62 @@ def _is_test_index(image) -> bool:
 
 def explain_folder(run, image) -> Path:
     """Where ``zoo explain`` writes its figures by default: ``explain-NAME`` in the run's folder
-    (NAME: the image file's stem, or testN for test image N)."""
+    (NAME: the image file's stem, or testN for test image N); for a pretrained model, which is
+    installed read-only, ``explain-MODEL-NAME`` in the working directory."""
+    from zoo import pretrained_models
+
     name = f"test{int(image)}" if _is_test_index(image) else Path(str(image)).stem
-    return _run_dir(run) / f"explain-{name}"
-
-
-def _run_dir(run) -> Path:
-    return run.dir if isinstance(run, Run) else Path(run)
+    folder = _run_of(run).dir
+    if pretrained_models.is_shipped_folder(folder):
+        return Path(f"explain-{folder.name}-{name}")
+    return folder / f"explain-{name}"
 
 
 def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int = 0, data_dir=None,
-           progress=True, plugins_dir=None):
+           margin: float | None = None, progress=True, plugins_dir=None):
     """Write a static web site of a comparison (a ``Comparison``, or saved run folders): the
     table with its statistics, cost and learning-curve figures, and a page per model with its
     card, recipe, mistakes, filters, feature maps and saliency. Opens from disk, offline.
-    Returns where its pages are (``.index``, ``.pages``, ``.notes``)."""
+    A ``Comparison`` is shown as it was computed (its margin, its failed jobs); saved runs get
+    their statistics with ``margin`` (accuracy points, default 0.2). Returns where its pages are
+    (``.index``, ``.pages``, ``.notes``)."""
     from zoo import site
     from zoo.feedback import Feedback
     from zoo.rows import records_from_dirs
 
     feedback = Feedback(progress)
+    shown = {}
     if isinstance(comparison_or_dirs, Comparison):
+        if margin is not None:
+            raise OptionError("margin applies to saved runs: a Comparison is reported with the margin it was "
+                              "computed with (zoo.load(..., margin=) computes it again)")
         records, default = comparison_or_dirs.records, comparison_or_dirs.dir
+        shown = comparison_or_dirs.shown()
     else:
-        dirs = [comparison_or_dirs] if isinstance(comparison_or_dirs, (str, os.PathLike)) else list(comparison_or_dirs)
+        shown = {"margin": _margin(0.2 if margin is None else margin)}
+        dirs = _run_folders(_paths(comparison_or_dirs, "comparison_or_dirs= (or a Comparison)"))
         records = records_from_dirs(dirs, warn=feedback.warn)
         default = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
     if out is None:
         out = default / "report" if default is not None else Path("report")
     return site.write(records, Path(out), title=title, digit=digit, data_dir=data_dir, warn=feedback.warn,
-                      plugins_dir=plugins_dir)
+                      plugins_dir=plugins_dir, **shown)
+
+
+def _run_folders(dirs) -> list:
+    """Folders of runs as given, each pretrained model's name (``"speedrun"``, or ``"pretrained"``
+    for all of them) turned into its checked folder."""
+    from zoo import pretrained_models
+
+    out = []
+    for d in dirs:
+        if isinstance(d, (str, os.PathLike)) and not Path(d).exists() and os.fspath(d) == "pretrained":
+            out += [pretrained_models.folder(n) for n in pretrained_models.names()]
+        elif isinstance(d, (str, os.PathLike)) and pretrained_models.is_pretrained(os.fspath(d)):
+            out.append(pretrained_models.folder(os.fspath(d)))
+        else:
+            out.append(d)
+    return out
 
 
 def serve(runs=(), *, host: str = "127.0.0.1", port: int = 8000, collect_into=None, plugins_dir=None,
@@ -564,7 +653,8 @@ def serve(runs=(), *, host: str = "127.0.0.1", port: int = 8000, collect_into=No
 
     if not 0 < int(port) < 65536:
         raise OptionError(f"--port {port}: give a port from 1 to 65535")
-    runs = [runs] if isinstance(runs, (str, os.PathLike)) else list(runs)
+    # nothing given: the pretrained models, no training needed
+    runs = _run_folders(_paths(runs, "runs=") if runs else ["pretrained"])
     feedback = Feedback(progress)
     classroom.serve(runs, host=host, port=int(port), collect_into=collect_into, plugins_dir=plugins_dir,
                     warn=feedback.warn, info=lambda text: feedback.info(None, text))

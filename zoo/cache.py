@@ -19,22 +19,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-CACHE_DIR_ENV = "ZOO_CACHE_DIR"
-NO_CACHE_ENV = "ZOO_NO_CACHE"
+from zoo.files import CACHE_DIR_ENV, NO_CACHE_ENV, cache_dir  # noqa: F401  (the cache's folder, and its switch)
+from zoo.files import cache_enabled as enabled
+
 STATS_FILE = "model-stats-v2.json"  # v2: ModelStats.outputs
-
-
-def cache_dir() -> Path:
-    configured = os.environ.get(CACHE_DIR_ENV)
-    if configured:
-        return Path(configured).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("mnist-zoo", appauthor=False))
-
-
-def enabled() -> bool:
-    return os.environ.get(NO_CACHE_ENV, "") in ("", "0")
 
 
 def source_fingerprint(module) -> list:

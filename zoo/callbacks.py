@@ -84,6 +84,23 @@ class RunCallback(keras.callbacks.Callback):
 
 
 
+class TestEachEpoch(keras.callbacks.Callback):
+    """The test set's accuracy after every epoch, into the run's history as ``test_accuracy``:
+    what the articles watched while training (``Options.test_each_epoch``). Only the
+    validate-on-test experiment asks for it, to measure what choosing an epoch on it costs;
+    nothing is chosen by it. After the run's own callback, so the epoch's seconds exclude it."""
+
+    def __init__(self, tracker: RunCallback, x_test, y_test, output: str):
+        super().__init__()
+        self.tracker, self.x_test, self.y_test, self.output = tracker, x_test, y_test, output
+
+    def on_epoch_end(self, epoch, logs=None):
+        from zoo.evaluation import predict_probabilities
+
+        predicted = predict_probabilities(self.model, self.x_test, self.output).argmax(axis=1)
+        self.tracker.history.setdefault("test_accuracy", []).append(float((predicted == self.y_test).mean()))
+
+
 class BranchLogs(keras.callbacks.Callback):
     """Shows one branch of a seed batch (``zoo.seed_batches``) to that run's own callback
     under plain names (``seed_42_loss`` → ``loss``), with the branch as its model: the

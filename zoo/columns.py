@@ -38,10 +38,18 @@ def _vs_best_cell(row) -> str:
         return f"no test ({row.get('untested_because') or 'no per-image results'})"
     holm = f", Holm over {row['comparisons']} pairs" if row.get("holm") else ""
     test = f"p {fmt_p(row['p_value_vs_best'])}, {short_test(row['test'])}{holm}"
+    detect = row.get("min_detectable_difference")
+    power = ""
+    if detect is not None:
+        level = row.get("detectable_alpha")
+        at = f" at α {level:.3g}" if level is not None and level < 0.05 else ""
+        uncertain = " (from a few runs' sd)" if "uncertain" in (row.get("detectable_from") or "") else ""
+        power = f"; would detect ≥ {detect * 100:.2f} pt{at}{uncertain}"
     if standing.startswith("not distinguishable"):
-        detect = row.get("min_detectable_difference")
-        power = f"; would detect ≥ {detect * 100:.2f} pt" if detect is not None else ""
         return f"≈ best: not distinguishable at this n ({test}{power})"
+    if standing == "unsettled":
+        return (f"unsettled: the gap is larger than this n should detect, yet not rejected ({test}{power}); "
+                f"more seeds")
     return f"worse ({test})"
 
 
@@ -128,17 +136,22 @@ COLUMNS = [
            sort=lambda r: r.get("macs"), results=False, cost=True),
 ]
 
-CAPTION = ("95% interval: of the model's accuracy, with both the seeds' and the test set's noise (a bootstrap over "
-           "seeds and test images); with one run, the test set's alone (Clopper-Pearson). vs the best: McNemar for one "
-           "run each, Welch's t-test across seeds for different models, a paired t-test only for one model on the "
-           "same seeds; Holm over every pair. ≈ best: p ≥ 0.05, not shown different — it says what this n could "
-           "detect. reproduced: equivalent within the margin (TOST); below/above: outside our 95% prediction "
-           "interval for one run.")
+CAPTION = ("95% interval: of the model's accuracy, with both the seeds' noise (Student's t on n − 1 degrees of "
+           "freedom) and the test set's; with one run, the test set's alone (Clopper-Pearson). vs the best: McNemar "
+           "for one run each, Welch's t-test across seeds for different models, a paired t-test only for one model "
+           "on the same seeds; Holm over every pair. ≈ best: p ≥ 0.05, not shown different — it says what this n "
+           "could detect at Holm's level. reproduction: the published run is one draw, with our seed spread; "
+           "consistent: TOST within the margin and inside our 95% prediction interval for one run; below/above: "
+           "outside it.")
 
 
 def shown(rows: list[dict], columns=None) -> list[Column]:
-    """The columns these rows need: a variant's column only where there are variants."""
-    return [c for c in columns or COLUMNS if c.only_if is None or any(r.get(c.only_if) for r in rows)]
+    """The columns these rows need: a variant's column only where there are variants; for
+    models re-tested on another dataset, what was measured there (not what training cost)."""
+    retested = bool(rows) and all(r.get("tested_on") for r in rows)
+    training_only = ("published", "verdict")  # an article's figure is for its own test set
+    return [c for c in columns or COLUMNS if (c.only_if is None or any(r.get(c.only_if) for r in rows))
+            and not (retested and (not c.results or c.key in training_only))]
 
 
 def cells(row: dict) -> dict[str, str]:

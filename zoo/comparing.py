@@ -37,7 +37,7 @@ PLAN_FILE = "plan.json"  # what the comparison was asked to do: resuming with no
 PLAN_KEYS = {"patterns": list, "tag": str, "seed": int, "seeds": str, "epochs": int, "batch_size": int,
              "vary": list, "set": list, "experiment": str,
              "limit": int, "validate_on": str, "dataset": str, "data_dir": str, "precision": str,
-             "vary_split": bool, "tensorboard": bool}
+             "vary_split": bool, "tensorboard": bool, "test_each_epoch": bool}
 
 
 @dataclass
@@ -189,9 +189,9 @@ def check_resumable(compare_dir) -> Path:
     compare_dir = Path(compare_dir)
     if not compare_dir.is_dir():
         raise RunFileError(f"--resume {compare_dir}: no such folder")
-    if not (compare_dir / COMPARE_FILE).is_file():
-        raise RunFileError(f"{compare_dir}: not a comparison's folder (no {COMPARE_FILE}); --resume takes the "
-                           f"folder an earlier zoo compare wrote")
+    if not (compare_dir / COMPARE_FILE).is_file() and not (compare_dir / PLAN_FILE).is_file():
+        raise RunFileError(f"{compare_dir}: not a comparison's folder (no {COMPARE_FILE} or {PLAN_FILE}); --resume "
+                           f"takes the folder an earlier zoo compare wrote")
     return compare_dir
 
 
@@ -249,7 +249,7 @@ def plan_flags(taken: dict) -> str:
     for key, value in taken.items():
         if key in ("vary", "set"):
             flags += [part for text in value or [] for part in (f"--{key}", text)]
-        elif key == "experiment":
+        elif key in ("experiment", "test_each_epoch"):  # an experiment's own settings, no flags of compare
             continue
         elif key != "patterns" and value not in (None, False, []):
             flags += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
@@ -347,7 +347,11 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
             epochs=options.epochs, batch_size=options.batch_size, limit=options.limit,
             validate_on=options.validate_on, dataset=options.dataset, data_dir=options.data_dir,
             precision=options.precision, vary_split=options.vary_split, tensorboard=options.tensorboard,
+            test_each_epoch=options.test_each_epoch,
             vary=knob_texts(vary, "--vary"), set=knob_texts(settings, "--set"), experiment=experiment))
+        # a comparison's folder from its first moment: kill -9 before the first run finishes still
+        # leaves a folder that --resume continues
+        atomic_write_json(compare_dir / COMPARE_FILE, [])
     chosen_executor = make_executor(executor, len(todo), workers, threads, scheduler, plugins_dir,
                                     on_start=lambda text: feedback.info(None, text)) \
         if todo else make_executor("local", 0)
@@ -433,10 +437,10 @@ def draw_run_figures(run_dir, record, arrays, warn: Callable[[str], object]) -> 
 
 
 def draw_comparison_figures(rows: list[dict], compare_dir: Path, warn: Callable[[str], object]) -> None:
-    """compare.png (accuracy per model: seeds, mean, interval), pareto.png, and the validation
-    curves when there is more than one epoch to draw; a figure never loses the results."""
+    """compare.png (accuracy per model: seeds, mean, interval), pareto.png, and curves.png
+    (every model's learning, within epochs too); a figure never loses the results."""
     from zoo import figures
-    from zoo.rows import histories
+    from zoo.rows import learning_curves
 
     done = [r for r in rows if r.get("mean") is not None]
     if not done:
@@ -444,9 +448,8 @@ def draw_comparison_figures(rows: list[dict], compare_dir: Path, warn: Callable[
     try:
         figures.accuracy_chart(done, compare_dir / "compare.png", "Test accuracy, same data and split")
         figures.pareto(done, compare_dir / "pareto.png")
-        single = [r for r in done if r["n"] == 1 and r.get("run_dir")]
-        curves = histories(single)
-        if any(len(h.get("val_accuracy", [])) > 1 for h in curves.values()):
-            figures.compare_curves(curves, compare_dir / "curves.png")
+        curves = learning_curves(done)
+        if curves:
+            figures.overlaid_curves(curves, compare_dir / "curves.png")
     except Exception as exc:  # noqa: BLE001
         warn(f"could not draw the comparison's figures: {exc}")

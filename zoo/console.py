@@ -119,6 +119,26 @@ def models_table(rows: list[dict]) -> Table:
     return table
 
 
+def pretrained_table(rows: list[dict]) -> Table:
+    """The pretrained models: each one run of the full recipe, beside its shipped multi-seed mean."""
+    table = Table(title="Pretrained models (shipped with the zoo)", title_justify="left")
+    for header in ("name", "test acc", "multi-seed mean", "recipe", "trained", "size", "SHA-256 (model.keras)"):
+        table.add_column(header, justify="right" if header in ("test acc", "multi-seed mean", "size") else "left",
+                         no_wrap=header != "trained")
+    for row in rows:
+        ref = row.get("reference") or {}
+        mean = f"{pct(ref['mean'])} (n={ref['n']})" if ref.get("mean") is not None else "—"
+        trained = (f"{row['epochs']} epochs, batch {row['batch_size']}, {row['train_images']:,} images "
+                   f"(+{row['validation_images']:,} held out), seed {row['seed']}")
+        table.add_row(f"[bold cyan]{safe(row['name'])}[/]", pct(row["test_accuracy"]), mean,
+                      safe(row["recipe"]), safe(trained), f"{row['bytes'] / 1e6:.2f} MB", row["sha256"][:16] + "…")
+    total = sum(row["bytes"] for row in rows)
+    table.caption = (f"{len(rows)} models, {total / 1e6:.1f} MB together. Each is one run of its model's full recipe "
+                     "on the held-out split; the multi-seed mean is from docs/results. Any command that takes a run "
+                     "takes these names: zoo predict speedrun digit.png; zoo serve with no arguments serves them.")
+    return table
+
+
 def model_card(card: dict) -> Group:
     src = card["source"]
     head = Text.assemble((printable(card["title"]), "bold"), "\n\n", printable(card["summary"]), "\n\n",
@@ -256,7 +276,7 @@ def summary_tables(rows: list[dict], title: str, width: int) -> list[Table]:
     from zoo.columns import shown
 
     columns = shown(rows)
-    if width >= WIDE_TERMINAL:
+    if width >= WIDE_TERMINAL or not any(c.cost and not c.results for c in columns):
         return [summary_table(rows, title, columns)]
     cost = summary_table(rows, "What each model cost (medians over seeds)", [c for c in columns if c.cost])
     cost.caption = None
@@ -309,9 +329,14 @@ def per_class_table(rows: list[dict], class_names, title_suffix: str = "") -> Ta
     t.add_column("class")
     for r in done:
         t.add_column(safe(name_of(r)), justify="right")
+    empty = False
     for i, name in enumerate(class_names):
         values = [r["per_class_accuracy"][i] for r in done]
-        worst = min(values) if values else None
-        t.add_row(safe(name), *(f"[red]{v * 100:.2f}%[/]" if v == worst and len(values) > 1 else f"{v * 100:.2f}%"
-                               for v in values))
+        known = [v for v in values if v is not None]
+        worst = min(known) if len(known) > 1 else None
+        empty |= len(known) < len(values)
+        t.add_row(safe(name), *("—" if v is None else f"[red]{v * 100:.2f}%[/]" if v == worst
+                               else f"{v * 100:.2f}%" for v in values))
+    if empty:
+        t.caption = "—: no image of this class was tested"
     return t

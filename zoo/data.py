@@ -366,6 +366,11 @@ def make_split(y_train: np.ndarray, validate_on: str = "val", seed: int = DEFAUL
     return Split(train, val, "val", seed, limit)
 
 
+def full_training_size(images: int, validate_on: str = "val", val_fraction: float = DEFAULT_VAL_FRACTION) -> int:
+    """How many images ``make_split`` trains on with no ``limit``: a recipe's designed data."""
+    return images if validate_on == "test" else images - int(round(images * val_fraction))
+
+
 def test_set_warning() -> str:
     return ("validating on the test set, as the articles do: every number you look at while training "
             "(and any epoch or model you pick by it) has seen the test set, so the final test accuracy "

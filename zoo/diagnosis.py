@@ -11,6 +11,9 @@ the report.
 from __future__ import annotations
 
 CHANCE_MARGIN = 0.05  # a test accuracy this close to 1/classes learned next to nothing
+# A run with fewer than this share of the steps its recipe was designed for is flagged: its
+# accuracy says how far this model gets in a short run, not what the model reaches.
+UNDER_TRAINED_SHARE = 1 / 3
 INFERENCE_GAP = 0.25  # training accuracy this far above the inference-mode accuracy
 SETTLED_MOMENTUM = 0.9  # BatchNorm momentum that settles within a few dozen steps
 
@@ -35,8 +38,53 @@ def _batchnorm_cause(steps: int, momenta: list[float]) -> str:
     if left < 1e-4:  # settled long ago: the layers themselves normalise the wrong way
         return (f"its BatchNorm layers act differently in inference mode although {steps} steps settled their "
                 f"statistics: check each normalises per channel (axis=-1)")
+    # never recommend the momentum already in use: then only more steps help
+    remedy = (f"train longer, or use momentum={SETTLED_MOMENTUM:g}" if momentum > SETTLED_MOMENTUM else
+              f"train longer: about {_steps_to_forget(momentum):,} steps at momentum {momentum:g} forget the start")
     return (f"BatchNorm moving statistics have not settled after {steps} steps (momentum {momentum:g} keeps "
-            f"{left:.0%} of their starting values): train longer, or use momentum={SETTLED_MOMENTUM:g}")
+            f"{_share(left)} of their starting values): {remedy}")
+
+
+def _steps_to_forget(momentum: float) -> int:
+    """Steps after which ``momentum``'s moving averages keep under 1e-4 of their start."""
+    import math
+
+    return math.ceil(math.log(1e-4) / math.log(momentum)) if 0 < momentum < 1 else 0
+
+
+def _share(left: float) -> str:
+    return f"{left:.0%}" if left >= 0.1 else f"{left:.1%}" if left >= 0.001 else "under 0.1%"
+
+
+def budget(steps: int, designed_steps: int, epochs: int, images: int, designed_epochs: int,
+           designed_images: int) -> dict:
+    """How much of its recipe's designed training a run had: ``steps`` against ``designed_steps``
+    (the registered recipe's epochs and batch size on the dataset's whole training split)."""
+    share = steps / designed_steps if designed_steps else 1.0
+    return {"steps": steps, "designed_steps": designed_steps, "share": round(share, 4),
+            "epochs": epochs, "images": images, "designed_epochs": designed_epochs,
+            "designed_images": designed_images, "under_trained": share < UNDER_TRAINED_SHARE}
+
+
+def under_trained_warning(model: str, spent: dict, schedule: dict | None, momenta: list[float]) -> str | None:
+    """Why a run far shorter than its recipe's design is weak, in words (None when it is not)."""
+    if not spent.get("under_trained"):
+        return None
+    steps, designed = spent["steps"], spent["designed_steps"]
+    what = (f"{spent['epochs']} epoch{'s' * (spent['epochs'] != 1)} of {spent['images']:,} images against "
+            f"{spent['designed_epochs']} of {spent['designed_images']:,}")
+    why = []
+    if schedule:  # a schedule in fractions of the run is squeezed into the short one
+        why.append(f"its learning-rate schedule (warm-up, then cosine) ran in {steps:,} steps")
+    if momenta:
+        left = max(momenta) ** steps
+        if left >= 1e-4:
+            why.append(f"BatchNorm's moving statistics (momentum {max(momenta):g}) still hold {_share(left)} of "
+                       f"their starting values, and the test set is read with them")
+    because = f"; {' and '.join(why)}" if why else ""
+    return (f"under-trained: {steps:,} of the {designed:,} steps its recipe was designed for "
+            f"({_share(spent['share'])}: {what}){because}. This shows a short run, not what {model} reaches "
+            f"with its recipe")
 
 
 def run_warnings(test_accuracy: float | None, num_classes: int, train_accuracy: float | None,

@@ -29,7 +29,8 @@ def evaluate_predictions(probabilities: np.ndarray, y_true: np.ndarray, num_clas
     return {
         "test_accuracy": float((predicted == y_true).mean()),
         "test_loss": float(-np.log(clipped).mean()),
-        "per_class_accuracy": [round(float(v), 4) for v in per_class],
+        # a class with no image has no accuracy (None, shown "—"), not 0%
+        "per_class_accuracy": [round(float(v), 4) if n else None for v, n in zip(per_class, confusion.sum(axis=1))],
         "confusion_matrix": confusion.tolist(),
         "predicted": predicted,
         "p_true": p_true,

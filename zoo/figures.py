@@ -30,9 +30,38 @@ def _save(fig, path, layout=True):
 
 
 def _accuracy_limits(ax) -> None:
-    """An accuracy axis (a fraction) never runs past 1 or below 0, whatever the margins."""
+    """An accuracy axis (in %) never runs past 100 or below 0, whatever the margins."""
     low, high = ax.get_ylim()
-    ax.set_ylim(max(low, 0.0), min(high, 1.005))
+    ax.set_ylim(max(low, 0.0), min(high, 100.5))
+
+
+def _shown(key: str, values):
+    """Values as a figure shows them: accuracies in %, as every table does; losses as they are."""
+    return [v * 100 for v in values] if "accuracy" in key else list(values)
+
+
+def _label(key: str) -> str:
+    return f"{key}, %" if "accuracy" in key else key
+
+
+def plain_number(value: float, _position=None) -> str:
+    """A tick label without powers of ten: 0.3, 5, 20, 1k, 25k, 10M."""
+    if value <= 0:
+        return ""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def _plain_log_ticks(ax, axis: str = "x") -> None:
+    """Label a log axis in plain numbers (1, 2, 5, 10, …) instead of 3×10⁰."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_formatter(FuncFormatter(plain_number))
+    target.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    target.set_minor_formatter(FuncFormatter(plain_number))
 
 
 def curves(history: dict, path, title: str, steps: dict | None = None):
@@ -43,18 +72,18 @@ def curves(history: dict, path, title: str, steps: dict | None = None):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, label in ((ax_loss, "loss", "loss"), (ax_acc, "accuracy", "accuracy")):
         if steps and steps.get(key):
-            ax.plot(steps["position"], steps[key], lw=1, alpha=0.6, color="tab:blue",
+            ax.plot(steps["position"], _shown(key, steps[key]), lw=1, alpha=0.6, color="tab:blue",
                     label=f"train {label} (running, within epochs)")
-        ax.plot(epochs, history[key], marker="o", color="tab:blue", ls="-" if len(epochs) > 1 else "none",
-                label=f"train {label} (end of epoch)")
+        if key in history:
+            ax.plot(epochs, _shown(key, history[key]), marker="o", color="tab:blue",
+                    ls="-" if len(epochs) > 1 else "none", label=f"train {label} (end of epoch)")
         if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], marker="s", color="tab:orange",
+            ax.plot(epochs, _shown(key, history[f"val_{key}"]), marker="s", color="tab:orange",
                     ls="-" if len(epochs) > 1 else "none", label=f"validation {label}")
-        ax.set_xlabel("epochs")
-        ax.set_ylabel(label)
+        _epoch_axis(ax, len(epochs))
+        ax.set_ylabel(_label(label))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")  # matplotlib's "best" keeps clear of the points
-        ax.set_xlim(0, len(epochs) + 0.05)
         if key == "accuracy":
             _accuracy_limits(ax)
     fig.suptitle(f"{title}: learning curves")
@@ -141,24 +170,15 @@ def sample_grid(arrays, n: int, path, seed: int = 0):
     return _save(fig, path)
 
 
-def compare_curves(histories: dict[str, dict], path):
-    """Every model's validation accuracy and loss per epoch, on shared axes."""
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for name, history in histories.items():
-        if not history.get("val_accuracy"):
-            continue
-        epochs = np.arange(1, len(history["val_accuracy"]) + 1)
-        ax_acc.plot(epochs, history["val_accuracy"], marker="o", label=name)
-        ax_loss.plot(epochs, history["val_loss"], marker="o", label=name)
-    for ax, label in ((ax_acc, "validation accuracy"), (ax_loss, "validation loss")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+def _epoch_axis(ax, epochs: int) -> None:
+    """An x axis in epochs from 0 to the last; a one-epoch run's is read in steps within it."""
+    ax.set_xlim(0, max(epochs, 1) * 1.02)
+    if epochs <= 1:
+        ax.set_xlabel("share of the epoch (training sampled within it; validation at its end)")
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    else:
+        ax.set_xlabel("epochs")
         ax.xaxis.get_major_locator().set_params(integer=True)
-    _accuracy_limits(ax_acc)
-    ax_acc.legend(fontsize=8, loc="best")
-    fig.suptitle("Validation curves, same data, split and seed")
-    return _save(fig, path)
 
 
 def draw_run(run_dir, record, arrays=None) -> list[str]:
@@ -269,6 +289,7 @@ def pareto(rows: list[dict], path):
                     label="Pareto front")
             ax.legend(fontsize=8, loc="lower right")
         ax.set_xscale("log")
+        _plain_log_ticks(ax)
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy, %")
         ax.grid(alpha=0.3, which="both")
@@ -328,18 +349,18 @@ def overlaid_curves(runs: dict[str, tuple[dict, dict | None]], path):
         longest = max(longest, len(history.get("loss", [])))
         for ax, key in ((ax_acc, "accuracy"), (ax_loss, "loss")):
             if steps and steps.get(key):
-                ax.plot(steps["position"], steps[key], lw=1, alpha=0.55, color=colour,
+                ax.plot(steps["position"], _shown(key, steps[key]), lw=1, alpha=0.55, color=colour,
                         marker="." if len(steps[key]) == 1 else None)
             elif history.get(key):
-                ax.plot(np.arange(1, len(history[key]) + 1), history[key], lw=1, alpha=0.55, color=colour)
+                ax.plot(np.arange(1, len(history[key]) + 1), _shown(key, history[key]), lw=1, alpha=0.55,
+                        color=colour)
             if history.get(f"val_{key}"):
-                values = history[f"val_{key}"]
+                values = _shown(key, history[f"val_{key}"])
                 ax.plot(np.arange(1, len(values) + 1), values, marker="o", color=colour,
                         ls="-" if len(values) > 1 else "none", label=name if key == "accuracy" else None)
     for ax, label in ((ax_acc, "accuracy"), (ax_loss, "loss")):
-        ax.set_xlabel("epochs")
-        ax.set_ylabel(label)
-        ax.set_xlim(0, longest + 0.05)
+        _epoch_axis(ax, longest)
+        ax.set_ylabel(_label(label))
         ax.grid(alpha=0.3)
     _accuracy_limits(ax_acc)
     ax_acc.legend(fontsize=8, loc="best")

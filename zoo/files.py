@@ -96,6 +96,25 @@ def _finite(value):
     return value
 
 
+# The user cache folder (model stats, listings, folder scans): ZOO_CACHE_DIR, else the platform's.
+CACHE_DIR_ENV = "ZOO_CACHE_DIR"
+NO_CACHE_ENV = "ZOO_NO_CACHE"
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mnist-zoo", appauthor=False))
+
+
+def cache_enabled() -> bool:
+    """False with ZOO_NO_CACHE=1: everything is computed anew."""
+    return os.environ.get(NO_CACHE_ENV, "") in ("", "0")
+
+
 MAX_JSON_BYTES = 50_000_000  # far more than any run.json, history or plan; a 3 GB file is refused unread
 
 

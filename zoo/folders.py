@@ -16,7 +16,6 @@ folder (none of them was seen in training), each preprocessed as ``zoo predict``
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -114,12 +113,59 @@ def read_images(paths: list[Path], size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def listing_key(root: Path) -> list:
+    """What a folder dataset's scan depends on: every folder's (name, mtime, entry count) down to
+    the class folders. A file added, removed or renamed in a class folder changes its mtime."""
+    key = []
+    for folder in [root, *(root / p for p in ("train", "test") if (root / p).is_dir())]:
+        for sub in [folder, *_class_folders(folder)]:
+            stat = sub.stat()
+            key.append([str(sub.relative_to(root)), stat.st_mtime_ns, stat.st_size])
+    return key
+
+
+def scanned(root: Path) -> tuple[tuple[str, ...], dict, tuple[int, int]]:
+    """``scan`` and ``common_size`` of ``root``, from the cache while its folders are unchanged
+    (``listing_key``): ``zoo data`` with many added folders does not open every image again."""
+    import hashlib
+
+    from zoo.files import atomic_write_json, cache_dir, read_json
+    from zoo.files import cache_enabled as enabled
+
+    if not root.is_dir():
+        return _scan_and_size(root)
+    key = listing_key(root)
+    where = cache_dir() / "folders" / (hashlib.sha256(str(root).encode()).hexdigest()[:24] + ".json")
+    if enabled() and where.is_file():
+        try:
+            saved = read_json(where, "folder scan cache")
+            if saved.get("key") == key:
+                parts = {part: [(root / rel, int(n)) for rel, n in items] for part, items in saved["parts"].items()}
+                return tuple(saved["classes"]), parts, tuple(saved["size"])
+        except (ZooError, AttributeError, KeyError, TypeError, ValueError):
+            pass  # a damaged cache is scanned again
+    classes, parts, size = _scan_and_size(root)
+    if enabled():
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(where, {"key": key, "classes": list(classes), "size": list(size),
+                                      "parts": {part: [[str(p.relative_to(root)), n] for p, n in items]
+                                                for part, items in parts.items()}})
+        except OSError:
+            pass  # an unwritable cache only costs the next scan
+    return classes, parts, size
+
+
+def _scan_and_size(root: Path):
+    classes, parts = scan(root)
+    return classes, parts, common_size([p for items in parts.values() for p, _ in items])
+
+
 def folder_dataset(root, name: str | None = None) -> Dataset:
     """A ``Dataset`` of the images under ``root`` (named ``folder:ROOT`` unless ``name`` is given)."""
     root = Path(os.path.expanduser(str(root))).resolve()
-    classes, parts = scan(root)
+    classes, parts, (height, width) = scanned(root)
     paths = [p for items in parts.values() for p, _ in items]
-    height, width = common_size(paths)
     split = "train" in parts
     sizes = (len(parts["train"]), len(parts["test"])) if split else None
 
@@ -156,15 +202,21 @@ def config_dir() -> Path:
     return Path(where) if where else Path(platformdirs.user_config_dir("mnist-zoo", appauthor=False))
 
 
+MAX_ADDED_BYTES = 1_000_000  # a table of names and folders: thousands of entries fit
+
+
 def added() -> dict[str, str]:
-    """Dataset names given to folders by ``zoo data add``: name → folder."""
+    """Dataset names given to folders by ``zoo data add``: name → folder (read as every JSON the
+    zoo reads: capped in size, deep nesting and NaN refused, one line if unreadable)."""
+    from zoo.files import read_json
+
     path = config_dir() / ADDED_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except (OSError, ValueError) as exc:
-        raise ZooError(f"{path}: unreadable ({type(exc).__name__}); fix or delete it") from None
+    try:
+        data = read_json(path, "table of named datasets", limit=MAX_ADDED_BYTES)
+    except ZooError as exc:
+        raise ZooError(f"{exc}; fix or delete it") from None
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise ZooError(f"{path}: not a name → folder table; fix or delete it")
     return data
@@ -190,8 +242,8 @@ def add(name: str, folder, taken) -> Dataset:
         raise ZooError(f"dataset name {name!r}: use lower-case letters, digits and single dashes, starting with a letter")
     if name in taken:
         raise ZooError(f"dataset name {name!r} is already taken by a registered dataset")
+    table = added()  # an unreadable table is said before the folder is read
     dataset = folder_dataset(folder, name)
-    table = added()
     table[name] = dataset.source
     config_dir().mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_dir() / ADDED_FILE, table)

@@ -91,29 +91,44 @@ def plugin_code():
     except SystemExit as exc:
         raise PluginAbort(f"called sys.exit({exc.code!r})", exc) from None
     except KeyboardInterrupt as exc:
-        if ctrl_c.pressed:
+        from zoo import stopping
+
+        if ctrl_c.pressed or stopping.requested():  # the user's Ctrl-C, or a SIGTERM from outside
             raise
         raise PluginAbort("raised KeyboardInterrupt itself (not a Ctrl-C)", exc) from None
     finally:
         ctrl_c.restore()
 
 
+MAX_TIMEOUT_SECONDS = 86_400.0  # a day: longer is no time limit at all (and overflows a thread's join)
+
+
 def build_timeout() -> float:
-    """Seconds one model may take to build for a listing (``ZOO_BUILD_TIMEOUT``)."""
+    """Seconds a plugin's import, hook or one model's build may take (``ZOO_BUILD_TIMEOUT``):
+    a finite number from above 0 to a day, else a one-line error."""
+    import math
     import os
 
+    from zoo.errors import OptionError
+
     text = os.environ.get(BUILD_TIMEOUT_ENV, "").strip()
+    if not text:
+        return BUILD_TIMEOUT_SECONDS
     try:
-        seconds = float(text) if text else BUILD_TIMEOUT_SECONDS
+        seconds = float(text)
     except ValueError:
-        seconds = BUILD_TIMEOUT_SECONDS
-    return seconds if seconds > 0 else BUILD_TIMEOUT_SECONDS
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_SECONDS):
+        raise OptionError(f"{BUILD_TIMEOUT_ENV}={text[:30]!r}: give a number of seconds above 0 and at most "
+                          f"{MAX_TIMEOUT_SECONDS:,.0f}")
+    return seconds
 
 
 def within(seconds: float, fn, hanging_message: str):
     """``fn()``'s result (or its exception), or ``TimeoutError(hanging_message)`` once it has run
     ``seconds``: it runs in a daemon thread, left behind (it cannot be killed) when it hangs,
-    so one plugin's endless ``build()`` cannot stop the rest of a listing."""
+    so one plugin's endless import, hook or ``build()`` cannot stop the rest of the zoo. The
+    caller's thread waits: a Ctrl-C or SIGTERM stops it there, never blamed on the plugin."""
     import threading
 
     outcome = {}

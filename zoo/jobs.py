@@ -71,6 +71,11 @@ class Prepared:
 def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepared:
     """Load the options' dataset and split it (stratified, seeded by ``split_seed``)."""
     arrays = datamod.load(registry.dataset(options.dataset), options.data_dir)
+    if arrays.dataset.num_classes < 2:  # a one-output softmax is always "right": 100% that means nothing
+        from zoo.errors import DataError
+
+        raise DataError(f"{arrays.dataset.name} has {arrays.dataset.num_classes} class "
+                        f"({', '.join(map(str, arrays.dataset.class_names))}): a classifier needs two or more to train")
     split = datamod.make_split(arrays.y_train, options.validate_on, check_seed(split_seed), options.limit)
     return Prepared(arrays, split)
 
@@ -129,10 +134,23 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
         emit(Event("failed", job, error=str(exc)))
         raise
     except Exception as exc:  # a plugin's model that cannot train fails alone
-        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        error = f"{job.model}: training failed ({type(exc).__name__}: {message})"
+        error = f"{job.model}: training failed ({type(exc).__name__}: {useful_line(exc)})"
         emit(Event("failed", job, error=error))
         raise TrainingError(error) from None
+
+
+# Lines of Keras's and TensorFlow's error messages that say where, not what.
+_BOILERPLATE = ("exception encountered when calling", "arguments received by", "traceback", "file \"", "node:",
+                "graph execution error", "detected at node", "•", "in user code", "call context")
+
+
+def useful_line(exc: BaseException, limit: int = 240) -> str:
+    """The line of an exception's message that says what went wrong: Keras and TensorFlow open
+    theirs with where it happened ("Exception encountered when calling Sequential.call()")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    telling = [line for line in lines if not line.lower().startswith(_BOILERPLATE)]
+    line = (telling or lines or [""])[0]
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 @dataclass
@@ -237,6 +255,11 @@ def _run(job, prepared, run_dir, emit, registry, extra_callbacks, batching) -> R
     execution["seed_batching"] = batching or seed_batches.trained_alone("trained on its own")
     emit(Event("started", job, epochs=job.epochs, steps=run.steps_per_epoch))
     tracker = RunCallback(job, emit, run.steps_per_epoch)
+    if job.options.test_each_epoch:
+        from zoo.callbacks import TestEachEpoch
+
+        y_test = prepared.arrays.y_test.astype("int64")
+        extra_callbacks = [*extra_callbacks, TestEachEpoch(tracker, run.x_test, y_test, run.arch.output)]
     if job.options.tensorboard:  # `tensorboard --logdir runs/` then shows every run
         import keras
 
@@ -387,9 +410,12 @@ def _finish(run: _Started, prepared, tracker, interrupted: bool, emit, probabili
     for key, value in metrics.items():
         setattr(record, key, value)
     trained = history.get("accuracy") or [None]
-    record.warnings = diagnosis.run_warnings(record.test_accuracy, dataset.num_classes, trained[-1],
-                                             record.epochs_completed * run.steps_per_epoch,
-                                             diagnosis.batchnorm_momenta(model))
+    steps = record.epochs_completed * run.steps_per_epoch
+    momenta = diagnosis.batchnorm_momenta(model)
+    record.budget = _budget(run, prepared, steps)
+    short = diagnosis.under_trained_warning(arch.name, record.budget, record.hyperparameters.get("schedule"), momenta)
+    record.warnings = diagnosis.run_warnings(record.test_accuracy, dataset.num_classes, trained[-1], steps,
+                                             momenta) + ([short] if short else [])
     record.status = "completed"
     record.finished_at = _now()
     correct = predicted == prepared.arrays.y_test
@@ -397,6 +423,17 @@ def _finish(run: _Started, prepared, tracker, interrupted: bool, emit, probabili
           tracker.step_history())
     emit(Event("finished", job, record=record))
     return record
+
+
+def _budget(run: _Started, prepared: Prepared, steps: int) -> dict:
+    """The steps ``run`` had against its registered recipe's design: that recipe's epochs and
+    batch size (not a variant's or an override's) on the whole training split."""
+    from zoo import diagnosis
+
+    designed = run.arch.recipe(run.job.recipe)
+    images = datamod.full_training_size(len(prepared.arrays.y_train), prepared.split.validate_on)
+    return diagnosis.budget(steps, designed.epochs * -(-images // designed.batch_size), run.record.epochs_completed,
+                            len(run.train[0]), designed.epochs, images)
 
 
 def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=None, step_history=None) -> None:

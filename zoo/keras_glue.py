@@ -54,41 +54,95 @@ def import_backend_quietly() -> None:
     """Import Keras and its backend once, without TensorFlow's fd-2 start-up notices."""
     global _imported
     if _imported or "keras" in sys.modules:
+        if not _imported and "tensorflow" in sys.modules:  # the user imported Keras first (a notebook)
+            _quiet_retracing()
         _imported = True
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = None
-    if fast_path_enabled("quiet-import"):
-        try:
-            sys.stderr.flush()
-            saved = os.dup(2)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            os.close(devnull)
-        except OSError:  # no real fd 2 (some test runners, notebooks): just import
-            saved = None
     try:
-        import keras  # noqa: F401  (imports the backend, TensorFlow by default)
+        with _fd2_to_devnull() if fast_path_enabled("quiet-import") else contextlib.nullcontext():
+            import keras  # noqa: F401  (imports the backend, TensorFlow by default)
 
-        # Keras feeds data through tf.data under every backend when TensorFlow is
-        # installed: import it now, while its start-up notices go nowhere.
-        if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
-            import tensorflow
+            # Keras feeds data through tf.data under every backend when TensorFlow is
+            # installed: import it now, while its start-up notices go nowhere.
+            if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow"):
+                import tensorflow  # noqa: F401
 
-            # Each job builds a fresh model, which TensorFlow reports as "retracing" in a
-            # warning meant for loops that rebuild by mistake: not news to a learner.
-            tensorflow.get_logger().setLevel("ERROR")
+                _quiet_retracing()
     except ImportError as exc:
         from zoo.errors import ZooError
 
         wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
         raise ZooError(f"the Keras backend {wanted!r} cannot be imported ({exc}); install it, e.g. "
                        f"pip install 'mnist-zoo[{wanted}]'") from None
+    _imported = True
+
+
+class _QuietTensorFlowImport:
+    """The ``quiet-import`` fast path for a notebook's own ``import keras``: TensorFlow's C++ core
+    writes its start-up notices (twice, from two libraries) to file descriptor 2 before its
+    logging is configured, and a notebook shows them as a red block. This import hook finds
+    TensorFlow's spec as Python would and runs its module with fd 2 on /dev/null, once; Python's
+    own warnings in a notebook go through ``sys.stderr``, not fd 2, and still show."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once, and never in the way of the real finders
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            loader, run = spec.loader, spec.loader.exec_module
+
+            def exec_module(module):
+                with _fd2_to_devnull():
+                    run(module)
+
+            loader.exec_module = exec_module
+        return spec
+
+
+@contextlib.contextmanager
+def _fd2_to_devnull():
+    saved = None
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:  # no real fd 2: nothing to quiet
+        saved = None
+    try:
+        yield
     finally:
         if saved is not None:
             os.dup2(saved, 2)
             os.close(saved)
-    _imported = True
+
+
+def quiet_tensorflow_import_in_notebooks() -> None:
+    """In a Jupyter kernel, before TensorFlow is imported: the ``quiet-import`` path for the
+    user's own ``import keras`` too (``_QuietTensorFlowImport``)."""
+    if ("ipykernel" in sys.modules and "tensorflow" not in sys.modules and fast_path_enabled("quiet-import")
+            and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path)):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+class _NoRetracingNotice:
+    """Drops TensorFlow's "triggered tf.function retracing" warning, and nothing else: each job
+    builds a fresh model, which TensorFlow reports in a warning meant for loops that rebuild by
+    mistake. Not news to a learner; their own TensorFlow warnings still show."""
+
+    def filter(self, record) -> bool:
+        return "tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing() -> None:
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoRetracingNotice) for f in logger.filters):
+        logger.addFilter(_NoRetracingNotice())
 
 
 # -- compiling a model -------------------------------------------------------------

@@ -64,12 +64,18 @@ def parse_vary(arch: Architecture, vary) -> list[tuple[str, list]]:
     """``["dropout=0,0.5"]`` (or ``{"dropout": [0, 0.5]}``) → ``[("dropout", [0.0, 0.5])]``, each value
     checked against the knob; the first value of each is the reference."""
     items = vary.items() if isinstance(vary, dict) else [_split(v, "--vary") for v in vary or ()]
-    parsed = []
+    parsed, count = [], 1
     for name, values in items:
         knob = _knob(arch, name)
+        if not isinstance(values, (str, list, tuple)):
+            raise OptionError(f"--vary {name}: give its values as a list (or 'a,b' text), not {type(values).__name__}")
         texts = [v for v in values.split(",") if v.strip()] if isinstance(values, str) else list(values)
         if len(texts) < 2:
             raise OptionError(f"--vary {name}: give at least two values, the first being the reference")
+        count *= len(texts)  # the grid's size, known before anything is parsed or built
+        if count > MAX_VARIANTS:
+            raise OptionError(f"--vary makes {'at least ' * (len(parsed) + 1 < len(items))}{count:,} variants; "
+                              f"give at most {MAX_VARIANTS}")
         chosen = [knob.parse(v) for v in texts]
         if len(set(map(repr, chosen))) != len(chosen):
             raise OptionError(f"--vary {name}: give each value once")

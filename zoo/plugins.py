@@ -104,6 +104,7 @@ class Zoo:
         from zoo.keras_glue import import_backend_quietly
 
         import_backend_quietly()  # plugins import Keras: pay for it once, not in the first plugin's time
+        build_timeout()  # a bad ZOO_BUILD_TIMEOUT is one line now, not every plugin's failure
         disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         seen_modules = set()
         for group in GROUPS:
@@ -118,8 +119,8 @@ class Zoo:
                 seen_modules.add(ep.value)
                 started = time.perf_counter()
                 try:
-                    with plugin_output_to_stderr(), slow_import_notice(ep.name, dist), plugin_code():
-                        module = ep.load()
+                    with slow_import_notice(ep.name, dist):
+                        module = _bounded(lambda: ep.load(), f"importing plugin {ep.name!r} ({dist})")
                 except Exception as exc:  # a broken plugin must not break the zoo
                     self._fail(ep.name, dist, version, "import", exc,
                                f"set {DISABLE_ENV}={ep.name} to skip it, or reinstall {dist}")
@@ -173,8 +174,8 @@ class Zoo:
                 spec = importlib.util.spec_from_file_location(module_name, path)
                 module = importlib.util.module_from_spec(spec)
                 sys.modules[module_name] = module
-                with plugin_output_to_stderr(), slow_import_notice(path.stem, str(path)), plugin_code():
-                    spec.loader.exec_module(module)
+                with slow_import_notice(path.stem, str(path)):
+                    _bounded(lambda: spec.loader.exec_module(module), f"importing plugin {path.stem!r} ({path})")
             except Exception as exc:
                 sys.modules.pop(module_name, None)
                 self._fail(path.stem, str(path), "local", "import", exc,
@@ -213,8 +214,8 @@ class Zoo:
             info = self._info_for[id(impl.plugin)]
             kwargs = {"register": functools.partial(add, info=info)}
             try:
-                with plugin_output_to_stderr(), plugin_code():
-                    impl.function(**{name: kwargs[name] for name in impl.argnames})
+                _bounded(lambda: impl.function(**{name: kwargs[name] for name in impl.argnames}),
+                         f"plugin {info.name!r}'s {hook_name}")
             except Exception as exc:
                 self._fail(info.name, info.distribution, info.version, "hook", exc,
                            f"{hook_name} raised; set {DISABLE_ENV}={info.name} to skip it")
@@ -324,6 +325,20 @@ class Zoo:
         raise type(error)(f"{error}; a folder of images is folder:DIR (DIR/<label>/*.png)") from None
 
 
+def _bounded(fn, what: str):
+    """Run a plugin's code (an import or a hook): its prints to stderr, its own sys.exit and
+    KeyboardInterrupt its failure, and within ZOO_BUILD_TIMEOUT seconds, else a TimeoutError
+    naming it (the thread is left behind; the rest of the zoo goes on)."""
+    seconds = build_timeout()
+
+    def guarded():
+        with plugin_output_to_stderr(), plugin_code():
+            return fn()
+
+    return within(seconds, guarded, f"{what} still running after {seconds:g} s: it hangs "
+                                    f"(set {DISABLE_ENV} to skip it, or ZOO_BUILD_TIMEOUT to wait longer)")
+
+
 def output_problem(name: str, stats, num_classes: int = 10) -> str | None:
     """Why a model's output is not what training needs, one (N, classes) tensor; None if it is."""
     if getattr(stats, "outputs", 1) != 1:
@@ -364,13 +379,38 @@ def register(arch: Architecture, plugins_dir: str | None = None) -> Architecture
         raise OptionError(f"{arch.name!r} is already a model of plugin {owner.name!r}: give yours another name")
     arch = dataclasses.replace(arch, plugin=SESSION_PLUGIN)
     stats = architecture_stats(arch)  # a ZooError naming the model if it cannot be built
-    problem = output_problem(arch.name, stats)
+    problem = output_problem(arch.name, stats) or _probabilities_problem(arch)
     if problem:
-        raise OptionError(f"{problem}: one score per digit")
+        raise OptionError(problem if "softmax" in problem else f"{problem}: one score per digit")
     _session[arch.name] = arch
     for loaded in _zoos.values():
         loaded.add_session_architecture(arch)
     return arch
+
+
+def _probabilities_problem(arch: Architecture, image_shape=(28, 28, 1), num_classes: int = 10) -> str | None:
+    """Why a model that says it outputs probabilities does not (they must be ≥ 0 and sum to 1), or None.
+    It is called on a few random images: a model without its final softmax trains to about chance
+    with a probability loss, far from where the mistake is."""
+    import numpy as np
+
+    from zoo.anatomy import build_model
+
+    if arch.output != "probabilities":
+        return None
+    model = build_model(arch, image_shape, num_classes)
+    x = np.random.default_rng(0).random((4, *arch.input_shape(image_shape)), dtype=np.float32)
+    try:
+        with plugin_output_to_stderr(), plugin_code():
+            out = np.asarray(model(x, training=False), dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001  (the model's own call fails: say so in one line)
+        return f"{arch.name}: calling the model on {x.shape[0]} images failed ({type(exc).__name__}: {str(exc)[:120]})"
+    sums = out.sum(axis=-1)
+    if np.all(out >= -1e-6) and np.allclose(sums, 1, atol=1e-3):
+        return None
+    return (f"{arch.name}: its outputs are not probabilities (rows sum to {sums.min():.3g}…{sums.max():.3g}, "
+            f"smallest value {out.min():.3g}): end the model with a softmax (activation='softmax'), or declare "
+            f"output='logits' in zoo.Architecture")
 
 
 def session_architectures() -> dict[str, Architecture]:

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Callable
 
-from zoo.errors import UnknownNameError
+from zoo.errors import OptionError, UnknownNameError
 
 INPUT_KINDS = ("flat", "image")
 # What users type: lower-case letters, digits and single dashes, starting with a letter
@@ -84,17 +84,17 @@ class Knob:
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not KNOB_RULE.match(self.name):
-            raise ValueError(f"knob {self.name!r}: use lower-case letters, digits and underscores (a keyword "
+            raise OptionError(f"knob {self.name!r}: use lower-case letters, digits and underscores (a keyword "
                              f"argument of build), e.g. 'dropout'")
         if isinstance(self.values, list):
             object.__setattr__(self, "values", tuple(self.values))
         for value in (self.default, *self.values):
             if not isinstance(value, (bool, int, float, str)) or (isinstance(value, float) and value != value) or (
                     isinstance(value, str) and not KNOB_TEXT.match(value)):
-                raise ValueError(f"knob {self.name!r}: values are numbers, booleans or short words (letters, "
+                raise OptionError(f"knob {self.name!r}: values are numbers, booleans or short words (letters, "
                                  f"digits, . _ + -), not {value!r}")
         if self.values and self.default not in self.values:
-            raise ValueError(f"knob {self.name!r}: its default {self.default!r} is not one of its values")
+            raise OptionError(f"knob {self.name!r}: its default {self.default!r} is not one of its values")
 
     def parse(self, text):
         """The value ``text`` (as typed after ``KNOB=``) stands for, or a one-line OptionError."""
@@ -197,22 +197,22 @@ class Recipe:
         for key in ("batch_size", "epochs"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"recipe {self.name!r}: {key} must be a whole number of at least 1, not {value!r}")
+                raise OptionError(f"recipe {self.name!r}: {key} must be a whole number of at least 1, not {value!r}")
         if seed is not None:
             warnings.warn(f"recipe {self.name!r}: Recipe(seed=...) is not used by the zoo (every run is seeded "
                           "with --seed); it is kept as a note", DeprecationWarning, stacklevel=3)
             note = f"The source seeded its random number generator with {seed}; the zoo seeds each run with --seed."
             object.__setattr__(self, "notes", (*self.notes, note))
         if self.loss not in LABELS_FOR_LOSS:
-            raise ValueError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
+            raise OptionError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
         if not isinstance(self.optimizer, dict) or "class_name" not in self.optimizer:
-            raise ValueError(f"recipe {self.name!r}: optimizer needs a 'class_name'")
+            raise OptionError(f"recipe {self.name!r}: optimizer needs a 'class_name'")
         if self.schedule and self.schedule.get("kind") != "warmup_cosine":
-            raise ValueError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
+            raise OptionError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
         if self.weight_average is not None and not 0 < self.weight_average <= 1:
-            raise ValueError(f"recipe {self.name!r}: weight_average is a fraction of the run, in (0, 1]")
+            raise OptionError(f"recipe {self.name!r}: weight_average is a fraction of the run, in (0, 1]")
         if {"use_ema", "ema_momentum"} & set(self.optimizer) and self.weight_average:
-            raise ValueError(f"recipe {self.name!r}: give weight_average or use_ema, not both")
+            raise OptionError(f"recipe {self.name!r}: give weight_average or use_ema, not both")
 
     @property
     def labels(self) -> str:
@@ -241,7 +241,7 @@ class Recipe:
 
         config = {k: v for k, v in self.optimizer.items() if k != "class_name"}
         if (self.schedule or self.weight_average) and not total_steps:
-            raise ValueError(f"recipe {self.name!r} spans its run: build_optimizer needs total_steps")
+            raise OptionError(f"recipe {self.name!r} spans its run: build_optimizer needs total_steps")
         if self.weight_average:
             config["use_ema"] = True
             config["ema_momentum"] = self.ema_momentum(total_steps)
@@ -288,6 +288,13 @@ class Dataset:
         return len(self.class_names)
 
 
+def _kind_of(value) -> str:
+    """What a wrong argument was, for a one-line error: its type, and a dict's keys."""
+    if isinstance(value, dict):
+        return f"a dict (keys {', '.join(map(str, list(value)[:4]))})"
+    return f"a {type(value).__name__}"
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A model family: how to build it, what it teaches, and its recipes."""
@@ -311,20 +318,26 @@ class Architecture:
     knobs: tuple[Knob, ...] = ()
     plugin: str = field(default="", compare=False)  # filled in by the plugin manager
 
+    def __repr__(self) -> str:  # a notebook cell ending on zoo.register(...) shows one line, not every field
+        recipes = ", ".join(r.name for r in self.recipes)
+        return (f"Architecture({self.name!r}, {self.input_kind} input, {self.output}, "
+                f"recipe{'s' * (len(self.recipes) != 1)}: {recipes})")
+
     def __post_init__(self):
         if not is_model_name(self.name):
             shown = repr(self.name)[:70] + ("…" if len(repr(self.name)) > 70 else "")
-            raise ValueError(f"architecture name {shown}: use lower-case letters, digits and single dashes, "
+            raise OptionError(f"architecture name {shown}: use lower-case letters, digits and single dashes, "
                              f"starting with a letter, at most {MAX_NAME} characters (e.g. 'tiny-net')")
         if not callable(self.build):
-            raise ValueError(f"architecture {self.name!r}: build must be a function (input_shape, num_classes) "
+            raise OptionError(f"architecture {self.name!r}: build must be a function (input_shape, num_classes) "
                              f"-> keras.Model")
         if isinstance(self.recipes, Recipe):
             object.__setattr__(self, "recipes", (self.recipes,))
         elif isinstance(self.recipes, list):
             object.__setattr__(self, "recipes", tuple(self.recipes))
-        if not all(isinstance(r, Recipe) for r in self.recipes):
-            raise ValueError(f"architecture {self.name!r}: recipes must be zoo.Recipe objects")
+        if not isinstance(self.recipes, tuple) or not all(isinstance(r, Recipe) for r in self.recipes):
+            raise OptionError(f"architecture {self.name!r}: recipes= takes a zoo.Recipe or a list of them, not "
+                              f"{_kind_of(self.recipes)}")
         if isinstance(self.tags, (list, str)):
             object.__setattr__(self, "tags", (self.tags,) if isinstance(self.tags, str) else tuple(self.tags))
         if not self.title:
@@ -332,18 +345,18 @@ class Architecture:
         if self.source is None:
             object.__setattr__(self, "source", SESSION_SOURCE)
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"architecture {self.name!r}: input_kind must be one of {INPUT_KINDS}")
+            raise OptionError(f"architecture {self.name!r}: input_kind must be one of {INPUT_KINDS}")
         if not self.recipes:
-            raise ValueError(f"architecture {self.name!r}: needs at least one recipe")
+            raise OptionError(f"architecture {self.name!r}: needs at least one recipe")
         if self.output not in ("probabilities", "logits"):
-            raise ValueError(f"architecture {self.name!r}: output must be 'probabilities' or 'logits'")
+            raise OptionError(f"architecture {self.name!r}: output must be 'probabilities' or 'logits'")
         if isinstance(self.knobs, (list, Knob)):
             object.__setattr__(self, "knobs", (self.knobs,) if isinstance(self.knobs, Knob) else tuple(self.knobs))
         if not all(isinstance(k, Knob) for k in self.knobs):
-            raise ValueError(f"architecture {self.name!r}: knobs must be zoo.Knob objects")
+            raise OptionError(f"architecture {self.name!r}: knobs must be zoo.Knob objects")
         names = [k.name for k in self.knobs]
         if len(set(names)) != len(names):
-            raise ValueError(f"architecture {self.name!r}: knob names repeat")
+            raise OptionError(f"architecture {self.name!r}: knob names repeat")
 
     def recipe(self, name: str | None = None) -> Recipe:
         """The named recipe, or the first (the default) when ``name`` is None."""
@@ -394,21 +407,26 @@ class Experiment:
     source: Source = SESSION_SOURCE
     plugin: str = field(default="", compare=False)
 
+    def __repr__(self) -> str:  # a notebook cell ending on zoo.register(...) shows one line, not every field
+        recipes = ", ".join(r.name for r in self.recipes)
+        return (f"Architecture({self.name!r}, {self.input_kind} input, {self.output}, "
+                f"recipe{'s' * (len(self.recipes) != 1)}: {recipes})")
+
     def __post_init__(self):
         if not is_model_name(self.name):
-            raise ValueError(f"experiment name {self.name!r}: use lower-case letters, digits and single dashes")
+            raise OptionError(f"experiment name {self.name!r}: use lower-case letters, digits and single dashes")
         if self.kind not in EXPERIMENT_KINDS:
-            raise ValueError(f"experiment {self.name!r}: kind is one of {', '.join(EXPERIMENT_KINDS)}")
+            raise OptionError(f"experiment {self.name!r}: kind is one of {', '.join(EXPERIMENT_KINDS)}")
         if self.kind == "vary" and not self.vary:
-            raise ValueError(f"experiment {self.name!r}: vary names at least one knob and its values")
+            raise OptionError(f"experiment {self.name!r}: vary names at least one knob and its values")
         for knob, values in self.vary.items():
             if not isinstance(values, (list, tuple)) or len(values) < 2:
-                raise ValueError(f"experiment {self.name!r}: vary {knob!r} needs two values or more")
+                raise OptionError(f"experiment {self.name!r}: vary {knob!r} needs two values or more")
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
-            raise ValueError(f"experiment {self.name!r}: seeds is a whole number of at least 1")
+            raise OptionError(f"experiment {self.name!r}: seeds is a whole number of at least 1")
         unknown = set(self.full) - {"seeds", "epochs", "limit", "set"}
         if unknown:
-            raise ValueError(f"experiment {self.name!r}: full may change seeds, epochs, limit and set, not "
+            raise OptionError(f"experiment {self.name!r}: full may change seeds, epochs, limit and set, not "
                              f"{', '.join(sorted(unknown))}")
 
 

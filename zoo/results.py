@@ -14,7 +14,6 @@ from pathlib import Path
 
 from zoo.errors import UnknownNameError
 from zoo.runs import RunRecord
-from zoo.types import name_of
 
 FIGURES = ("accuracy", "pareto", "curves")
 
@@ -168,7 +167,7 @@ class Comparison:
         ``pareto`` (accuracy against training time, compute and MACs) or ``curves``
         (validation accuracy and loss per epoch)."""
         from zoo import figures
-        from zoo.rows import histories
+        from zoo.rows import learning_curves
 
         done = [r for r in self.rows if r.get("mean") is not None]
         if kind not in FIGURES:
@@ -179,13 +178,10 @@ class Comparison:
             return figures.accuracy_chart(done, None, self.title)
         if kind == "pareto":
             return figures.pareto(done, None)
-        runs = {}
-        for row in done:  # the run of each row nearest its mean: one curve per model
-            dirs = row.get("run_dirs") or [row.get("run_dir")]
-            runs[name_of(row) if len(done) == len({name_of(r) for r in done}) else
-                 f"{name_of(row)}/{row.get('recipe')}"] = dirs[0]
-        curves = histories([{"model": label, "run_dir": d} for label, d in runs.items() if d])
-        return figures.compare_curves(curves, None)
+        curves = learning_curves(done)
+        if not curves:
+            raise UnknownNameError("no run here kept its history: nothing to draw")
+        return figures.overlaid_curves(curves, None)
 
     def report(self, out=None, **options):
         """Write the report (a static web site) of this comparison; returns where its pages are.
@@ -195,7 +191,13 @@ class Comparison:
 
         if out is None:
             out = (self.dir / "report") if self.dir else Path("report")
-        return site.write(self.records, Path(out), warn=Feedback(options.pop("progress", True)).warn, **options)
+        return site.write(self.records, Path(out), warn=Feedback(options.pop("progress", True)).warn,
+                          **self.shown(), **options)
+
+    def shown(self) -> dict:
+        """What a report of this comparison shows as computed here: its rows (its margin, its failed
+        jobs), its notes and an experiment's answer."""
+        return {"rows": self.rows, "notes": self.notes, "answer": self.answer.to_dict() if self.answer else None}
 
     def to_pandas(self):
         """The rows as a pandas DataFrame, one row per model (pandas must be installed)."""

@@ -59,6 +59,8 @@ def row_from_record(record: RunRecord) -> dict:
         "error": record.error,
         "overridden": bool(record.overrides or record.split.limit),
         "warnings": list(record.warnings),
+        "budget": dict(record.budget) or None,
+        "tested_on": dict(record.tested_on) or None,
     }
 
 
@@ -150,17 +152,25 @@ def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
         atomic_write_text(md_path, markdown(rows))
 
 
-def histories(rows: list[dict]) -> dict[str, dict]:
-    """Each run's history, labelled by model (and run folder when a model appears twice)."""
+def learning_curves(rows: list[dict]) -> dict[str, tuple[dict, dict | None]]:
+    """Per row, the learning of its run nearest the row's mean (one curve per model): the
+    per-epoch history and the steps sampled within epochs, labelled by model (and recipe when
+    a model has several rows)."""
     from collections import Counter
+
+    from zoo.runs import read_steps
 
     counts = Counter(name_of(r) for r in rows)
     out = {}
     for row in rows:
-        history = read_history(row["run_dir"]) if row.get("run_dir") else None
-        if history:
-            label = name_of(row) if counts[name_of(row)] == 1 else f"{name_of(row)} ({Path(row['run_dir']).name})"
-            out[label] = history
+        dirs = row.get("run_dirs") or [row.get("run_dir")]
+        accuracies = row.get("accuracies") or []
+        if len(accuracies) == len(dirs) and row.get("mean") is not None:
+            dirs = [dirs[min(range(len(dirs)), key=lambda i: abs(accuracies[i] - row["mean"]))]]
+        history = read_history(dirs[0]) if dirs[0] else None
+        if history and history.get("loss"):
+            label = name_of(row) if counts[name_of(row)] == 1 else f"{name_of(row)}/{row.get('recipe')}"
+            out[label] = (history, read_steps(dirs[0]))
     return out
 
 
@@ -209,8 +219,10 @@ def comparison_rows(records: list[RunRecord], failed=(), margin: float | None = 
 
 
 def _mean_lists(lists):
+    """Column means of equal-length lists, each over the values that are not None."""
     lists = [v for v in lists if v]
-    return [round(float(sum(col) / len(col)), 4) for col in zip(*lists)] if lists else None
+    columns = [[x for x in col if x is not None] for col in zip(*lists)]
+    return [round(float(sum(col) / len(col)), 4) if col else None for col in columns] if lists else None
 
 
 def _mean(values):

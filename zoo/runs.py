@@ -111,10 +111,13 @@ class RunRecord:
     best_epoch: int | None = None
     test_accuracy: float | None = None
     test_loss: float | None = None
-    per_class_accuracy: list[float] | None = None
+    per_class_accuracy: list[float | None] | None = None  # None for a class with no test image
     confusion_matrix: list[list[int]] | None = None
     # Training compute (zoo.anatomy.training_cost): FLOPs, achieved GFLOP/s and share of peak per epoch.
     cost: dict[str, Any] = field(default_factory=dict)
+    # The steps this run had against those its registered recipe was designed for, on the
+    # dataset's whole training split (zoo.diagnosis.budget); under a third is "under-trained".
+    budget: dict[str, Any] = field(default_factory=dict)
     # What the saved model.keras holds when the run was stopped (e.g. "end of epoch 3").
     model_weights: str | None = None
     error: str | None = None
@@ -151,7 +154,7 @@ class RunRecord:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 problems.append(f"{name} {value} outside 0..1")
-        if self.per_class_accuracy is not None and not all(0 <= v <= 1 for v in self.per_class_accuracy):
+        if self.per_class_accuracy is not None and not all(v is None or 0 <= v <= 1 for v in self.per_class_accuracy):
             problems.append("a per-class accuracy outside 0..1")
         if self.confusion_matrix is not None and any(v < 0 for row in self.confusion_matrix for v in row):
             problems.append("a negative count in the confusion matrix")
@@ -419,6 +422,49 @@ def check_model_archive(path: Path, params: int | None = None) -> None:
         if weights_cap is not None and entry.filename.endswith(".h5") and entry.file_size > weights_cap:
             raise ZooError(f"{path}: its {entry.filename} would inflate to {entry.file_size:,} bytes, far more than "
                            f"the {params:,} parameters its run.json records need; refused unread")
+    for entry in entries:
+        if entry.filename.endswith(".h5"):
+            check_declared_weights(path, entry.filename, params)
+
+
+# HDF5 compresses a dataset inside the file (gzip), so an .h5 entry of 1.7 MB can declare 1.6 GB of
+# zeros, which Keras allocates as it reads: what each dataset declares is checked before that.
+MAX_DECLARED_WEIGHT_BYTES = 2_000_000_000  # when the record gives no parameter count: far above this zoo's models
+
+
+def check_declared_weights(path: Path, name: str, params: int | None = None) -> int:
+    """The bytes the weight file ``name`` inside the archive ``path`` declares, every dataset's shape
+    × its dtype's size read from HDF5's metadata (no data is read); a one-line error when that is
+    more than ``params`` parameters need, or than ``MAX_DECLARED_WEIGHT_BYTES``."""
+    import io
+    import zipfile
+
+    import h5py
+
+    cap = MAX_DECLARED_WEIGHT_BYTES if params is None else WEIGHT_BYTES_PER_PARAM * max(params, 0) + WEIGHT_BYTES_OVERHEAD
+    declared, datasets = 0, 0
+
+    def count(_, item):
+        nonlocal declared, datasets
+        if isinstance(item, h5py.Dataset):
+            datasets += 1
+            declared += int(math.prod(item.shape or ())) * item.dtype.itemsize
+            if declared > cap:
+                return True  # stop visiting: enough is known
+        return None
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(name) as stored:
+            data = stored.read(MAX_MODEL_FILE_BYTES + 1)
+        with h5py.File(io.BytesIO(data), "r") as weights:
+            weights.visititems(count)
+    except (OSError, ValueError, KeyError, RuntimeError, zipfile.BadZipFile) as exc:
+        raise ZooError(f"{path}: its {name} is not a readable weight file ({type(exc).__name__})") from None
+    if declared > cap:
+        whom = f"the {params:,} parameters its run.json records" if params is not None else "a model of this zoo"
+        raise ZooError(f"{path}: its {name} declares more than {cap:,} bytes of weights (shapes read from the "
+                       f"file, nothing loaded), far more than {whom} need; refused unread")
+    return declared
 
 
 def load_model(run_dir, params: int | None = None):

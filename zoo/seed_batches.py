@@ -158,6 +158,8 @@ def why_not(options, recipe, backend: str) -> str | None:
         return "mixed_float16's loss scale would be shared by the seeds"
     if options.tensorboard:
         return "TensorBoard logs are written per run"
+    if options.test_each_epoch:
+        return "the test set is scored after every epoch, per run"
     if "global_clipnorm" in recipe.optimizer:
         return "the recipe clips the global gradient norm, which would mix the seeds"
     return None

@@ -422,16 +422,18 @@ def _comparison_figures(rows: list[dict], pages: list[dict], folder: Path, notes
     return shown
 
 
-def _experiment_section(records: list[RunRecord], rows: list[dict], folder: Path, notes: list[str]) -> dict | None:
+def _experiment_section(records: list[RunRecord], rows: list[dict], folder: Path, notes: list[str],
+                        answer: dict | None = None) -> dict | None:
     """Variants against their references (``zoo compare --vary``), and the question and answer
-    of an experiment (its experiment.json beside the runs): the index page's first section."""
+    of an experiment (``answer``, as the experiment gave it; for saved runs, its experiment.json
+    beside them): the index page's first section."""
     from zoo import figures
     from zoo.experimenting import ANSWER_FILE, variant_numbers
     from zoo.files import read_json
 
     parents = {Path(r.run_dir).parent for r in records if r.run_dir}
-    saved = None
-    if len(parents) == 1 and (next(iter(parents)) / ANSWER_FILE).is_file():
+    saved = answer
+    if saved is None and len(parents) == 1 and (next(iter(parents)) / ANSWER_FILE).is_file():
         try:
             saved = read_json(next(iter(parents)) / ANSWER_FILE, "experiment answer")
         except ZooError as exc:
@@ -486,23 +488,28 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 
 def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = None,
           load_arrays: Callable | None = None, command: str | None = None, title: str | None = None,
-          digit: int = 0, warn: Callable[[str], None] = lambda text: None) -> Report:
+          digit: int = 0, warn: Callable[[str], None] = lambda text: None, rows: list[dict] | None = None,
+          notes: list[str] | None = None, answer: dict | None = None, margin: float | None = None) -> Report:
     """Write the report of ``records`` into ``out_dir``; return where its pages are.
 
-    ``cards`` maps model names to model cards (``zoo.cards.card``); ``load_arrays(name)``
-    gives a dataset's arrays (for the galleries, feature maps and saliency); ``digit`` is
-    the test image every model's feature maps are drawn for.
+    ``rows`` and ``notes``: a comparison's own (its margin, its failed jobs), shown as they are;
+    without them they are computed from ``records`` with ``margin``. ``answer``: an experiment's
+    answer (``Answer.to_dict()``). ``cards`` maps model names to model cards (``zoo.cards.card``);
+    ``load_arrays(name)`` gives a dataset's arrays (for the galleries, feature maps and saliency);
+    ``digit`` is the test image every model's feature maps are drawn for.
     """
     from zoo import rows as rowsmod
     from zoo.version import __version__
 
     if not records:
         raise ZooError("no runs to report on")
-    rows, notes = rowsmod.comparison_rows(records)
+    if rows is None:
+        rows, notes = rowsmod.comparison_rows(records, margin=margin)
+    rows, notes = [dict(row) for row in rows], list(notes or [])
     for row in rows:  # interrupted and failed rows carry no statistics
         for key in ("n", "mean", "std", "ci_low", "ci_high", "p_value_vs_best", "standing", "published_accuracy",
                     "seconds_per_epoch", "training_seconds", "training_tflop", "params", "macs", "test_accuracy",
-                    "per_class_accuracy"):
+                    "per_class_accuracy", "dataset", "warnings", "verdict", "verdict_note", "run_dir"):
             row.setdefault(key, None)
     done = sorted((r for r in rows if r.get("mean") is not None), key=lambda r: -r["mean"])
     rows = done + [r for r in rows if r.get("mean") is None]
@@ -517,11 +524,11 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
             row["slug"] = slug
             if slug is None:
                 continue
-            runs = [by_dir[d] for d in row["run_dirs"]]
+            runs = [by_dir[d] for d in row["run_dirs"] if d in by_dir]
             card = (cards or {}).get(row["model"]) if cards is not None else False
             pages.append(builder.model_page(row, runs, slug, card))
         shown = _comparison_figures(rows, pages, staging, notes)
-        experiment = _experiment_section(records, rows, staging, notes)
+        experiment = _experiment_section(records, rows, staging, notes, answer)
         first = records[0]
         classes = first.class_names
         same_data = [r for r in done if r.get("dataset") == first.dataset.name]  # classes are the dataset's
@@ -563,7 +570,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
 
 
 def write(records: list[RunRecord], out_dir, *, title: str | None = None, digit: int = 0, data_dir=None,
-          warn: Callable[[str], None] = lambda text: None, plugins_dir=None) -> Report:
+          warn: Callable[[str], None] = lambda text: None, plugins_dir=None, **shown) -> Report:
     """``build`` with this machine's plugins, model cards and data (``zoo.report`` and ``zoo report``)."""
     from zoo import data as datamod
     from zoo.cache import listing
@@ -575,4 +582,4 @@ def write(records: list[RunRecord], out_dir, *, title: str | None = None, digit:
     registry = get_zoo(plugins_dir)  # plugins register their custom layers, which safe loading must know
     cards = {m["name"]: m["card"] for m in listing(plugins_dir, lambda: registry)["models"] if m.get("card")}
     return build(records, out_dir, cards=cards, command=command_line(), title=title, digit=digit,
-                 load_arrays=lambda name: datamod.load(registry.dataset(name), data_dir), warn=warn)
+                 load_arrays=lambda name: datamod.load(registry.dataset(name), data_dir), warn=warn, **shown)

@@ -41,6 +41,12 @@ def check() -> None:
         raise KeyboardInterrupt
 
 
+def exit_code() -> int | None:
+    """The exit status of a command stopped by a signal: 128 + its number (130 for Ctrl-C, 143
+    for SIGTERM), as shells report it; None when no stop was asked for."""
+    return None if _requested is None else 128 + int(_requested)
+
+
 def reset() -> None:
     """Forget a stop request (for tests, which run many commands in one process)."""
     global _requested

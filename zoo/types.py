@@ -93,6 +93,9 @@ class Options:
     # the same runs, faster. False trains them one after another.
     # How, not what: a comparison resumed the other way is the same comparison.
     seed_batching: bool = field(default=True, compare=False)
+    # Record the test set's accuracy after every epoch, as the articles watched it (the
+    # validate-on-test experiment measures what choosing an epoch on it costs).
+    test_each_epoch: bool = False
 
     def __post_init__(self):
         if self.validate_on not in VALIDATE_ON:

@@ -23,6 +23,10 @@ def main():
         code = 0
     except SystemExit as stop:  # how Typer ends every command, successful or not
         code = stop.code
+    except KeyboardInterrupt:  # a stop that reached the top: no traceback
+        code = 130
+    # a command stopped from outside ends with that signal's status, whatever it printed
+    code = stopping.exit_code() or code
     exit_promptly(code)
 
 

@@ -119,7 +119,8 @@ RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", metavar="DIR", envvar="Z
                                           help="Where run directories go.")]
 TensorBoardOpt = _flag("--tensorboard", "Also write TensorBoard logs into each run directory; view them with "
                                         "`tensorboard --logdir runs` (pip install 'mnist-zoo\\[tensorboard]').")
-RunArg = Annotated[Path, typer.Argument(help="A run directory (holding run.json and model.keras).")]
+RunArg = Annotated[Path, typer.Argument(help="A run directory (holding run.json and model.keras), or a pretrained "
+                                              "model's name (zoo pretrained lists them).")]
 from zoo.types import DEFAULT_SEED  # noqa: E402,F401  (for the commands; zoo.types imports nothing heavy)
 
 

@@ -38,6 +38,16 @@ def info(name: Annotated[str, typer.Argument(help="Model name, as `zoo list` sho
 
 
 @command(cls=ZooCommand)
+def pretrained(as_json: JsonOpt = False):
+    """List the models shipped trained with the zoo: accuracy, size, checksum, how each was trained.
+    Every command that takes a run takes their names (zoo predict speedrun digit.png)."""
+    from zoo.console import out, pretrained_table
+
+    rows = _api().pretrained()
+    _print_json(rows) if as_json else out.print(pretrained_table(rows))
+
+
+@command(cls=ZooCommand)
 def plugins(as_json: JsonOpt = False):
     """Show installed plugins, the hooks they implement, what they register, and failures."""
     from zoo.console import failures_table, out, plugins_table, safe

@@ -22,11 +22,14 @@ def report(
     digit: Annotated[int, typer.Option("--digit", min=0, metavar="N",
                                        help="The test image whose feature maps every model page shows.")] = 0,
     data_dir: DataDirOpt = None,
+    margin: Annotated[float, typer.Option(
+        "--margin", metavar="POINTS", help="How close, in accuracy points, a mean must be shown to be to an "
+        "article's published run for 'consistent' (an equivalence test, TOST).")] = 0.2,
     as_json: JsonOpt = False,
 ):
     """Write a web page of saved runs: the table with its statistics, figures, and a page per model
     (card, recipe, mistakes, filters, feature maps, saliency). Opens from disk, offline."""
-    written = _api().report(sources, out_dir, title=title, digit=digit, data_dir=data_dir,
+    written = _api().report(sources, out_dir, title=title, digit=digit, data_dir=data_dir, margin=margin,
                             plugins_dir=_settings.get("plugins_dir"))
     if as_json:
         return _print_json({"index": str(written.index), "pages": [str(p) for p in written.pages],
@@ -116,7 +119,8 @@ def explain(
 @command(cls=ZooCommand)
 def serve(
     runs: Annotated[Optional[list[Path]], typer.Argument(
-        metavar="[RUNS…|COMPARE_DIR]", help="Run folders or a comparison's folder (default: the newest in ./runs).")] = None,
+        metavar="[RUNS…|COMPARE_DIR]", help="Run folders, a comparison's folder or pretrained models' names "
+        "(default: every pretrained model: zoo pretrained lists them).")] = None,
     host: _opt(str, "--host", metavar="ADDRESS", help="Where to listen: 127.0.0.1 (this machine only) or "
                "0.0.0.0 (the classroom's network; anyone on it can open the page).") = "127.0.0.1",
     port: _opt(int, "--port", metavar="N", help="The port to listen on.") = 8000,

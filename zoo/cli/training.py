@@ -81,7 +81,7 @@ def compare(
                                    "as `zoo report` does.") = False,
     margin: Annotated[float, typer.Option(
         "--margin", metavar="POINTS", help="How close, in accuracy points, our mean must be shown to be to an "
-        "article's published figure for 'reproduced' (an equivalence test, TOST).")] = 0.2,
+        "article's published run for 'consistent' (an equivalence test, TOST; docs/tutorial.md says why 0.2).")] = 0.2,
     resume: _opt(Path, "--resume", metavar="DIR", help="Continue a comparison that was stopped (Ctrl-C, a crash): "
                  "give its folder; the runs that finished there are kept, the others are trained into it. What you "
                  "leave out of the command comes from the folder's plan.json.") = None,
