@@ -111,7 +111,7 @@ def test_zoo_serve_with_no_arguments_answers_with_the_pretrained_models(mnist):
     from zoo import api, classroom
 
     folders = api._run_folders(["pretrained"])  # what zoo.serve() with no runs serves
-    app = TestClient(classroom.make_app(folders))
+    app = TestClient(classroom.make_app(folders), base_url="http://localhost")
     assert [m["model"] for m in app.get("/api/models").json()["models"]] == list(SHIPPED)
     buf = io.BytesIO()
     Image.fromarray(255 - mnist.x_test[0]).resize((280, 280)).save(buf, format="PNG")

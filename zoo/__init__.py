@@ -39,7 +39,7 @@ _LAZY = {
     "list_models": "zoo.api", "info": "zoo.api", "register": "zoo.api", "train": "zoo.api",
     "compare": "zoo.api", "resume": "zoo.api", "load": "zoo.api", "evaluate": "zoo.api",
     "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api", "experiments": "zoo.api",
-    "experiment": "zoo.api", "serve": "zoo.api", "pretrained": "zoo.api",
+    "experiment": "zoo.api", "serve": "zoo.api", "pretrained": "zoo.api", "export": "zoo.api",
     "Run": "zoo.results", "Comparison": "zoo.results",
 }
 VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")

@@ -618,6 +618,35 @@ def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int
                       plugins_dir=plugins_dir, **shown)
 
 
+def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, data_dir=None,
+           plugins_dir=None) -> dict:
+    """Write ``run``'s model (a ``Run``, a run folder or a pretrained name) as ``format`` —
+    ``"onnx"``, ``"litert"`` or ``"saved_model"`` — to ``out`` (default ``NAME.onnx`` etc. here),
+    with its preprocessing in ``NAME.json``; then run the file with its own runtime on every test
+    image and compare with Keras (``["parity"]``: top-1 agreement, largest probability difference).
+    ``dataset``: check on another dataset too, e.g. ``"folder:class-3b"`` (the class's drawings).
+    Below 99.9% agreement it raises ``zoo.exporting.ExportError`` naming the images that differ.
+    Needs ``pip install 'mnist-zoo[export]'`` for ONNX and LiteRT."""
+    from zoo import data as datamod
+    from zoo import exporting, pretrained_models
+
+    chosen = exporting.check_format(format)
+    if chosen.name != "saved_model":
+        exporting._needs(chosen.runtime, chosen)  # a missing runtime is one line before anything loads
+    named = isinstance(run, str) and pretrained_models.is_pretrained(run)
+    run = _run_of(run)
+    registry = _registry(plugins_dir)  # custom layers registered before the model loads
+    record = run.record
+    arrays = datamod.load(registry.dataset(record.dataset.name), data_dir)
+    foreign = None
+    if dataset is not None:
+        from zoo.retesting import foreign_test_set
+
+        foreign = foreign_test_set(datamod.load(registry.dataset(dataset), data_dir), record)
+    name = record.model if named or pretrained_models.is_shipped_folder(run.dir) else run.dir.name
+    return exporting.export(run.dir, chosen.name, out, arrays=arrays, foreign=foreign, name=name)
+
+
 def _run_folders(dirs) -> list:
     """Folders of runs as given, each pretrained model's name (``"speedrun"``, or ``"pretrained"``
     for all of them) turned into its checked folder."""

@@ -78,7 +78,7 @@ def under_trained_warning(model: str, spent: dict, schedule: dict | None, moment
         why.append(f"its learning-rate schedule (warm-up, then cosine) ran in {steps:,} steps")
     if momenta:
         left = max(momenta) ** steps
-        if left >= 1e-4:
+        if left >= 1e-3:  # a thousandth of the start or more still weighs on small real variances
             why.append(f"BatchNorm's moving statistics (momentum {max(momenta):g}) still hold {_share(left)} of "
                        f"their starting values, and the test set is read with them")
     because = f"; {' and '.join(why)}" if why else ""

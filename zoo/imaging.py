@@ -55,18 +55,21 @@ def load_grayscale(path) -> np.ndarray:
     return _grayscale(path, path)
 
 
-def decode_grayscale(data: bytes, name: str = "upload") -> np.ndarray:
-    """An image file's bytes (an upload) → float array in [0, 255], with a file's checks."""
+def decode_grayscale(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS,
+                     max_side: int | None = None) -> np.ndarray:
+    """An image file's bytes (an upload) → float array in [0, 255], with a file's checks.
+    ``max_pixels`` is checked from the header, before anything is decoded; ``max_side`` shrinks
+    the image as it is decoded (a server's bound on what one upload may cost)."""
     import io
 
     if len(data) > MAX_FILE_BYTES:
         raise ZooError(f"{name}: {len(data) / 1e6:,.0f} MB is more than a digit photo needs")
     if not data:
         raise ZooError(f"{name}: empty (no image sent)")
-    return _grayscale(io.BytesIO(data), name)
+    return _grayscale(io.BytesIO(data), name, max_pixels, max_side)
 
 
-def _grayscale(source, path) -> np.ndarray:
+def _grayscale(source, path, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -75,10 +78,15 @@ def _grayscale(source, path) -> np.ndarray:
             im = Image.open(source)  # reads the header only
         with im:
             width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise ZooError(f"{path}: {width}×{height} pixels is more than the {MAX_PIXELS // 1_000_000} "
-                               "megapixels a digit photo needs; crop or shrink it")
+            if width * height > max_pixels:
+                cap = f"{max_pixels / 1_000_000:g} megapixels"
+                raise ZooError(f"{path}: {width}×{height} pixels is more than the {cap} "
+                               "a digit photo needs; crop or shrink it")
+            if max_side is not None:
+                im.draft("L", (max_side, max_side))  # JPEG decodes at a fraction of its size
             im.load()
+            if max_side is not None and max(im.size) > max_side:
+                im.thumbnail((max_side, max_side))  # in 8 bits, before any float copy
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 im = im.convert("RGBA")
                 background = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -219,6 +227,15 @@ def png_bytes(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_uri(image: np.ndarray, scale: int = 1) -> str:
+    """A uint8 image as a data: URI (PNG), enlarged ``scale`` times without smoothing."""
+    import base64
+
+    if scale > 1:
+        image = np.kron(image, np.ones((scale, scale), dtype=image.dtype))
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def write_png(image: np.ndarray, path) -> Path:

@@ -116,6 +116,34 @@ def explain(
               f"in [bold]{safe(str(folder))}[/]", highlight=False)
 
 
+@command("export", cls=ZooCommand)
+def export_model(
+    run: RunArg,
+    fmt: Annotated[str, typer.Option("--format", metavar="onnx|litert|saved_model",
+                                     help="ONNX (onnxruntime, browsers), LiteRT (phones) or a SavedModel.")] = "onnx",
+    out: _opt(Path, "-o", "--out", metavar="FILE",
+              help="Where it goes (default: NAME.onnx, NAME.tflite or NAME-saved_model/ here).") = None,
+    dataset: _opt(str, "--dataset", metavar="NAME", help="Also check it on another dataset, e.g. folder:DIR "
+                  "(the class's drawings).") = None,
+    data_dir: DataDirOpt = None,
+    as_json: JsonOpt = False,
+):
+    """Take a model elsewhere: export it, then check the file with its own runtime against Keras on
+    every test image (pip install -e '.[export]')."""
+    from zoo.console import out as console, safe
+
+    result = _api().export(run, fmt, out, dataset=dataset, data_dir=data_dir,
+                           plugins_dir=_settings.get("plugins_dir"))
+    if as_json:
+        return _print_json(result)
+    console.print(f"[bold]{safe(result['model'])}[/] exported to {safe(result['file'])} ({result['format']}); "
+                  f"preprocessing and checks in {safe(result['metadata'])}", highlight=False)
+    for check in result["parity"]:
+        console.print(f"  {check['agreement']:.2%} top-1 agreement with Keras on {check['images']:,} images of "
+                      f"{safe(check['on'])}; largest probability difference {check['max_probability_difference']:.1e}",
+                      highlight=False)
+
+
 @command(cls=ZooCommand)
 def serve(
     runs: Annotated[Optional[list[Path]], typer.Argument(

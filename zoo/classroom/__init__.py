@@ -1,0 +1,6 @@
+"""zoo serve: the classroom page for a class of phones and a projector (``zoo.classroom.app``),
+its guard on a school network (``guard``), micro-batched predictions (``batching``) and the
+class's drawings with what they say about the models (``session``)."""
+
+from zoo.classroom.app import (DEFAULT_HOST, DEFAULT_PORT, MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS, Served,  # noqa: F401
+                               answer, collect, load_models, make_app, png_uri, prepare, serve)
