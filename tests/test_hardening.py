@@ -5,6 +5,7 @@ checks that it now ends in a one-line error (or a warning) and loses nothing.
 """
 
 import gzip
+import importlib.util
 import io
 import json
 import struct
@@ -113,6 +114,13 @@ def test_every_documented_feature_checks_trains_predicts_and_evaluates(every_fea
     evaluated = run_zoo("evaluate", record["run_dir"], "--json", env=every_feature)
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["test_accuracy"] == pytest.approx(record["test_accuracy"], abs=1e-4)
+    # a plugin's custom layer (Scale) and logits output: exported and checked, or refused in one line naming it
+    if importlib.util.find_spec("onnxruntime"):
+        exported = run_zoo("export", record["run_dir"], "-o", tmp_path / "every.onnx", "--json", env=every_feature)
+        if exported.returncode == 0:
+            assert json.loads(exported.stdout)["parity"][0]["agreement"] >= 0.999
+        else:
+            assert len(exported.stderr.strip().splitlines()) == 1 and "Scale" in exported.stderr
 
 
 # -- model files ----------------------------------------------------------------

@@ -588,13 +588,15 @@ def explain_folder(run, image) -> Path:
 
 
 def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int = 0, data_dir=None,
-           margin: float | None = None, progress=True, plugins_dir=None):
+           margin: float | None = None, in_browser: bool = False, progress=True, plugins_dir=None):
     """Write a static web site of a comparison (a ``Comparison``, or saved run folders): the
     table with its statistics, cost and learning-curve figures, and a page per model with its
     card, recipe, mistakes, filters, feature maps and saliency. Opens from disk, offline.
     A ``Comparison`` is shown as it was computed (its margin, its failed jobs); saved runs get
     their statistics with ``margin`` (accuracy points, default 0.2). Returns where its pages are
-    (``.index``, ``.pages``, ``.notes``)."""
+    (``.index``, ``.pages``, ``.notes``). ``in_browser``: add a "draw a digit" page whose models run
+    in the browser (ONNX Runtime Web, shipped with the zoo; each model exported to ONNX and checked
+    against Keras first; needs ``pip install 'mnist-zoo[export]'``)."""
     from zoo import site
     from zoo.feedback import Feedback
     from zoo.rows import records_from_dirs
@@ -614,8 +616,12 @@ def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int
         default = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
     if out is None:
         out = default / "report" if default is not None else Path("report")
+    if _flag(in_browser, "in_browser"):
+        from zoo import exporting
+
+        exporting._needs("onnxruntime", exporting.FORMATS["onnx"])
     return site.write(records, Path(out), title=title, digit=digit, data_dir=data_dir, warn=feedback.warn,
-                      plugins_dir=plugins_dir, **shown)
+                      plugins_dir=plugins_dir, in_browser=in_browser, **shown)
 
 
 def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, data_dir=None,

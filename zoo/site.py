@@ -489,7 +489,8 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = None,
           load_arrays: Callable | None = None, command: str | None = None, title: str | None = None,
           digit: int = 0, warn: Callable[[str], None] = lambda text: None, rows: list[dict] | None = None,
-          notes: list[str] | None = None, answer: dict | None = None, margin: float | None = None) -> Report:
+          notes: list[str] | None = None, answer: dict | None = None, margin: float | None = None,
+          in_browser: bool = False) -> Report:
     """Write the report of ``records`` into ``out_dir``; return where its pages are.
 
     ``rows`` and ``notes``: a comparison's own (its margin, its failed jobs), shown as they are;
@@ -528,6 +529,17 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
             card = (cards or {}).get(row["model"]) if cards is not None else False
             pages.append(builder.model_page(row, runs, slug, card))
         shown = _comparison_figures(rows, pages, staging, notes)
+        browser = None
+        if in_browser:  # every model exported to ONNX, checked, and run by the page itself
+            from zoo import inbrowser
+
+            first = pages[0]["record"] if pages else records[0]
+            arrays = load_arrays(first.dataset.name) if load_arrays else None
+            from zoo.types import label as label_of
+
+            browser = inbrowser.write(staging / "browser", [(p["slug"], label_of(p["record"].model, p["record"].knobs),
+                                                             p["record"]) for p in pages if p["record"].run_dir],
+                                      arrays, notes)
         experiment = _experiment_section(records, rows, staging, notes, answer)
         first = records[0]
         classes = first.class_names
@@ -549,7 +561,7 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
             "validated_on_test": any(r.split.validate_on == "test" for r in records),
             "varied_split": any(r.split.varies_with_seed for r in records),
             "experiment": experiment,
-            "root": "",
+            "root": "", "browser": browser,
         }
         (staging / "index.html").write_text(env.get_template("index.html").render(**context), encoding="utf-8")
         (staging / "models").mkdir(exist_ok=True)

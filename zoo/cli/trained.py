@@ -25,12 +25,14 @@ def report(
     margin: Annotated[float, typer.Option(
         "--margin", metavar="POINTS", help="How close, in accuracy points, a mean must be shown to be to an "
         "article's published run for 'consistent' (an equivalence test, TOST).")] = 0.2,
+    in_browser: Annotated[bool, typer.Option("--in-browser", metavar="", help="Add a 'draw a digit' page whose "
+        "models run in the browser (ONNX Runtime Web, offline, no server; pip install -e '.[export]').")] = False,
     as_json: JsonOpt = False,
 ):
     """Write a web page of saved runs: the table with its statistics, figures, and a page per model
     (card, recipe, mistakes, filters, feature maps, saliency). Opens from disk, offline."""
     written = _api().report(sources, out_dir, title=title, digit=digit, data_dir=data_dir, margin=margin,
-                            plugins_dir=_settings.get("plugins_dir"))
+                            in_browser=in_browser, plugins_dir=_settings.get("plugins_dir"))
     if as_json:
         return _print_json({"index": str(written.index), "pages": [str(p) for p in written.pages],
                             "notes": written.notes})
