@@ -220,6 +220,9 @@ class DaskExecutor:
                      "TF_CPP_MIN_LOG_LEVEL": "2"})
             try:
                 with Client(cluster) as client:
+                    # every worker up before the split is broadcast: one that joined later would not
+                    # hold it, and a kill of the only holder lost it (seen in CI under load)
+                    client.wait_for_workers(plan.workers, timeout=60)
                     self.on_start(f"Dask: a LocalCluster of {plan.describe()}")
                     yield client
             finally:
