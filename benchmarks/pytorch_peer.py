@@ -16,8 +16,9 @@ the first, which pays for tracing and warm-up), the achieved GFLOP/s of training
 (6 × MACs × images ÷ seconds) and its share of this machine's peak (zoo.machine), the
 test accuracy after those epochs (a sanity check, not a result: few epochs), and the
 ratio to the zoo's default (TensorFlow). Every epoch includes one pass over the
-validation split, as Keras's ``fit`` does. speedrun also runs with its ``batch_norm=fused``
-knob (TensorFlow's fused batch-norm kernel: the same model, a faster step on some CPUs).
+validation split, as Keras's ``fit`` does. speedrun's default computes batch normalisation with
+TensorFlow's fused kernel; it also runs with ``batch_norm=keras`` (Keras's own layer: the same
+model, the slower step it had before).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 CONTENDERS = {
     # name: how it runs (a third item: a knob set with `zoo compare --set`, for the models that have it)
     "zoo (TensorFlow)": ["zoo", "tensorflow"],
-    "zoo (TF, batch_norm=fused)": ["zoo", "tensorflow", "batch_norm=fused"],
+    "zoo (TF, batch_norm=keras)": ["zoo", "tensorflow", "batch_norm=keras"],
     "plain PyTorch": ["plain"],
     "zoo (Keras on torch)": ["zoo", "torch"],
     "zoo (Keras on JAX)": ["zoo", "jax"],

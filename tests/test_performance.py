@@ -220,3 +220,7 @@ def test_fused_batch_norm_says_it_needs_tensorflow(monkeypatch):
     with pytest.raises(ValueError, match="batch_norm=fused calls a TensorFlow kernel: not on Keras's jax backend"):
         zoo_speedrun.batch_normalization("fused")
     assert type(zoo_speedrun.batch_normalization("keras")).__name__ == "BatchNormalization"
+    # the default follows the backend: the fused kernel only where it exists
+    assert type(zoo_speedrun.batch_normalization("auto")).__name__ == "BatchNormalization"
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    assert type(zoo_speedrun.batch_normalization("auto")).__name__ == "FusedBatchNormalization"

@@ -137,11 +137,12 @@ def _layer_row(layer) -> LayerRow:
         kernel = tuple(layer.kernel_size)
         macs = math.prod(out_shape[1:]) * math.prod(kernel)
         arithmetic = f"{out_shape[-1]} × ({kernel[0]}×{kernel[1]}) + bias = {_n(params)}"
-    elif kind == "BatchNormalization":
-        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    elif kind.endswith("BatchNormalization"):  # Keras's, or one computing the same (a fused kernel)
+        axis = getattr(layer, "axis", -1)
+        axes = axis if isinstance(axis, (list, tuple)) else [axis]
         size = math.prod(in_shape[a] for a in axes)
         arithmetic = (f"4 × {size} = {_n(params)} (γ, β learn; moving mean and variance do not: "
-                      f"{_n(params - trainable)} non-trainable) over axis {layer.axis}, "
+                      f"{_n(params - trainable)} non-trainable) over axis {axis}, "
                       f"size {size}")
     elif params:
         arithmetic = f"{_n(params)}"

@@ -22,7 +22,8 @@ def batchnorm_layers(model) -> list:
     """The BatchNormalization layers of ``model``, nested ones too."""
     from zoo.anatomy import layers
 
-    return [layer for layer in layers(model) if type(layer).__name__ == "BatchNormalization"]
+    # Keras's layer, and a plugin's computing the same (speedrun's FusedBatchNormalization)
+    return [layer for layer in layers(model) if type(layer).__name__.endswith("BatchNormalization")]
 
 
 def batchnorm_momenta(model) -> list[float]:

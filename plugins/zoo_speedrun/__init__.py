@@ -18,12 +18,13 @@ same on every machine. Three ideas carry this model to 99% in 0.24 TFLOP of trai
 Every choice was made on the validation split (held out of the training set), never
 on the test set; the candidates and their numbers are in docs/performance.md.
 
-One knob is about speed alone: ``batch_norm=fused`` computes the same batch
-normalisation with TensorFlow's single fused kernel instead of Keras's separate
-operations (mean, variance, normalise, moving averages). Same model, same numbers to
-float rounding; on some CPUs a faster step (1.48× per epoch on a 2-core AVX-512 EPYC, side
-by side; the fused kernel alone was no faster on a 2-core AVX2 EPYC: docs/performance.md,
-"PyTorch as the peer").
+One knob is about speed alone: ``batch_norm``. By default (``auto``) batch normalisation is
+computed with TensorFlow's single fused kernel when Keras runs on TensorFlow (Keras's own
+layer on other backends), instead of Keras's separate operations (mean, variance, normalise,
+moving averages). Same model, same numbers to float rounding (a test compares outputs and
+moving statistics with Keras's layer); a faster step: 1.48× per epoch on a 2-core AVX-512
+EPYC, side by side, and no slower on a 2-core AVX2 EPYC (docs/performance.md, "PyTorch as the
+peer"). ``batch_norm=keras`` is Keras's layer everywhere.
 """
 
 import keras
@@ -34,9 +35,9 @@ from zoo import Architecture, Knob, Recipe, Source, hookimpl
 SOURCE = Source("mnist-zoo speedrun (this project's own design, measured in docs/performance.md)",
                 "mnist-zoo", 2026)
 
-BATCH_NORM = Knob("batch_norm", "keras", "how batch normalisation is computed: 'keras' (Keras's layer) or 'fused' "
-                  "(TensorFlow's one fused kernel: the same numbers, a faster step on some CPUs; TensorFlow only)",
-                  values=("keras", "fused"))
+BATCH_NORM = Knob("batch_norm", "auto", "how batch normalisation is computed: 'auto' (TensorFlow's one fused kernel "
+                  "under TensorFlow, Keras's layer elsewhere), 'keras' (Keras's layer) or 'fused' (the fused kernel: "
+                  "the same numbers, a faster step; TensorFlow only)", values=("auto", "keras", "fused"))
 
 
 @keras.saving.register_keras_serializable(package="zoo_speedrun")
@@ -73,6 +74,8 @@ class FusedBatchNormalization(layers.Layer):
 
 
 def batch_normalization(kind):
+    if kind == "auto":  # the fastest correct kernel on this backend
+        kind = "fused" if keras.backend.backend() == "tensorflow" else "keras"
     if kind == "fused":
         if keras.backend.backend() != "tensorflow":
             raise ValueError(f"batch_norm=fused calls a TensorFlow kernel: not on Keras's "
@@ -81,14 +84,14 @@ def batch_normalization(kind):
     return layers.BatchNormalization()
 
 
-def conv_block(filters, batch_norm="keras"):
+def conv_block(filters, batch_norm="auto"):
     # The convolution needs no bias: batch normalisation's shift does that job.
     return [layers.Conv2D(filters, (3, 3), padding="same", use_bias=False),
             batch_normalization(batch_norm),
             layers.Activation("relu")]
 
 
-def build(input_shape, num_classes, batch_norm="keras"):
+def build(input_shape, num_classes, batch_norm="auto"):
     rows, cols, channels = input_shape
     return keras.Sequential(
         [
