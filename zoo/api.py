@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from zoo import pretrained_models
 from zoo.errors import Interrupted, OptionError, RunFileError, TrainingError, ZooError
 from zoo.results import Comparison, Run
 from zoo.types import DEFAULT_SEED, Options
@@ -72,14 +73,12 @@ def _kind(value) -> str:
 
 def _run_of(run) -> Run:
     """A ``Run``, a run directory's path, or a pretrained model's name (``zoo.pretrained()``)."""
-    from zoo import pretrained_models
-
     if isinstance(run, Run):
         return run
     if isinstance(run, (str, os.PathLike)):
         if pretrained_models.is_pretrained(os.fspath(run)):
             return Run.open(pretrained_models.folder(os.fspath(run)))
-        if not Path(run).exists() and "/" not in os.fspath(run) and os.fspath(run) not in pretrained_models.names():
+        if not Path(run).exists() and "/" not in os.fspath(run):  # a bare name: neither a folder nor pretrained
             known = ", ".join(pretrained_models.names())
             raise RunFileError(f"{run}: no such run directory, and no pretrained model of that name "
                                f"(pretrained: {known}; `zoo pretrained` lists them)")
@@ -93,8 +92,6 @@ def pretrained(name: str | None = None):
     docs/results it is read beside); with a ``name``, that model as a ``Run`` (its files
     checked against their SHA-256 first). Every verb that takes a run takes the name too:
     ``zoo.predict("speedrun", "my-digit.png")``."""
-    from zoo import pretrained_models
-
     if name is None:
         return pretrained_models.listing()
     if not isinstance(name, str):
@@ -578,8 +575,6 @@ def explain_folder(run, image) -> Path:
     """Where ``zoo explain`` writes its figures by default: ``explain-NAME`` in the run's folder
     (NAME: the image file's stem, or testN for test image N); for a pretrained model, which is
     installed read-only, ``explain-MODEL-NAME`` in the working directory."""
-    from zoo import pretrained_models
-
     name = f"test{int(image)}" if _is_test_index(image) else Path(str(image)).stem
     folder = _run_of(run).dir
     if pretrained_models.is_shipped_folder(folder):
@@ -634,7 +629,7 @@ def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, d
     Below 99.9% agreement it raises ``zoo.exporting.ExportError`` naming the images that differ.
     Needs ``pip install 'mnist-zoo[export]'`` for ONNX and LiteRT."""
     from zoo import data as datamod
-    from zoo import exporting, pretrained_models
+    from zoo import exporting
 
     chosen = exporting.check_format(format)
     if chosen.name != "saved_model":
@@ -656,8 +651,6 @@ def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, d
 def _run_folders(dirs) -> list:
     """Folders of runs as given, each pretrained model's name (``"speedrun"``, or ``"pretrained"``
     for all of them) turned into its checked folder."""
-    from zoo import pretrained_models
-
     out = []
     for d in dirs:
         if isinstance(d, (str, os.PathLike)) and not Path(d).exists() and os.fspath(d) == "pretrained":

@@ -278,11 +278,14 @@ def make_app(paths=(), *, collect_into=None, plugins_dir=None, warn=print, serve
         except ZooError as exc:
             return problem(400 if not isinstance(exc, _Unsupported) else 415, str(exc).splitlines()[0])
 
+    pages = {view: _page(served, classes, folder, guard.token, projector=view, lan_url=lan_url)
+             for view in (False, True)}  # rendered once: thirty phones load the same page
+
     async def index(request: Request):
-        return HTMLResponse(_page(served, classes, folder, guard.token, projector=False))
+        return HTMLResponse(pages[False])
 
     async def projector(request: Request):
-        return HTMLResponse(_page(served, classes, folder, guard.token, projector=True, lan_url=lan_url))
+        return HTMLResponse(pages[True])
 
     async def models(request: Request):
         return JSONResponse({"models": [s.describe() for s in served], "classes": classes,
