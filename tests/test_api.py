@@ -219,3 +219,18 @@ def test_the_notebook_display_updates_one_output_in_place():
     shown.on_event(Event("failed", job, error="<b>boom</b>"))
     assert "training" in updates[0] and "failed" in updates[-1] and "&lt;b&gt;boom" in updates[-1]
     assert np.all([u.startswith("<table>") for u in updates])
+
+
+@pytest.mark.unit
+def test_the_obvious_calls_for_a_model_and_the_plugins():
+    """zoo.build(name, **knobs) is what a comparison builds: uncompiled, weights made; no private reach."""
+    speedrun = zoo.build("speedrun")
+    assert speedrun.count_params() == 43_658 and not speedrun.compiled
+    assert zoo.build("baseline-cnn", dropout=0.5).count_params() == 592_074
+    assert zoo.architecture("mlp").recipe().batch_size == 32
+    with pytest.raises(zoo.ZooError, match="has no knob|knob"):
+        zoo.build("mlp", dropout=0.5)
+    with pytest.raises(zoo.UnknownNameError):
+        zoo.architecture("no-such-net")
+    listed = zoo.installed_plugins()
+    assert {"mlp", "speedrun"} <= {name for p in listed["plugins"] for name in p["architectures"]}

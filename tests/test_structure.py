@@ -165,7 +165,8 @@ def test_run_job_emits_events_and_returns_a_typed_record(zoo_registry, mnist, tm
     assert record.cost["training_flops"] == 6 * record.macs * 900 * 2
     assert len(record.cost["gflops_per_second"]) == 2 and all(r > 0 for r in record.cost["gflops_per_second"])
     cpu = record.environment["cpu"]
-    assert cpu["isa"] and cpu["cores"] >= 1 and "fp32 lanes" in cpu["derivation"] or cpu["gflops"] is None
+    assert cpu["isa"] and cpu["cores"] >= 1
+    assert "fp32 lanes" in cpu["derivation"] or cpu["gflops"] is None  # a peak says how it was derived
     if cpu["gflops"]:
         assert record.cost["share_of_peak"] == pytest.approx([r / cpu["gflops"] for r in record.cost["gflops_per_second"]])
 

@@ -40,6 +40,7 @@ _LAZY = {
     "compare": "zoo.api", "resume": "zoo.api", "load": "zoo.api", "evaluate": "zoo.api",
     "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api", "experiments": "zoo.api",
     "experiment": "zoo.api", "serve": "zoo.api", "pretrained": "zoo.api", "export": "zoo.api",
+    "architecture": "zoo.api", "build": "zoo.api", "installed_plugins": "zoo.api",
     "Run": "zoo.results", "Comparison": "zoo.results",
 }
 VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")

@@ -152,7 +152,27 @@ def register(architecture, *, plugins_dir=None):
     return add(architecture, plugins_dir)
 
 
-def plugins(*, plugins_dir=None) -> dict:
+def architecture(name: str, *, plugins_dir=None):
+    """The registered ``zoo.Architecture`` called ``name`` (its build function, recipes, knobs, card
+    fields); an unknown name is a ``zoo.UnknownNameError`` naming close matches."""
+    if not isinstance(name, str):
+        raise OptionError(f"name= takes a model's name, not {_kind(name)}")
+    return _registry(plugins_dir).architecture(name)
+
+
+def build(name: str, *, image_shape=(28, 28, 1), num_classes: int = 10, plugins_dir=None, **knobs):
+    """Model ``name`` built for ``image_shape`` and ``num_classes`` — uncompiled, untrained, its
+    weights made — as a comparison builds it: ``zoo.build("speedrun")``,
+    ``zoo.build("baseline-cnn", dropout=0.5)``. A knob it does not have is one line naming those it has."""
+    from zoo.anatomy import build_model
+    from zoo.knobs import parse_set
+
+    arch = architecture(name, plugins_dir=plugins_dir)
+    settings = parse_set(arch, knobs)
+    return build_model(arch, tuple(image_shape), int(num_classes), settings)
+
+
+def installed_plugins(*, plugins_dir=None) -> dict:
     """The installed plugins, the hooks they implement and what they register; every failure
     (a plugin that did not load, a model that cannot be built); the plugins disabled by name."""
     import dataclasses

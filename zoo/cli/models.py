@@ -53,7 +53,7 @@ def plugins(as_json: JsonOpt = False):
     from zoo.console import failures_table, out, plugins_table, safe
     from zoo.isolation import SLOW_IMPORT_SECONDS
 
-    data = _api().plugins(plugins_dir=_settings.get("plugins_dir"))
+    data = _api().installed_plugins(plugins_dir=_settings.get("plugins_dir"))
     if as_json:
         return _print_json(data)
     out.print(plugins_table(data["plugins"]))

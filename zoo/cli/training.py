@@ -33,11 +33,6 @@ def train(
     out.print(train_summary(run.record, run.dir, run.figures), highlight=False)
 
 
-# What `zoo compare --resume DIR` may take from the folder's plan.json when the command leaves it out.
-RESUMABLE = ("patterns", "tag", "seeds", "seed", "epochs", "batch_size", "limit", "validate_on", "dataset",
-             "data_dir", "precision", "vary_split", "tensorboard", "vary", "settings")
-
-
 @command(cls=CompareCommand)
 def compare(
     ctx: typer.Context,
