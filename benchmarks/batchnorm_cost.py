@@ -56,7 +56,9 @@ def one_run(framework: str, with_bn: bool, epochs: int) -> list[float]:
 
         def norm():
             if variant == "fused":
-                from zoo_speedrun import FusedBatchNormalization  # speedrun's batch_norm=fused layer
+                from zoo_speedrun import (
+                    FusedBatchNormalization,  # speedrun's batch_norm=fused layer
+                )
 
                 return FusedBatchNormalization()
             return layers.BatchNormalization(axis=1 if variant == "nchw" else -1)

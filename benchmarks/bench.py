@@ -57,8 +57,9 @@ def run_zoo(zoo, arch, recipe, prepared, epochs, seed) -> dict:
     """The zoo's trainer, as `zoo train` runs it; returns the run record."""
     from rich.console import Console
 
-    from zoo.jobs import Options, make_jobs, run_job
+    from zoo.jobs import make_jobs, run_job
     from zoo.progress import TrainingDisplay
+    from zoo.types import Options
 
     job = make_jobs([arch], Options(epochs=epochs), seeds=[seed], recipe=recipe)[0]
     # The display users see, drawn into a string: its cost is part of the zoo's cost.
@@ -86,12 +87,13 @@ def main():
     from rich.console import Console
     from rich.table import Table
 
+    from zoo.anatomy import architecture_stats
     from zoo.backend import describe
-    from zoo.jobs import Options, prepare
+    from zoo.jobs import prepare
     from zoo.keras_glue import import_backend_quietly
     from zoo.plugins import get_zoo
     from zoo.registry import matches
-    from zoo.anatomy import architecture_stats
+    from zoo.types import Options
 
     import_backend_quietly()
     import plain_scripts

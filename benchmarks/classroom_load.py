@@ -96,7 +96,8 @@ def main():
     from rich.console import Console
     from rich.table import Table
 
-    from zoo import api, data as datamod
+    from zoo import api
+    from zoo import data as datamod
     from zoo.classroom import load_models, make_app
     from zoo.machine import this_cpu
     from zoo.plugins import get_zoo

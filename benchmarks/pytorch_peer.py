@@ -52,8 +52,8 @@ RECIPES = {  # as the zoo's plugins give them
 # -- the PyTorch side, written as pytorch/examples/mnist writes it ----------------------------
 def torch_models():
     import torch
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     class BaselineCNN(nn.Module):
         """baseline-cnn: Conv2D(32, 5×5) → max-pool → dropout 0.3 → Dense(128) → Dense(10)."""
@@ -108,8 +108,9 @@ def train_plain(model_name: str, epochs: int, seed: int, limit: int | None) -> d
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
 
-    from zoo.jobs import Options, prepare
+    from zoo.jobs import prepare
     from zoo.plugins import get_zoo
+    from zoo.types import Options
 
     torch.manual_seed(seed)
     prepared = prepare(get_zoo(), Options(limit=limit), split_seed=seed)

@@ -24,8 +24,14 @@ def _own_plugins_only() -> list[str]:
     plugin installed beside it (a user's res-cnn once turned `zoo list '*cnn*'` red), or a
     plugins folder in the environment, would change every listing; the tests that are about
     third-party plugins install their own, in fresh processes. Returns what was set aside."""
-    from zoo.plugins import GROUPS, PLUGINS_DIR_ENV, THIS_DISTRIBUTION, _normalized, ordered_entry_points
     from zoo.isolation import DISABLE_ENV
+    from zoo.plugins import (
+        GROUPS,
+        PLUGINS_DIR_ENV,
+        THIS_DISTRIBUTION,
+        _normalized,
+        ordered_entry_points,
+    )
 
     foreign = sorted({ep.name for group in GROUPS for ep in ordered_entry_points(group)
                       if not ep.dist or _normalized(ep.dist.name) != THIS_DISTRIBUTION})

@@ -80,9 +80,9 @@ def test_listing_and_cards_as_data():
 
 
 def test_errors_are_zoo_errors_raised_before_training(tmp_path):
-    with pytest.raises(zoo.OptionError, match="--epochs must be at least 1"):
+    with pytest.raises(zoo.OptionError, match=r"^epochs=0 must be at least 1$"):
         zoo.compare(["mlp"], epochs=0, runs_dir=tmp_path)
-    with pytest.raises(zoo.OptionError, match="give between 1 and 1000 seeds"):
+    with pytest.raises(zoo.OptionError, match=r"^seeds=0: give between 1 and 1000 seeds$"):
         zoo.compare(["mlp"], seeds=0, runs_dir=tmp_path)
     with pytest.raises(zoo.UnknownNameError):
         zoo.compare(["no-such-model"], runs_dir=tmp_path, progress=False)
@@ -234,3 +234,47 @@ def test_the_obvious_calls_for_a_model_and_the_plugins():
         zoo.architecture("no-such-net")
     listed = zoo.installed_plugins()
     assert {"mlp", "speedrun"} <= {name for p in listed["plugins"] for name in p["architectures"]}
+
+
+@pytest.mark.unit
+def test_errors_name_the_python_parameter_and_the_cli_its_flag(tmp_path, cli):
+    """One error, said in the caller's words: `limit=5` from Python, `--limit 5` from the
+    command line, with the exit status the CLI gives its kind."""
+    with pytest.raises(zoo.OptionError, match=r"^limit=5 is too small: use at least 20 images$") as raised:
+        zoo.compare(["mlp"], limit=5, runs_dir=tmp_path)
+    assert (raised.value.parameter, raised.value.value) == ("limit", 5)
+    with pytest.raises(zoo.OptionError, match=r"^validate_on must be 'val' or 'test', not 'train'$"):
+        zoo.compare(["mlp"], validate_on="train", runs_dir=tmp_path)
+    with pytest.raises(zoo.OptionError, match=r"^batch_size=0 must be at least 1$"):
+        zoo.compare(["mlp"], batch_size=0, runs_dir=tmp_path)
+    for args, said in ((("--limit", "5"), "Error: --limit 5 is too small: use at least 20 images"),
+                       (("--seeds", "0"), "Error: --seeds 0: give between 1 and 1000 seeds"),
+                       (("--batch-size", "0"), "Error: --batch-size 0 must be at least 1"),
+                       (("--validate-on", "train"), "Error: --validate-on must be 'val' or 'test', not 'train'")):
+        result = cli("compare", "mlp", *args, "--runs-dir", tmp_path)
+        assert result.exit_code == 2 and result.stderr.strip() == said, result.stderr
+    from zoo.cli.app import CommandFailed, exit_code_of, flag_for
+
+    assert exit_code_of(zoo.Interrupted("stopped")) == 130 and exit_code_of(CommandFailed("2 run(s) failed")) == 1
+    assert exit_code_of(zoo.OptionError("bad")) == 2 and flag_for("threads") == "--threads-per-worker"
+
+
+def test_what_zoo_data_and_zoo_check_show_are_library_calls(tmp_path, mnist, monkeypatch):
+    """The CLI's `zoo data` and `zoo check` call these; a notebook can too."""
+    from PIL import Image
+
+    monkeypatch.setenv("ZOO_CONFIG_DIR", str(tmp_path / "config"))
+    every = {row["name"] for row in zoo.datasets()}
+    assert {"mnist", "digits"} <= every
+    one = zoo.datasets("mnist", show=4, out=tmp_path / "grid.png")
+    assert one["name"] == "mnist" and one["grid"] == str(tmp_path / "grid.png") and (tmp_path / "grid.png").is_file()
+    for label in ("0", "1"):
+        (tmp_path / "drawn" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(255 - mnist.x_test[i]).save(tmp_path / "drawn" / label / f"{i}.png")
+    added = zoo.add_dataset("drawn", tmp_path / "drawn")
+    assert added.class_names == ("0", "1") and "drawn" in {row["name"] for row in zoo.datasets()}
+    zoo.remove_dataset("drawn")
+    assert "drawn" not in {row["name"] for row in zoo.datasets()}
+    [report] = zoo.check_models("mlp", progress=False)
+    assert report.ok and report.model == "mlp"

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-
 pytest.importorskip("starlette", reason="needs the serve extra: pip install -e '.[serve]'")
 
 

@@ -91,13 +91,3 @@ def test_help_shows_flags_as_flags_and_the_extras_by_name(cli):
     root = " ".join(cli("--help", env={"COLUMNS": "120"}).stdout.split())
     assert "mnist-zoo[jax]" in root and "mnist-zoo[torch]" in root  # not eaten as rich markup
 
-
-@pytest.mark.unit
-def test_old_compare_json_file_form_is_rewritten_and_names_stay_names():
-    from zoo.cli import old_json_form
-
-    assert old_json_form(["mlp", "--json", "rows.json"]) == ["mlp", "--json-out", "rows.json"]
-    assert old_json_form(["--json=out/rows"]) == ["--json-out=out/rows"]
-    # A model name or pattern after --json is not a file: --json is the stdout flag there.
-    assert old_json_form(["--json", "mlp", "*cnn*"]) == ["--json", "mlp", "*cnn*"]
-    assert old_json_form(["--json", "--epochs", "1"]) == ["--json", "--epochs", "1"]

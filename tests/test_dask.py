@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import minimal_plugin, run_zoo
 
 pytest.importorskip("distributed", reason="Dask is an extra: pip install -e '.[dask]'")
@@ -18,10 +17,15 @@ pytestmark = pytest.mark.dask  # CI runs them (pytest -m 'not slow'); the quick 
 
 import psutil  # noqa: E402  (Dask depends on it)
 
-from zoo.executors.dask import DaskExecutor, plan_workers  # noqa: E402
 from zoo.comparing import run_jobs as run_comparison
 from zoo.executors import make_executor  # noqa: E402
-from zoo.jobs import Options, make_jobs, prepare  # noqa: E402
+from zoo.executors.dask import DaskExecutor, plan_workers  # noqa: E402
+from zoo.jobs import (
+    make_jobs,
+    prepare,  # noqa: E402
+)
+from zoo.plan import Execution  # noqa: E402
+from zoo.types import Options
 
 TINY = ["--epochs", "1", "--limit", "1000"]
 
@@ -67,11 +71,13 @@ def test_without_dask_the_dask_executor_is_one_line_naming_the_extra(tmp_path):
 def test_executor_options_are_checked_before_any_work():
     from zoo.errors import ZooError
 
-    for kwargs, message in (({"name": "ray"}, "--executor must be one of local, dask"),
-                            ({"name": "local", "workers": 2}, "--workers needs --executor dask"),
-                            ({"name": "dask", "workers": 0}, "--workers must be at least 1")):
+    for kwargs, message in (({"executor": "ray"}, "^executor must be one of local, dask"),
+                            ({"executor": "local", "workers": 2}, "^workers needs the dask executor$"),
+                            ({"executor": "dask", "workers": 0}, "^workers=0 must be at least 1$"),
+                            ({"seed_batching": "yes"}, "^seed_batching is True or False, not 'yes'$")):
         with pytest.raises(ZooError, match=message):
-            make_executor(jobs=2, **kwargs)
+            Execution(**kwargs)
+    assert make_executor(Execution("dask", workers=2), jobs=2).plan.workers == 2
     assert plan_workers(jobs=8, cores=2) == plan_workers(jobs=2, cores=2)  # 2 × 1: no more workers than cores
     assert (plan_workers(jobs=1, cores=4).workers, plan_workers(jobs=1, cores=4).threads) == (1, 4)
     assert "oversubscribed" in plan_workers(jobs=4, workers=4, threads=2, cores=2).describe()
@@ -211,8 +217,8 @@ def test_a_swallowed_ctrl_c_still_stops_the_wait_for_workers(tmp_path, zoo_regis
 
 @pytest.mark.unit
 def test_an_unreachable_scheduler_is_one_line(monkeypatch):
-    from zoo.executors import dask as dask_executor
     from zoo.errors import ZooError
+    from zoo.executors import dask as dask_executor
 
     monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(ZooError, match=r"^cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9: "):

@@ -7,8 +7,8 @@ import struct
 
 import numpy as np
 import pytest
-
 from conftest import run_zoo
+
 from zoo import data
 from zoo.errors import ZooError
 

@@ -9,7 +9,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def cnn_run(tmp_path_factory, zoo_registry):
-    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.jobs import make_jobs, prepare, run_job
+    from zoo.types import Options
 
     folder = tmp_path_factory.mktemp("cnn-run")
     options = Options(epochs=1, limit=1000)
@@ -68,7 +69,8 @@ def test_saliency_is_the_gradient_of_the_answer(zoo_registry, cnn_run, mnist):
 def test_explain_a_file_with_a_model_without_convolutions(cli, tmp_path, zoo_registry):
     from PIL import Image
 
-    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.jobs import make_jobs, prepare, run_job
+    from zoo.types import Options
 
     options = Options(epochs=1, limit=500)
     run_job(make_jobs([zoo_registry.architecture("mlp")], options)[0], prepare(zoo_registry, options), tmp_path)

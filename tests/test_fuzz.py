@@ -268,8 +268,8 @@ def _check_json_readers(data: bytes):
     """plan.json, compare.json, history.json, history_steps.json and the listing cache: each
     reader answers (the right type) or says why in one line, never another exception."""
     from zoo import cache
-    from zoo.comparing import read_plan
     from zoo.files import read_json
+    from zoo.plan import Plan
     from zoo.rows import _compare_order
     from zoo.runs import read_history, read_steps
 
@@ -281,8 +281,7 @@ def _check_json_readers(data: bytes):
             read_json(folder / "plan.json", "plan", limit=3)
         return
     try:
-        plan = read_plan(folder)
-        assert isinstance(plan, dict)
+        assert isinstance(Plan.read(folder), Plan)
     except ZooError:
         pass
     assert isinstance(_compare_order(folder), list)
@@ -513,10 +512,12 @@ def test_comparison_rows_of_any_readable_records_are_strict_json_long(records):
 
 def _check_report(records):
     from zoo import site
+    from zoo.rows import comparison_rows
 
     if not records:
         return
-    report = site.write(records, SCRATCH / "report", data_dir="/nonexistent-data-dir")
+    rows, notes = comparison_rows(records)
+    report = site.write(records, SCRATCH / "report", data_dir="/nonexistent-data-dir", rows=rows, notes=notes)
     assert (SCRATCH / "report" / "index.html").is_file() and report is not None
 
 

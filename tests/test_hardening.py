@@ -17,9 +17,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_zoo
+from PIL import Image
 
 # A third-party-style plugin using every feature docs/writing-a-plugin.md documents: the
 # functional API with a residual branch, a shared layer and a nested model, a custom layer
@@ -126,7 +125,8 @@ def test_every_documented_feature_checks_trains_predicts_and_evaluates(every_fea
 # -- model files ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory, zoo_registry, mnist):
-    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.jobs import make_jobs, prepare, run_job
+    from zoo.types import Options
 
     folder = tmp_path_factory.mktemp("small-run")
     options = Options(epochs=1, limit=500)
@@ -565,7 +565,8 @@ def test_a_save_that_fails_after_training_says_what_was_kept(zoo_registry, tmp_p
 
     from zoo import files
     from zoo.errors import ZooError
-    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.jobs import make_jobs, prepare, run_job
+    from zoo.types import Options
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -784,8 +785,8 @@ def test_a_second_resume_of_a_folder_in_use_is_refused_and_links_are_noted(tmp_p
 
 def test_wrong_types_in_a_plan_or_a_listing_are_one_line_or_ignored(tmp_path, cli, monkeypatch):
     from zoo import cache
-    from zoo.comparing import read_plan
     from zoo.errors import ZooError
+    from zoo.plan import Plan
     from zoo.types import parse_seeds
 
     folder = tmp_path / "compare-x"
@@ -795,7 +796,7 @@ def test_wrong_types_in_a_plan_or_a_listing_are_one_line_or_ignored(tmp_path, cl
     result = cli("compare", "--resume", folder)
     assert result.exit_code == 2 and "'patterns' should be a list of names" in result.stderr
     (folder / "plan.json").write_text(json.dumps({"patterns": ["mlp"], "seeds": 5}))
-    assert read_plan(folder)["seeds"] == "5"  # a count, as --seeds 5
+    assert Plan.read(folder).seed_list == [42, 43, 44, 45, 46]  # a count, as --seeds 5
     (folder / "plan.json").write_text(json.dumps({"patterns": ["mlp"], "seeds": ",".join(map(str, range(100_000)))}))
     result = cli("compare", "--resume", folder)
     assert result.exit_code == 2 and "100,000 seeds; give at most 1000" in result.stderr

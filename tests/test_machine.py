@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from zoo.machine import cgroup_cpu_quota, cpu_peak, usable_cores
 from zoo.anatomy import training_cost
+from zoo.machine import cgroup_cpu_quota, cpu_peak, usable_cores
 
 NO_FREQ = "/nonexistent/cpuinfo_max_freq"
 

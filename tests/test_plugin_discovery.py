@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import run_zoo
 
 GOOD_PLUGIN = '''

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_zoo
+from PIL import Image
 
 RUN_FILES = {"model.keras", "run.json", "history.json", "history.csv", "curves.png", "confusion.png", "mistakes.png"}
 
@@ -143,8 +142,10 @@ def test_compare_two_models(cli, tmp_path):
 def test_interrupt_inside_training_keeps_a_loadable_run(mnist, zoo_registry, tmp_path):
     import keras
 
-    from zoo.jobs import Interrupted, Options, make_jobs, prepare, run_job
+    from zoo.errors import Interrupted
+    from zoo.jobs import make_jobs, prepare, run_job
     from zoo.runs import load_model, read_record
+    from zoo.types import Options
 
     class StopAfterTwoEpochs(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -185,11 +186,10 @@ def test_broken_model_fails_alone_in_a_comparison(tmp_path):
     plugins.mkdir()
     (plugins / "broken.py").write_text(BROKEN)
     result = run_zoo("compare", "broken-net", "mlp", "--epochs", "1", "--limit", "500",
-                     "--runs-dir", tmp_path / "runs", "--json", tmp_path / "rows.json",
+                     "--runs-dir", tmp_path / "runs", "--json-out", tmp_path / "rows.json",
                      env={"ZOO_PLUGINS_DIR": str(plugins)})
     assert result.returncode == 1
     assert "cannot be built" in result.stderr and "Traceback" not in result.stderr
-    assert "`compare --json FILE` is deprecated: use --json-out FILE" in result.stderr  # the old form still works
     rows = {r["model"]: r for r in json.loads((tmp_path / "rows.json").read_text())}
     assert rows["broken-net"]["status"] == "failed"
     assert rows["mlp"]["status"] == "completed" and rows["mlp"]["test_accuracy"] > 0.3
@@ -336,8 +336,8 @@ def test_compare_several_seeds_gives_intervals_and_tests(cli, tmp_path):
     assert other["p_value_vs_best"] == pytest.approx(welch)
     assert "95% interval" in result.stdout and "±" in result.stdout
     assert '"[42, 43, 44]"' in (tmp_path / "out.csv").read_text()  # lists as JSON text in the CSV
-    again = cli("compare", "--from-runs", Path(best["run_dirs"][0]).parent, "--json=" + str(tmp_path / "again.json"))
-    assert again.exit_code == 0 and "deprecated" in again.stderr, again.stderr  # the old --json=FILE form
+    again = cli("compare", "--from-runs", Path(best["run_dirs"][0]).parent, "--json-out=" + str(tmp_path / "again.json"))
+    assert again.exit_code == 0, again.stderr
     assert {r["model"]: r["mean"] for r in json.loads((tmp_path / "again.json").read_text())} == \
         pytest.approx({m: r["mean"] for m, r in rows.items()})
 

@@ -17,27 +17,28 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import seed_batches
-from zoo.types import Options, make_jobs
+from zoo import input_pipeline, seed_batches
+from zoo.jobs import make_jobs
+from zoo.types import Options
 
 
 # -- what trains with what (no training) ------------------------------------------------------
 @pytest.mark.unit
 def test_each_seed_has_its_own_order_of_the_training_images_every_epoch():
-    first = seed_batches.epoch_orders(42, 1000, 3)
+    first = input_pipeline.epoch_orders(42, 1000, 3)
     assert first.shape == (3, 1000) and all(sorted(row) == list(range(1000)) for row in first)
     assert not np.array_equal(first[0], first[1])  # a new order each epoch
-    assert np.array_equal(first, seed_batches.epoch_orders(42, 1000, 3))  # the seed's, every time
-    assert not np.array_equal(first[0], seed_batches.epoch_orders(43, 1000, 3)[0])
+    assert np.array_equal(first, input_pipeline.epoch_orders(42, 1000, 3))  # the seed's, every time
+    assert not np.array_equal(first[0], input_pipeline.epoch_orders(43, 1000, 3)[0])
 
 
 @pytest.mark.unit
 def test_a_seed_sees_the_same_batches_batched_as_alone():
     x = np.arange(50, dtype="float32").reshape(50, 1) * 10
     y = np.arange(50, dtype="int64")
-    together = list(seed_batches.training_batches(x, y, [7, 8, 9], 2, 16).take(8).as_numpy_iterator())
+    together = list(input_pipeline.training_batches(x, y, [7, 8, 9], 2, 16).take(8).as_numpy_iterator())
     for k, seed in enumerate([7, 8, 9]):
-        alone = list(seed_batches.training_batches(x, y, [seed], 2, 16).take(8).as_numpy_iterator())
+        alone = list(input_pipeline.training_batches(x, y, [seed], 2, 16).take(8).as_numpy_iterator())
         assert [len(b[1]) for b in alone] == [16, 16, 16, 2] * 2  # the last batch of an epoch is the rest
         for (xs, ys), (x1, y1) in zip(together, alone):
             assert np.array_equal(xs[k], x1) and np.array_equal(ys[k], y1)

@@ -315,7 +315,7 @@ def test_never_about_best_beside_a_gap_larger_than_its_detectable_size():
 @pytest.mark.unit
 def test_seeds_option_counts_up_or_takes_a_list():
     from zoo.errors import ZooError
-    from zoo.jobs import parse_seeds
+    from zoo.types import parse_seeds
 
     assert parse_seeds(None, 42) == [42]
     assert parse_seeds("3", 42) == [42, 43, 44]

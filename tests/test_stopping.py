@@ -49,8 +49,10 @@ def swallowed_stop(monkeypatch):
 def test_training_stops_at_the_next_batch_after_a_swallowed_ctrl_c(zoo_registry, tmp_path, monkeypatch, stop_flag):
     import keras
 
-    from zoo.jobs import Interrupted, Options, make_jobs, prepare, run_job
+    from zoo.errors import Interrupted
+    from zoo.jobs import make_jobs, prepare, run_job
     from zoo.runs import load_model, read_record
+    from zoo.types import Options
 
     class LoseACtrlCInEpochTwo(keras.callbacks.Callback):
         async_safe = True  # as RunCallback is: Keras then runs batch hooks on a helper thread
@@ -71,7 +73,8 @@ def test_training_stops_at_the_next_batch_after_a_swallowed_ctrl_c(zoo_registry,
 
 def test_a_local_comparison_starts_no_job_after_a_swallowed_ctrl_c(zoo_registry, tmp_path, monkeypatch, stop_flag):
     from zoo.comparing import run_jobs as run_comparison
-    from zoo.jobs import Options, make_jobs, prepare
+    from zoo.jobs import make_jobs, prepare
+    from zoo.types import Options
 
     options = Options(epochs=1, limit=1000, seed_batching=False)  # two jobs, one after the other
     jobs = make_jobs([zoo_registry.architecture("mlp")], options, seeds=[42, 43])

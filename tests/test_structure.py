@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import minimal_plugin, run_zoo
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
@@ -27,9 +26,9 @@ def test_import_zoo_gives_the_plugin_namespace_without_keras():
     assert done.stdout.split() == ["['Architecture',", "'Dataset',", "'Published',", "'Recipe',", "'Source',",
                                    "'hookimpl']"]
     import zoo
-    from zoo import data, registry
+    from zoo import registry
 
-    assert zoo.Dataset is data.Dataset is registry.Dataset  # the old import paths keep working
+    assert zoo.Dataset is registry.Dataset
     assert zoo.Architecture is registry.Architecture
 
 
@@ -141,8 +140,9 @@ def test_import_directions():
 
 
 def test_run_job_emits_events_and_returns_a_typed_record(zoo_registry, mnist, tmp_path):
-    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.jobs import make_jobs, prepare, run_job
     from zoo.runs import SCHEMA, RunRecord, read_predictions, read_record
+    from zoo.types import Options
 
     options = Options(epochs=2, limit=1000)
     job = make_jobs([zoo_registry.architecture("mlp")], options, seeds=[7])[0]
@@ -188,7 +188,8 @@ def test_draws_from_pythons_random_elsewhere_do_not_change_the_trained_model(zoo
     import dataclasses
     import random
 
-    from zoo.jobs import Options, make_jobs, prepare, run_job
+    from zoo.jobs import make_jobs, prepare, run_job
+    from zoo.types import Options
 
     options = Options(epochs=1, limit=1000)
     job = make_jobs([zoo_registry.architecture("mlp")], options, seeds=[3])[0]
@@ -214,7 +215,9 @@ def test_training_loads_no_display_console_or_figures(mnist_npz, tmp_path):
     code = textwrap.dedent(f"""
         import sys
         from zoo.plugins import get_zoo
-        from zoo.jobs import Options, make_jobs, prepare, run_job
+        from zoo.jobs import prepare, run_job
+        from zoo.jobs import make_jobs
+        from zoo.types import Options
         zoo = get_zoo()
         options = Options(epochs=1, limit=500, data_dir={str(mnist_npz)!r})
         job = make_jobs([zoo.architecture("mlp")], options)[0]
@@ -311,13 +314,14 @@ def test_fast_paths_switch_off_and_runs_record_which_applied(mnist_npz, tmp_path
     assert execution["fast_paths"] == [] and "tf_data_autotune" not in execution
     fast = run_zoo("train", "mlp", "--epochs", "1", "--limit", "500", "--data-dir", mnist_npz,
                    "--runs-dir", tmp_path, "--json")
-    assert json.loads(fast.stdout)["execution"]["fast_paths"] == ["quiet-import", "tf-data-autotune-off"]
+    assert json.loads(fast.stdout)["execution"]["fast_paths"] == ["quiet-import", "seed-generator", "layer-names",
+                                                                   "tf-data-autotune-off"]
 
 
 @pytest.mark.parametrize("args, message", [
     (("--seed", "-1"), "--seed must be a whole number from 0 to 4294967295"),
     (("--seed", "4294967296"), "--seed must be a whole number from 0 to 4294967295"),
-    (("--epochs", "0"), "--epochs must be at least 1"),
+    (("--epochs", "0"), "--epochs 0 must be at least 1"),
     (("--limit", "5"), "--limit 5 is too small"),
     (("--validate-on", "train"), "--validate-on must be 'val' or 'test'"),
 ])
@@ -329,28 +333,9 @@ def test_options_are_checked_once_with_one_line(cli, args, message):
 
 
 @pytest.mark.unit
-def test_old_names_still_work_with_a_note():
-    import warnings
-
-    from zoo import Recipe, Source
-
-    src = Source("t", "tests", 2026, seed="001_x.txt")
-    assert src.article_file == "001_x.txt"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        recipe = Recipe(name="r", optimizer={"class_name": "SGD"}, loss="categorical_crossentropy", batch_size=8,
-                        epochs=1, validation="none", source=src, seed=7)
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    assert any("seeded its random number generator with 7" in note for note in recipe.notes)
-
-
-@pytest.mark.unit
-def test_tag_seed_is_an_alias_of_article(cli):
+def test_tag_article_selects_the_models_of_the_source_articles(cli):
     rows = {r["name"] for r in json.loads(cli("list", "--tag", "article", "--json").stdout)}
     assert rows == {"mlp", "keras1-cnn", "baseline-cnn", "keras-docs-cnn", "deep-bn-cnn"}
-    old = cli("list", "--tag", "seed", "--json")
-    assert {r["name"] for r in json.loads(old.stdout)} == rows
-    assert "now called 'article'" in old.stderr
 
 
 @pytest.mark.unit
@@ -474,3 +459,157 @@ def test_a_listing_with_a_broken_plugin_is_not_cached(tmp_path, cli):
     first = cli("list", "--json", env=env)
     assert first.exit_code == 0 and "a_package_that_is_not_installed" in first.stderr
     assert not (tmp_path / "cache" / "listing-v1.json").exists()
+
+
+# What may be imported inside a function: libraries that cost real time or memory to import
+# (or are optional extras), so that `import zoo` and `zoo --help` stay fast. Everything else —
+# the standard library, pluggy, platformdirs, filelock, the zoo's own light modules — is
+# imported at the top of the module, where readers and tools see the import graph.
+LAZY_LIBRARIES = {
+    "tensorflow", "keras", "jax", "torch", "tensorboard",      # the backends
+    "numpy", "scipy", "statsmodels", "pandas", "pydantic",     # numbers and the run.json schema
+    "matplotlib", "adjustText", "PIL",                         # figures and images
+    "rich", "typer", "click", "jinja2", "IPython",             # terminal, pages, notebooks
+    "dask", "distributed",                                     # the dask extra
+    "starlette", "uvicorn", "python_multipart", "segno",       # the serve extra
+    "h5py", "onnx", "onnxruntime", "tf2onnx", "ai_edge_litert",  # model files and the export extra
+}
+
+
+def _top_level_imports(tree) -> list:
+    """The import statements a module runs when imported (not inside functions, not TYPE_CHECKING)."""
+    found = []
+
+    def visit(body):
+        for node in body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found.append(node)
+            elif isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test):
+                visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                for part in (node.body, node.orelse, node.finalbody, *(h.body for h in node.handlers)):
+                    visit(part)
+    visit(tree.body)
+    return found
+
+
+def _targets(node, module: str, is_package: bool) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    base = node.module or ""
+    if node.level:
+        package = module if is_package else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{base}" if base else package
+    return [f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base for a in node.names]
+
+
+def lazy_imports_that_defer_nothing(root: Path = None) -> list[str]:
+    """Imports inside functions that defer no heavy library: each should be at the top."""
+    root = root or ZOO
+    parsed = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        parsed[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = (path, ast.parse(path.read_text()))
+    top = {name: (tree, [t for node in _top_level_imports(tree) for t in _targets(node, name, path.name == "__init__.py")])
+           for name, (path, tree) in parsed.items()}
+
+    def heavy(target: str, seen=()) -> set[str]:
+        """The lazy-listed libraries importing ``target`` loads."""
+        if target.split(".")[0] in LAZY_LIBRARIES:
+            return {target.split(".")[0]}
+        if target not in top or target in seen:
+            return set()
+        return set().union(*(heavy(t, (*seen, target)) for t in top[target][1] if t != target))
+
+    found = []
+    for name, (path, tree) in parsed.items():
+        at_top = {id(node) for node in _top_level_imports(tree)}
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and "TYPE_CHECKING" in ast.unparse(node.test) for n in ast.walk(node)}
+        already = heavy(name)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in at_top | typing_only:
+                deferred = set().union(*(heavy(t) for t in _targets(node, name, path.name == "__init__.py")))
+                if not deferred - already:
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+@pytest.mark.unit
+def test_imports_are_at_the_top_unless_they_defer_a_heavy_library():
+    """An import inside a function is there to keep a heavy library (LAZY_LIBRARIES) out of
+    `import zoo` and `zoo --help`; any other belongs at the top of its module."""
+    assert lazy_imports_that_defer_nothing() == []
+
+
+@pytest.mark.unit
+def test_the_lazy_import_checker_sees_a_light_import_in_a_function(tmp_path, monkeypatch):
+    package = tmp_path / "zoo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "light.py").write_text("import json\n")
+    (package / "a.py").write_text("def f():\n    import keras\n    from zoo.light import json\n    import time\n")
+    monkeypatch.setattr(sys.modules[__name__], "ZOO", package)
+    assert [line.split(": ", 1)[1] for line in lazy_imports_that_defer_nothing(package)] == \
+        ["from zoo.light import json", "import time"]
+
+
+@pytest.mark.unit
+def test_import_zoo_loads_no_heavy_library():
+    code = (f"import sys, zoo\nprint(sorted(m for m in {sorted(LAZY_LIBRARIES)!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.unit
+def test_every_keras_internal_the_zoo_reaches_is_still_there():
+    """Each reach into Keras falls back quietly when it is gone: this is where a Keras upgrade
+    that moves one of them fails loudly instead (see keras_glue's docstring for each)."""
+    from zoo import keras_glue
+
+    assert keras_glue.missing_internals() == []
+
+
+@pytest.mark.unit
+def test_keras_internals_live_only_in_keras_glue():
+    """`grep -rn "keras.src\\|\\._[a-z]" zoo`: private names of Keras (or of another object
+    than self) appear only in zoo/keras_glue.py."""
+    import re
+
+    reach = re.compile(r"keras\.src|(?<![\w.])(?!self\b|cls\b)[A-Za-z_]\w*\._[a-z]\w*")
+    found = [f"{path.relative_to(ZOO.parent)}:{number}: {line.strip()}"
+             for path in ZOO.rglob("*.py") if path.name != "keras_glue.py"
+             for number, line in enumerate(path.read_text().splitlines(), 1)
+             if reach.search(line.split("#")[0]) and "``" not in line]
+    assert found == []
+
+
+@pytest.mark.unit
+def test_the_keras_internals_switch_off(monkeypatch):
+    import keras
+
+    from zoo import keras_glue, seed_batches
+    from zoo.anatomy import build_model
+    from zoo.plugins import get_zoo
+    from zoo.types import Options
+
+    monkeypatch.setenv("ZOO_NO_FAST_PATHS", "seed-generator,layer-names,optimizer-slots")
+    with keras_glue.seeded(1) as own_generator, keras_glue.fresh_names() as fresh:
+        assert own_generator is False and fresh is False
+    optimizer = keras.optimizers.Adam()
+    optimizer.build([keras.Variable([1.0])])
+    assert keras_glue.optimizer_slots(optimizer) is None
+    recipe = get_zoo().architecture("speedrun").recipe()
+    assert "optimizer-slots" in seed_batches.why_not(Options(), recipe, "tensorflow")
+    assert not keras_glue.applies("layer-names") and keras_glue.applies("quiet-import")
+    monkeypatch.delenv("ZOO_NO_FAST_PATHS")
+    with keras_glue.seeded(1) as own_generator:
+        assert own_generator is True
+    first = [layer.name for layer in build_model(get_zoo().architecture("mlp")).layers]
+    assert first == [layer.name for layer in build_model(get_zoo().architecture("mlp")).layers]
+    variables, slots = keras_glue.optimizer_slots(optimizer)
+    assert len(variables) == 1 and {"_momentums", "_velocities"} <= set(slots)

@@ -28,10 +28,28 @@ if "ipykernel" in __import__("sys").modules:  # a notebook: its own `import kera
 
     quiet_tensorflow_import_in_notebooks()
 
-from zoo.errors import (DataError, Interrupted, OptionError, RunFileError, TrainingError, UnknownNameError,
-                        ZooError)
+import importlib
+
+from zoo import settings  # noqa: E402  (zoo.settings.using(data_dir=...) in a notebook)
+from zoo.errors import (
+    DataError,
+    Interrupted,
+    OptionError,
+    RunFileError,
+    TrainingError,
+    UnknownNameError,
+    ZooError,
+)
 from zoo.hookspecs import hookimpl
-from zoo.registry import Architecture, Dataset, Experiment, Knob, Published, Recipe, Source
+from zoo.registry import (
+    Architecture,
+    Dataset,
+    Experiment,
+    Knob,
+    Published,
+    Recipe,
+    Source,
+)
 from zoo.version import __version__
 
 # The user's verbs and result types, and the module that holds each: imported when first used.
@@ -41,6 +59,7 @@ _LAZY = {
     "predict": "zoo.api", "explain": "zoo.api", "report": "zoo.api", "experiments": "zoo.api",
     "experiment": "zoo.api", "serve": "zoo.api", "pretrained": "zoo.api", "export": "zoo.api",
     "architecture": "zoo.api", "build": "zoo.api", "installed_plugins": "zoo.api",
+    "datasets": "zoo.api", "add_dataset": "zoo.api", "remove_dataset": "zoo.api", "check_models": "zoo.api",
     "Run": "zoo.results", "Comparison": "zoo.results",
 }
 VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")
@@ -48,8 +67,6 @@ VERBS = tuple(name for name, module in _LAZY.items() if module == "zoo.api")
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # once loaded, an ordinary attribute
         return value
@@ -60,6 +77,6 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = ["hookimpl", "Architecture", "Experiment", "Knob", "Recipe", "Source", "Published", "Dataset", "ZooError", "OptionError",
+__all__ = ["settings", "hookimpl", "Architecture", "Experiment", "Knob", "Recipe", "Source", "Published", "Dataset", "ZooError", "OptionError",
            "UnknownNameError", "DataError", "RunFileError", "TrainingError", "Interrupted", "__version__",
            *_LAZY]

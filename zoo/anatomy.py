@@ -12,6 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from zoo.errors import ZooError
+from zoo.isolation import PluginAbort, plugin_code, plugin_output_to_stderr
+from zoo.keras_glue import fresh_names
+
 
 @dataclass
 class LayerRow:
@@ -40,10 +44,6 @@ def build_model(arch, image_shape=(28, 28, 1), num_classes=10, knobs: dict | Non
     """Build an architecture for an input shape and make sure its weights exist; an architecture
     with knobs gets each as a keyword argument (``knobs`` overriding their defaults)."""
     import keras
-
-    from zoo.errors import ZooError
-    from zoo.isolation import PluginAbort, plugin_code, plugin_output_to_stderr
-    from zoo.keras_glue import fresh_names
 
     input_shape = arch.input_shape(image_shape)
     try:
@@ -163,8 +163,6 @@ def layers(model):
 def model_stats(model, name: str | None = None) -> ModelStats:
     """Params, MACs and per-layer arithmetic; a model that defeats this is its plugin's
     ``ZooError`` (naming ``name``), never a crash of the listing."""
-    from zoo.errors import ZooError
-
     try:
         return _model_stats(model)
     except Exception as exc:  # noqa: BLE001  (any graph a plugin can build)

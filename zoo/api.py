@@ -13,26 +13,59 @@ to stdout. Keras and TensorFlow load only when a verb needs them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
-from zoo import pretrained_models
+from zoo import classroom, exporting, folders, pretrained_models, settings, site
+from zoo import data as datamod
+from zoo import experimenting as experimentsmod
+from zoo import rows as rowsmod
+from zoo.anatomy import build_model
+from zoo.cache import cached_stats, listing, pick
+from zoo.check import check_all
+from zoo.comparing import (
+    announce_data,
+    check_resumable,
+    draw_comparison_figures,
+    draw_run_figures,
+    run_comparison,
+)
 from zoo.errors import Interrupted, OptionError, RunFileError, TrainingError, ZooError
+from zoo.evaluation import evaluate_model
+from zoo.explaining import explain as explain_digit
+from zoo.feedback import Feedback
+from zoo.files import atomic_write_json
+from zoo.imaging import field_of, image_name, preprocess, read_digits
+from zoo.jobs import make_jobs, prepare, run_job
+from zoo.keras_glue import import_backend_quietly
+from zoo.knobs import parse_set
+from zoo.plan import (
+    DEFAULT_MARGIN_POINTS,
+    PLAN_FILE,
+    Execution,
+    Plan,
+    flag,
+    margin_fraction,
+)
+from zoo.plugins import get_zoo
+from zoo.plugins import register as add
+from zoo.registry import select, unknown_name_error
 from zoo.results import Comparison, Run
-from zoo.types import DEFAULT_SEED, Options
+from zoo.retesting import evaluate_on, foreign_test_set, retest
+from zoo.rows import comparison_rows
+from zoo.runs import new_run_dir, open_run, remove_if_empty, timestamp
+from zoo.types import DEFAULT_SEED, Options, check_seed
 
-RUNS_DIR_ENV = "ZOO_RUNS_DIR"
+RUNS_DIR_ENV = settings.ENVIRONMENT["runs_dir"]
 
 
 def _runs_dir(runs_dir) -> Path:
-    return Path(runs_dir or os.environ.get(RUNS_DIR_ENV) or "runs")
+    return Path(runs_dir or settings.current().runs_dir)
 
 
 def _registry(plugins_dir=None, feedback=None):
     """The loaded plugins (Keras is imported first, quietly); with ``feedback``, says which failed."""
-    from zoo.keras_glue import import_backend_quietly
-    from zoo.plugins import get_zoo
-
     import_backend_quietly()
     registry = get_zoo(plugins_dir)
     if feedback is not None:
@@ -103,8 +136,6 @@ def pretrained(name: str | None = None):
 def _listing(plugins_dir=None) -> dict:
     """Every model's listing row and card, and the warnings: from the cache when no plugin file
     changed (then neither the plugins nor TensorFlow are imported)."""
-    from zoo.cache import listing
-
     return listing(plugins_dir, lambda: _registry(plugins_dir))
 
 
@@ -113,12 +144,9 @@ def list_models(pattern=None, tag: str | None = None, *, plugins_dir=None, warni
     or a list of them — and ``tag`` pick): name, title, params, MACs, published accuracy, tags.
     ``warnings``: a list to collect the listing's warnings into (plugins that failed, models
     that cannot be built)."""
-    from zoo.cache import pick
-    from zoo.registry import canonical_tag
-
     patterns = [pattern] if isinstance(pattern, str) else list(pattern or ())
     data = _listing(plugins_dir)
-    chosen = pick(data, patterns, canonical_tag(tag))
+    chosen = pick(data, patterns, tag)
     names = {m["name"] for m in chosen}
     if warnings is not None:
         warnings += [w["text"] for w in data["warnings"] if w["model"] is None or w["model"] in names]
@@ -128,8 +156,6 @@ def list_models(pattern=None, tag: str | None = None, *, plugins_dir=None, warni
 def info(name: str, *, plugins_dir=None) -> dict:
     """The model card of ``name`` as data: what it teaches, every layer with the arithmetic behind
     its parameter count, its recipes, pitfalls and sources."""
-    from zoo.registry import unknown_name_error
-
     data = _listing(plugins_dir)
     model = next((m for m in data["models"] if m["name"] == name), None)
     if model is None:
@@ -146,8 +172,6 @@ def register(architecture, *, plugins_dir=None):
     needed. The model is built and checked now (one line if it cannot be); registering the
     same name again replaces it. Then ``zoo.compare(["my-net", "speedrun"])`` trains it beside
     the zoo's models. Returns the registered architecture."""
-    from zoo.plugins import register as add
-
     _registry(plugins_dir)
     return add(architecture, plugins_dir)
 
@@ -164,9 +188,6 @@ def build(name: str, *, image_shape=(28, 28, 1), num_classes: int = 10, plugins_
     """Model ``name`` built for ``image_shape`` and ``num_classes`` — uncompiled, untrained, its
     weights made — as a comparison builds it: ``zoo.build("speedrun")``,
     ``zoo.build("baseline-cnn", dropout=0.5)``. A knob it does not have is one line naming those it has."""
-    from zoo.anatomy import build_model
-    from zoo.knobs import parse_set
-
     arch = architecture(name, plugins_dir=plugins_dir)
     settings = parse_set(arch, knobs)
     return build_model(arch, tuple(image_shape), int(num_classes), settings)
@@ -175,14 +196,49 @@ def build(name: str, *, image_shape=(28, 28, 1), num_classes: int = 10, plugins_
 def installed_plugins(*, plugins_dir=None) -> dict:
     """The installed plugins, the hooks they implement and what they register; every failure
     (a plugin that did not load, a model that cannot be built); the plugins disabled by name."""
-    import dataclasses
-
-    from zoo.cache import cached_stats
 
     registry = _registry(plugins_dir)
     failures = registry.failures + registry.model_failures(cached_stats)
     return {"plugins": [dataclasses.asdict(p) for p in registry.plugins],
             "failures": [dataclasses.asdict(f) for f in failures], "disabled": registry.disabled}
+
+
+def datasets(name: str | None = None, *, data_dir=None, verify: bool = False, show: int | None = None, out=None,
+             progress=True, plugins_dir=None):
+    """What ``zoo data`` shows. Without ``name``: every dataset (the plugins' and the folders
+    ``add_dataset`` named), one dict each. With it (a name, or ``folder:DIR``): that dataset's
+    dict — where it was found, sizes, class counts, pixel statistics. ``verify``: the arrays'
+    checksums compared with the known ones (``verified``: True, False or None per array).
+    ``show=N``: a PNG grid of N samples written to ``out`` (default ``NAME-samples.png``),
+    named in ``grid``."""
+    registry = _registry(plugins_dir, Feedback(progress))
+    if name is None:
+        return datamod.describe_all([*registry.datasets.values(), *folders.added_datasets()], data_dir,
+                                    verify=flag(verify, "verify"))
+    found, arrays = datamod.describe(registry.dataset(name), data_dir, verify=flag(verify, "verify"))
+    if show:
+        from zoo import figures  # matplotlib: only for the grid
+
+        found["grid"] = str(figures.sample_grid(arrays, show, Path(out) if out else Path(f"{name}-samples.png")))
+    return found
+
+
+def add_dataset(name: str, folder, *, plugins_dir=None):
+    """Name a folder of images ``folder/<label>/*.png`` as a dataset (``zoo data add NAME DIR``):
+    ``dataset=name`` then means it, in every verb and lesson. Returns the ``zoo.Dataset``."""
+    return folders.add(name, Path(folder), _registry(plugins_dir).datasets)
+
+
+def remove_dataset(name: str) -> None:
+    """Forget a name ``add_dataset`` gave (the folder itself is untouched)."""
+    folders.remove(name)
+
+
+def check_models(models, *, dataset: str = "mnist", data_dir=None, progress=True, plugins_dir=None) -> list:
+    """The plugin contract, checked for each model ``models`` (names or patterns) picks
+    (``zoo check``): metadata, build, output, recipes, overfitting a batch, save and load.
+    One report each (``.ok``, ``.results``, ``.to_dict()``)."""
+    return check_all(_registry(plugins_dir, Feedback(progress)), _names(models, "models="), dataset, data_dir)
 
 
 def experiments(*, plugins_dir=None) -> list[dict]:
@@ -203,26 +259,22 @@ def experiment(name: str, *, seeds: int | None = None, full: bool = False, seed:
     seeds and split, quick by default, the article's recipe with ``full=True``. Returns the
     ``Comparison``; its ``answer`` holds the result in words (``answer.lines``), with each
     difference's interval and test, and ``differences.png`` in its folder draws them."""
-    from zoo import experimenting as experimentsmod
-
     registry = _registry(plugins_dir)
     chosen = registry.experiment(name)
     registry.architecture(chosen.model)  # its model's plugin must be installed: one line if not
-    plan = experimentsmod.settings(chosen, seeds, full)
-    options = Options(epochs=plan["epochs"], limit=plan["limit"], validate_on=plan["validate_on"], data_dir=data_dir,
-                      test_each_epoch=plan["test_each_epoch"])
-    comparison = _compare([plan["models"]], None, seed, plan["seeds"], options, _runs_dir(runs_dir), executor,
-                          workers, threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(0.2),
-                          vary=plan["vary"], settings=plan["set"], experiment=name)
+    asked = experimentsmod.settings(chosen, seeds, full)
+    plan = Plan.of(asked["models"], seeds=asked["seeds"], seed=seed, vary=asked["vary"], set=asked["set"],
+                   epochs=asked["epochs"], limit=asked["limit"], validate_on=asked["validate_on"], data_dir=data_dir,
+                   test_each_epoch=asked["test_each_epoch"], experiment=name, executor=executor, workers=workers,
+                   threads=threads, scheduler=scheduler)
+    comparison = _compare(plan, _runs_dir(runs_dir), progress, plugins_dir)
     return _answered(comparison, chosen)
 
 
 def _answered(comparison: Comparison, chosen) -> Comparison:
     """The experiment's answer on ``comparison``, saved beside its runs (experiment.json and
     differences.png) so a report made later shows it too."""
-    from zoo import experimenting as experimentsmod
     from zoo import figures
-    from zoo.files import atomic_write_json
 
     comparison.answer = experimentsmod.answer(chosen, comparison)
     if comparison.dir is not None:
@@ -243,13 +295,6 @@ def train(name: str, *, recipe: str | None = None, epochs: int | None = None, ba
 
     A Ctrl-C (or a notebook's stop button) raises ``zoo.Interrupted`` whose ``result`` is the
     saved, interrupted run."""
-    from zoo.comparing import announce_data, draw_run_figures
-    from zoo.feedback import Feedback
-    from zoo.jobs import Interrupted as Stopped
-    from zoo.jobs import prepare, run_job
-    from zoo.runs import new_run_dir, remove_if_empty, timestamp
-    from zoo.types import check_seed, make_jobs
-
     options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
                       dataset=dataset, data_dir=data_dir, precision=precision, tensorboard=tensorboard)
     check_seed(seed)
@@ -267,7 +312,7 @@ def train(name: str, *, recipe: str | None = None, epochs: int | None = None, ba
     try:
         with feedback.display([job], failures_shown=False) as on_event:
             record = run_job(job, prepared, run_dir, on_event, registry=registry)
-    except Stopped as stop:
+    except Interrupted as stop:
         draw_run_figures(run_dir, stop.record, prepared.arrays, feedback.warn)
         raise Interrupted(f"interrupted after {stop.record.epochs_completed} epoch(s); the partial run is kept in "
                           f"{run_dir} (model.keras holds the weights of the {stop.record.model_weights})",
@@ -280,137 +325,90 @@ def train(name: str, *, recipe: str | None = None, epochs: int | None = None, ba
     return run
 
 
-def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, epochs: int | None = None,
-            batch_size: int | None = None, limit: int | None = None, tag: str | None = None, quick: bool = False,
-            validate_on: str = "val", dataset: str = "mnist", data_dir=None, runs_dir=None,
-            precision: str = "float32", vary_split: bool = False, tensorboard: bool = False,
+def compare(models=None, *, seeds=1, seed: int = DEFAULT_SEED, tag: str | None = None, vary=None, set=None,
+            epochs: int | None = None, batch_size: int | None = None, limit: int | None = None, quick: bool = False,
+            validate_on: str = "val", dataset: str = "mnist", data_dir=None, precision: str = "float32",
+            vary_split: bool = False, tensorboard: bool = False,
             executor: str = "local", workers: int | None = None, threads: int | None = None,
-            scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None,
-            vary=None, set=None, seed_batching: bool = True) -> Comparison:
-    """Train ``models`` (names or fnmatch patterns; None: every model, or those tagged ``tag``)
-    on the same data, split and seeds, and compare them: one row per model with mean ± std,
-    a 95% interval and a test against the best.
+            scheduler: str | None = None, seed_batching: bool = True,
+            margin: float = DEFAULT_MARGIN_POINTS, runs_dir=None, progress=True, plugins_dir=None) -> Comparison:
+    """Train ``models`` on the same data, split and seeds, and compare them: one row per model
+    with mean ± std, a 95% interval and a test against the best. The keywords, by what they are for:
 
-    ``vary``: change one thing, e.g. ``{"dropout": [0, 0.5]}`` (or ``["dropout=0,0.5"]``, as
-    ``--vary`` types it): one row per value, labelled ``baseline-cnn[dropout=0.5]``, each trained
-    on the same seeds and split; the first value is the reference, and each other gets its
-    difference to it with a paired test. Two knobs make a grid. ``set``: knobs fixed for every
-    variant. ``zoo.info(name)["knobs"]`` lists a model's knobs.
+    *What to train.* ``models``: names or fnmatch patterns (None: every model, or those tagged
+    ``tag``). ``vary``: change one thing, e.g. ``{"dropout": [0, 0.5]}`` (or ``["dropout=0,0.5"]``,
+    as ``--vary`` types it): one row per value, labelled ``baseline-cnn[dropout=0.5]``, the first
+    the reference, each other with its difference and a paired test; two knobs make a grid.
+    ``set``: knobs fixed for every variant (``zoo.info(name)["knobs"]`` lists them).
 
-    ``seeds``: how many seeds (counting up from ``seed``) or a list of them. ``quick``: one
-    epoch each unless ``epochs`` says otherwise. ``executor="dask"`` runs the jobs on Dask
-    workers. A job that fails is a row with its error; a Ctrl-C raises ``zoo.Interrupted``
-    whose ``result`` is the comparison so far (``zoo.resume(result.dir)`` trains the rest).
-    ``margin``: in accuracy points, how close our mean must be shown to be (TOST) to a published
-    figure for "reproduced". ``seed_batching``: the seeds of a small model train together, as one
-    computation (the same runs, faster; each run.json says how it trained); False: one after another."""
-    from zoo.registry import canonical_tag
+    *Seeds.* ``seeds``: how many (counting up from ``seed``) or a list of them.
 
-    patterns = _names(models, "models=")
-    if quick and epochs is None:
-        epochs = 1
-    options = Options(epochs=epochs, batch_size=batch_size, limit=limit, validate_on=validate_on,
-                      dataset=dataset, data_dir=data_dir, precision=precision, vary_split=vary_split,
-                      tensorboard=tensorboard, seed_batching=_flag(seed_batching, "seed_batching"))
-    return _compare(patterns, canonical_tag(tag), seed, seeds, options, _runs_dir(runs_dir), executor, workers,
-                    threads, scheduler, progress, plugins_dir, resume=None, margin=_margin(margin),
-                    vary=vary, settings=set)
+    *Data and training.* ``epochs``, ``batch_size`` (default: each recipe's), ``quick`` (one epoch
+    unless ``epochs`` says otherwise), ``limit`` (training images), ``validate_on``,
+    ``dataset``/``data_dir``, ``precision``, ``vary_split`` (each seed draws its own split),
+    ``tensorboard``.
 
+    *How it runs.* ``executor="dask"`` runs the jobs on Dask workers (``workers``, ``threads``,
+    ``scheduler``); ``seed_batching``: the seeds of a small model train together, as one
+    computation (each run.json says how it trained); False: one after another.
 
-def _flag(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise OptionError(f"{name} is True or False, not {value!r}")
-    return value
+    *How it is judged.* ``margin``: in accuracy points, how close our mean must be shown to be
+    (TOST) to a published figure for "consistent with the article".
 
+    *Where, and what you see.* ``runs_dir``, ``progress``, ``plugins_dir``.
 
-def _margin(points: float) -> float:
-    """The equivalence margin, given in accuracy points, as a fraction."""
-    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 < points < 100:
-        raise OptionError(f"--margin is in accuracy points, more than 0 and less than 100, not {points!r}")
-    return points / 100
+    A job that fails is a row with its error; a Ctrl-C raises ``zoo.Interrupted`` whose
+    ``result`` is the comparison so far (``zoo.resume(result.dir)`` trains the rest). Every
+    keyword is checked before anything trains (``zoo.plan.Plan``, which is also plan.json)."""
+    plan = Plan.of(_names(models, "models="), seeds=seeds, seed=seed, tag=tag, vary=vary, set=set, epochs=epochs,
+                   batch_size=batch_size, limit=limit, quick=quick, validate_on=validate_on, dataset=dataset,
+                   data_dir=data_dir, precision=precision, vary_split=vary_split, tensorboard=tensorboard,
+                   executor=executor, workers=workers, threads=threads, scheduler=scheduler,
+                   seed_batching=seed_batching, margin=margin)
+    return _compare(plan, _runs_dir(runs_dir), progress, plugins_dir)
 
 
 def resume(directory, *, executor: str = "local", workers: int | None = None, threads: int | None = None,
-           scheduler: str | None = None, margin: float = 0.2, progress=True, plugins_dir=None,
-           seed_batching: bool = True, **given) -> Comparison:
+           scheduler: str | None = None, seed_batching: bool = True, margin: float = DEFAULT_MARGIN_POINTS,
+           progress=True, plugins_dir=None, **given) -> Comparison:
     """Go on with a comparison that was stopped (Ctrl-C, a crash, a killed process): the runs
     that finished in ``directory`` are kept, the others train into it. Every choice not in
     ``given`` (``models``, ``seeds``, ``epochs``, …, as ``compare`` takes them) comes from the
-    folder's plan.json; one given must agree with the runs there."""
-    merged = resume_plan(directory, given, progress)
-    options = Options(epochs=merged.get("epochs"), batch_size=merged.get("batch_size"), limit=merged.get("limit"),
-                      validate_on=merged.get("validate_on") or "val", dataset=merged.get("dataset") or "mnist",
-                      data_dir=merged.get("data_dir"), precision=merged.get("precision") or "float32",
-                      vary_split=bool(merged.get("vary_split")), tensorboard=bool(merged.get("tensorboard")),
-                      test_each_epoch=bool(merged.get("test_each_epoch")),
-                      seed_batching=_flag(seed_batching, "seed_batching"))
-    seed = merged.get("seed")
-    comparison = _compare(list(merged.get("patterns") or []), merged.get("tag"),
-                          DEFAULT_SEED if seed is None else seed, merged.get("seeds"), options, None, executor,
-                          workers, threads, scheduler, progress, plugins_dir, resume=Path(directory),
-                          margin=_margin(margin), vary=merged.get("vary") or None, settings=merged.get("set") or None,
-                          experiment=merged.get("experiment"))
+    folder's plan.json; one given must agree with the runs there. How it runs and the margin
+    are this call's."""
+    plan = resumed_plan(directory, given, Execution(executor, workers, threads, scheduler, seed_batching),
+                        margin_fraction(margin), progress)
+    comparison = _compare(plan, None, progress, plugins_dir, resume=Path(directory))
     registry = _registry(plugins_dir)
-    if merged.get("experiment") in registry.experiments:  # a stopped experiment, finished: its answer too
-        comparison = _answered(comparison, registry.experiments[merged["experiment"]])
+    if plan.experiment in registry.experiments:  # a stopped experiment, finished: its answer too
+        comparison = _answered(comparison, registry.experiments[plan.experiment])
     return comparison
 
 
-# compare's defaults, as plan.json spells them: a plan's choice equal to one needs no mention
-PLAN_DEFAULTS = {"seed": DEFAULT_SEED, "validate_on": "val", "dataset": "mnist", "precision": "float32"}
-RESUME_KEYS = {"models": "patterns", "tag": "tag", "seed": "seed", "seeds": "seeds", "epochs": "epochs",
-               "batch_size": "batch_size", "limit": "limit", "validate_on": "validate_on", "dataset": "dataset",
-               "data_dir": "data_dir", "precision": "precision", "vary_split": "vary_split",
-               "tensorboard": "tensorboard", "quick": "quick", "vary": "vary", "set": "set",
-               "test_each_epoch": "test_each_epoch"}
+def resumed_plan(directory, given: dict, execution: Execution, margin: float, progress=True) -> Plan:
+    """The plan a resumed comparison follows: ``given`` (``compare``'s keywords) over the
+    folder's plan.json; says which choices came from the plan."""
+    folder = check_resumable(directory)
+    if "models" in given:
+        given = {**given, "models": _names(given["models"], "models=")}
+    saved = Plan.read(folder)
+    if saved is None:  # a folder an older zoo made: what to train must be given again
+        if not (given.get("quick") or any(k != "quick" for k in given)):
+            raise RunFileError(f"{folder} has no {PLAN_FILE} (an older zoo made it): give that comparison's "
+                               f"command again, with --resume {folder}")
+        saved = Plan()
+    plan, taken = saved.resumed(given, execution, margin)
+    if taken:
+        Feedback(progress).info(f"From {folder / PLAN_FILE}", plan.flags(taken))
+    return plan
 
 
-def resume_plan(directory, given: dict, progress=True) -> dict:
-    """The choices a resumed comparison uses: ``given`` (as ``compare``'s keywords) over the
-    folder's plan.json; says which came from the plan."""
-    from zoo.comparing import PLAN_FILE, plan_flags, plan_for_resume
-    from zoo.feedback import Feedback
-    from zoo.knobs import knob_texts
-    from zoo.types import parse_seeds
-
-    unknown = sorted(set(given) - set(RESUME_KEYS))
-    if unknown:
-        raise OptionError(f"resume takes {', '.join(RESUME_KEYS)}, not {', '.join(unknown)}")
-    plan_given = {RESUME_KEYS[k]: v for k, v in given.items() if k != "quick"}
-    if isinstance(plan_given.get("patterns"), str):
-        plan_given["patterns"] = [plan_given["patterns"]]
-    if "seeds" in plan_given and not isinstance(plan_given["seeds"], str):
-        seeds = parse_seeds(plan_given["seeds"], plan_given.get("seed", DEFAULT_SEED))
-        plan_given["seeds"] = ",".join(map(str, seeds)) + "," * (len(seeds) == 1)
-    if given.get("quick") and plan_given.get("epochs") is None:
-        plan_given["epochs"] = 1
-    if plan_given.get("data_dir") is not None:
-        plan_given["data_dir"] = str(plan_given["data_dir"])
-    for key, flag in (("vary", "--vary"), ("set", "--set")):
-        if key in plan_given:
-            plan_given[key] = knob_texts(plan_given[key], flag)
-    merged, taken = plan_for_resume(Path(directory), plan_given)
-    shown = {k: v for k, v in taken.items() if v not in (None, False, []) and PLAN_DEFAULTS.get(k) != v}
-    if shown:
-        Feedback(progress).info(f"From {Path(directory) / PLAN_FILE}", plan_flags(shown))
-    return merged
-
-
-def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler, progress,
-             plugins_dir, resume, margin, vary=None, settings=None, experiment=None) -> Comparison:
-    from zoo.comparing import draw_comparison_figures, run_comparison
-    from zoo.executors import check_executor
-    from zoo.feedback import Feedback
-    from zoo.rows import comparison_rows
-
+def _compare(plan: Plan, runs_dir, progress, plugins_dir, resume: Path | None = None) -> Comparison:
     feedback = Feedback(progress)
-    check_executor(executor, workers, threads, scheduler)  # before TensorFlow loads
     registry = _registry(plugins_dir, feedback)
-    ran = run_comparison(patterns, tag=tag, seed=seed, seeds=seeds, options=options, runs_dir=runs_dir,
-                         executor=executor, workers=workers, threads=threads, scheduler=scheduler,
-                         plugins_dir=plugins_dir, resume=resume, registry=registry, feedback=feedback,
-                         vary=vary, settings=settings, experiment=experiment)
-    rows, notes = comparison_rows(ran.outcomes.records, ran.outcomes.failed, margin)
+    ran = run_comparison(plan, runs_dir=runs_dir, resume=resume, plugins_dir=plugins_dir, registry=registry,
+                         feedback=feedback)
+    rows, notes = comparison_rows(ran.outcomes.records, ran.outcomes.failed, plan.margin)
     for note in notes:
         feedback.warn(note)
     draw_comparison_figures(rows, ran.compare_dir, feedback.warn)
@@ -422,7 +420,7 @@ def _compare(patterns, tag, seed, seeds, options, runs_dir, executor, workers, t
     return comparison
 
 
-def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, progress=True,
+def load(dirs, *, models=None, tag: str | None = None, margin: float = DEFAULT_MARGIN_POINTS, progress=True,
          plugins_dir=None, dataset: str | None = None, data_dir=None, runs_dir="runs") -> Comparison:
     """A ``Comparison`` of saved runs, trained before: run directories, or folders holding them
     (a comparison's folder). ``models``: names or patterns to keep; ``tag``: only models with it.
@@ -431,14 +429,9 @@ def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, prog
     ``dataset``: re-test every model on another dataset first (e.g. ``"folder:class-3b"``, the
     digits a class drew), with the same statistics; each result is written as a run folder
     (no model) in ``runs_dir/retest-…`` (``zoo.evaluate`` says what that means)."""
-    from zoo import rows as rowsmod
-    from zoo.feedback import Feedback
-    from zoo.registry import canonical_tag, select
-
     feedback = Feedback(progress)
     dirs = _run_folders(_paths(dirs, "dirs="))
     patterns = _names(models, "models=")
-    tag = canonical_tag(tag)
     stray = [p for p in patterns if Path(p).exists()]
     if stray:
         raise OptionError(f"{stray[0]} looks like a run directory: give --from-runs once per directory "
@@ -446,27 +439,43 @@ def load(dirs, *, models=None, tag: str | None = None, margin: float = 0.2, prog
     tagged = {a.name for a in select(_registry(plugins_dir).architectures, (), tag)} if tag else None
     records = rowsmod.pick_saved(rowsmod.records_from_dirs(dirs, warn=feedback.warn), patterns, tagged)
     if not records:
-        raise RunFileError(f"no saved run is of a model tagged {tag!r}")
+        raise RunFileError(f"no saved run is of a model tagged {tag!r}" if tag else "no saved run matches")
     folder = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
     title = f"{len(records)} saved runs"
     if dataset is not None:
         records, folder, title = _retest(records, dataset, data_dir, runs_dir, plugins_dir, feedback)
     for key, values in rowsmod.unlike([rowsmod.row_from_record(r) for r in records]).items():
         feedback.warn(f"these runs differ in {key} ({', '.join(values)}): not a like-for-like comparison")
-    rows, notes = rowsmod.comparison_rows(records, margin=_margin(margin))
+    rows, notes = rowsmod.comparison_rows(records, margin=margin_fraction(margin))
     for note in notes:
         feedback.warn(note)
     if dataset is not None:
-        from zoo.comparing import draw_comparison_figures
-
         draw_comparison_figures(rows, folder, feedback.warn)
-    return Comparison(records, rows, notes, folder, title)
+    comparison = Comparison(records, rows, notes, folder, title)
+    if folder is not None and dataset is None:
+        comparison.answer = _saved_experiment_answer(comparison, plugins_dir, feedback.warn)
+    return comparison
+
+
+def _saved_experiment_answer(comparison: Comparison, plugins_dir, warn):
+    """The answer of the experiment a comparison's folder holds (its plan.json says which),
+    computed from these runs as the experiment computed it; None for any other folder."""
+    try:
+        plan = Plan.read(comparison.dir)
+    except ZooError as exc:
+        warn(str(exc))
+        return None
+    if plan is None or plan.experiment is None:
+        return None
+    registry = _registry(plugins_dir)
+    if plan.experiment not in registry.experiments:
+        warn(f"these runs are the experiment {plan.experiment!r}, which no installed plugin registers: "
+             f"its answer is left out")
+        return None
+    return experimentsmod.answer(registry.experiments[plan.experiment], comparison)
 
 
 def _retest(records, dataset, data_dir, runs_dir, plugins_dir, feedback):
-    from zoo.retesting import retest
-    from zoo.runs import new_run_dir, remove_if_empty, timestamp
-
     chosen = _registry(plugins_dir).dataset(dataset)
     folder = new_run_dir(Path(runs_dir), f"retest-{timestamp()}")
     feedback.info(None, f"Testing {len(records)} model(s) on {chosen.name}")
@@ -486,8 +495,6 @@ def _retest(records, dataset, data_dir, runs_dir, plugins_dir, feedback):
 
 # -- using a trained model -----------------------------------------------------------------------------
 def _open(run: Run, plugins_dir=None):
-    from zoo.runs import open_run
-
     registry = _registry(plugins_dir)  # plugins register their custom layers, which safe loading must know
     record, model = open_run(run.dir)
     return registry, record, model
@@ -501,9 +508,6 @@ def evaluate(run, *, dataset: str | None = None, data_dir=None, plugins_dir=None
     or ``"digits"``. Then every image of it is the test set (none was seen in training),
     each preprocessed as ``predict`` preprocesses a photo, classes matched by name; the
     answer says so (``tested_on``)."""
-    from zoo import data as datamod
-    from zoo.evaluation import evaluate_model
-
     run = _run_of(run)
     registry, record, model = _open(run, plugins_dir)
     chosen = registry.dataset(dataset or record.dataset.name)
@@ -511,8 +515,6 @@ def evaluate(run, *, dataset: str | None = None, data_dir=None, plugins_dir=None
     published = record.published.test_accuracy if record.published else None
     answer = {"run_dir": str(run.dir), "model": record.model, "dataset": chosen.name}
     if chosen.name != record.dataset.name:
-        from zoo.retesting import evaluate_on, foreign_test_set
-
         test = foreign_test_set(arrays, record)
         metrics = evaluate_on(model, record, test)
         published = None  # the article's number is for its own dataset's test set
@@ -535,8 +537,6 @@ def predict(run, images, *, save_preprocessed=None, plugins_dir=None) -> list[di
     levels, either polarity) is cropped, fitted into 20×20 and centred in 28×28 by its centre of
     mass, as MNIST was made, then read. One answer per image: its digit, label, probabilities and
     top 3, or its ``error`` (one bad image does not lose the others' answers)."""
-    from zoo.imaging import read_digits
-
     run = _run_of(run)
     if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", 0) == 2 or hasattr(images, "convert"):
         images = [images]
@@ -552,11 +552,9 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
 
     ``image``: a file's path, a PIL image, a 2-D array, or an int (that test-set image). Returns
     a ``zoo.explaining.Explanation``; ``.figures()`` draws it (matplotlib). With ``out``, the
-    PNGs are also written into that folder (``.files`` lists them)."""
-    from zoo import data as datamod
-    from zoo.explaining import explain as explain_digit
-    from zoo.imaging import preprocess
-
+    PNGs are also written into that folder (``.files`` lists them); ``out=True``: into
+    ``explain-NAME`` in the run's folder (NAME: the image file's stem, or testN for test image
+    N), or in the working directory for a pretrained model, which is installed read-only."""
     run = _run_of(run)
     if image is None or isinstance(image, bool) or not (isinstance(image, (int, str, os.PathLike))
                                                         or hasattr(image, "convert") or hasattr(image, "__array__")):
@@ -573,15 +571,17 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
         digit, truth, name = arrays.x_test[index], int(arrays.y_test[index]), f"test{index}"
         label = f"test image {index}"
     else:
-        from zoo.imaging import field_of, image_name
-
         label = image_name(image, 0)
         digit, name = preprocess(image, label, field_of(record)), Path(label).stem.replace(" ", "-")
     result = explain_digit(model, record, digit)
     result.image, result.name, result.digit = label, name, digit
     result.model = record.model
     result.true_label = None if truth is None else record.class_names[truth]
-    if out is not None:
+    if out is True:
+        out = run.dir / f"explain-{name}"
+        if pretrained_models.is_shipped_folder(run.dir):
+            out = Path(f"explain-{run.dir.name}-{name}")
+    if out is not None and out is not False:
         result.files = result.write(out)
     return result
 
@@ -589,17 +589,6 @@ def explain(run, image, *, out=None, data_dir=None, plugins_dir=None):
 def _is_test_index(image) -> bool:
     """An int, or digits that name no file: a test-set image's number, as ``explain`` takes it."""
     return isinstance(image, int) or (isinstance(image, str) and image.isdigit() and not Path(image).exists())
-
-
-def explain_folder(run, image) -> Path:
-    """Where ``zoo explain`` writes its figures by default: ``explain-NAME`` in the run's folder
-    (NAME: the image file's stem, or testN for test image N); for a pretrained model, which is
-    installed read-only, ``explain-MODEL-NAME`` in the working directory."""
-    name = f"test{int(image)}" if _is_test_index(image) else Path(str(image)).stem
-    folder = _run_of(run).dir
-    if pretrained_models.is_shipped_folder(folder):
-        return Path(f"explain-{folder.name}-{name}")
-    return folder / f"explain-{name}"
 
 
 def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int = 0, data_dir=None,
@@ -612,31 +601,22 @@ def report(comparison_or_dirs, out=None, *, title: str | None = None, digit: int
     (``.index``, ``.pages``, ``.notes``). ``in_browser``: add a "draw a digit" page whose models run
     in the browser (ONNX Runtime Web, shipped with the zoo; each model exported to ONNX and checked
     against Keras first; needs ``pip install 'mnist-zoo[export]'``)."""
-    from zoo import site
-    from zoo.feedback import Feedback
-    from zoo.rows import records_from_dirs
-
     feedback = Feedback(progress)
-    shown = {}
     if isinstance(comparison_or_dirs, Comparison):
         if margin is not None:
             raise OptionError("margin applies to saved runs: a Comparison is reported with the margin it was "
                               "computed with (zoo.load(..., margin=) computes it again)")
-        records, default = comparison_or_dirs.records, comparison_or_dirs.dir
-        shown = comparison_or_dirs.shown()
-    else:
-        shown = {"margin": _margin(0.2 if margin is None else margin)}
-        dirs = _run_folders(_paths(comparison_or_dirs, "comparison_or_dirs= (or a Comparison)"))
-        records = records_from_dirs(dirs, warn=feedback.warn)
-        default = Path(dirs[0]) if len(dirs) == 1 and not (Path(dirs[0]) / "run.json").is_file() else None
+        comparison = comparison_or_dirs
+    else:  # saved runs: the Comparison zoo.load makes of them, so the report shows what it computed
+        comparison = load(_paths(comparison_or_dirs, "comparison_or_dirs= (or a Comparison)"),
+                          margin=DEFAULT_MARGIN_POINTS if margin is None else margin, progress=progress,
+                          plugins_dir=plugins_dir)
     if out is None:
-        out = default / "report" if default is not None else Path("report")
-    if _flag(in_browser, "in_browser"):
-        from zoo import exporting
-
-        exporting._needs("onnxruntime", exporting.FORMATS["onnx"])
-    return site.write(records, Path(out), title=title, digit=digit, data_dir=data_dir, warn=feedback.warn,
-                      plugins_dir=plugins_dir, in_browser=in_browser, **shown)
+        out = comparison.dir / "report" if comparison.dir is not None else Path("report")
+    if flag(in_browser, "in_browser"):
+        exporting.needs_runtime("onnxruntime", exporting.FORMATS["onnx"])
+    return site.write(comparison.records, Path(out), title=title, digit=digit, data_dir=data_dir, warn=feedback.warn,
+                      plugins_dir=plugins_dir, in_browser=in_browser, **comparison.shown())
 
 
 def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, data_dir=None,
@@ -648,12 +628,9 @@ def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, d
     ``dataset``: check on another dataset too, e.g. ``"folder:class-3b"`` (the class's drawings).
     Below 99.9% agreement it raises ``zoo.exporting.ExportError`` naming the images that differ.
     Needs ``pip install 'mnist-zoo[export]'`` for ONNX and LiteRT."""
-    from zoo import data as datamod
-    from zoo import exporting
-
     chosen = exporting.check_format(format)
     if chosen.name != "saved_model":
-        exporting._needs(chosen.runtime, chosen)  # a missing runtime is one line before anything loads
+        exporting.needs_runtime(chosen.runtime, chosen)  # a missing runtime is one line before anything loads
     named = isinstance(run, str) and pretrained_models.is_pretrained(run)
     run = _run_of(run)
     registry = _registry(plugins_dir)  # custom layers registered before the model loads
@@ -661,8 +638,6 @@ def export(run, format: str = "onnx", out=None, *, dataset: str | None = None, d
     arrays = datamod.load(registry.dataset(record.dataset.name), data_dir)
     foreign = None
     if dataset is not None:
-        from zoo.retesting import foreign_test_set
-
         foreign = foreign_test_set(datamod.load(registry.dataset(dataset), data_dir), record)
     name = record.model if named or pretrained_models.is_shipped_folder(run.dir) else run.dir.name
     return exporting.export(run.dir, chosen.name, out, arrays=arrays, foreign=foreign, name=name)
@@ -689,18 +664,15 @@ def serve(runs=(), *, host: str = "127.0.0.1", port: int = 8000, collect_into=No
     are saved as a folder dataset (``DIR/<label>/*.png``). ``runs``: a comparison's folder or
     run folders (default: the newest comparison in ./runs). Serves until Ctrl-C; needs
     ``pip install 'mnist-zoo[serve]'``. Binds to this machine only unless ``host`` says otherwise."""
-    from zoo.feedback import Feedback
-
     try:
         import starlette  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         raise OptionError("zoo serve needs Starlette and uvicorn: pip install 'mnist-zoo[serve]' "
                           "(or pip install -e '.[serve]' in a checkout)") from None
-    from zoo import classroom
 
     if not 0 < int(port) < 65536:
-        raise OptionError(f"--port {port}: give a port from 1 to 65535")
+        raise OptionError(": give a port from 1 to 65535", parameter="port", value=port)
     # nothing given: the pretrained models, no training needed
     runs = _run_folders(_paths(runs, "runs=") if runs else ["pretrained"])
     feedback = Feedback(progress)

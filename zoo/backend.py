@@ -1,21 +1,19 @@
 """Which Keras backend runs, on what device, with which versions (recorded in every run).
 
-Importing the backend quietly lives in ``zoo.keras_glue`` with the other fast paths;
-``import_backend_quietly`` is re-exported here for older callers.
+Importing the backend quietly lives in ``zoo.keras_glue``, with the other reaches into Keras.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import platform
 
-from zoo.keras_glue import import_backend_quietly  # noqa: F401
+from zoo.machine import this_cpu
 
 
 def describe() -> dict:
     """Backend, versions and device, as recorded in every run."""
-    import platform
-
     import keras
 
     info = {
@@ -43,7 +41,6 @@ def describe() -> dict:
         info[info["backend"]] = getattr(module, "__version__", "?")
         cuda = getattr(module, "cuda", None)
         info["device"] = "GPU: " + cuda.get_device_name(0) if cuda and cuda.is_available() else "CPU"
-    from zoo.machine import this_cpu
 
     info["cpu"] = this_cpu().to_dict()  # the CPU's model, the flags its fp32 peak rests on, the peak
     return info

@@ -13,14 +13,31 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
-import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import SimpleNamespace
 
-from zoo.files import CACHE_DIR_ENV, NO_CACHE_ENV, cache_dir  # noqa: F401  (the cache's folder, and its switch)
+from zoo import settings
+from zoo.anatomy import LayerRow, ModelStats, architecture_stats
+from zoo.cards import card, summary_row
+from zoo.errors import ZooError
+from zoo.files import (
+    atomic_write_json,
+    cache_dir,
+    json_text,
+    read_json,
+)
 from zoo.files import cache_enabled as enabled
+from zoo.plugins import (
+    GROUPS,
+    SESSION_PLUGIN,
+    ordered_entry_points,
+    session_architectures,
+)
+from zoo.registry import select
 
 STATS_FILE = "model-stats-v2.json"  # v2: ModelStats.outputs
 
@@ -55,9 +72,6 @@ def key(arch, plugin, image_shape, num_classes) -> str:
 
 
 def _read() -> dict:
-    from zoo.errors import ZooError
-    from zoo.files import read_json
-
     try:
         data = read_json(cache_dir() / STATS_FILE, "cache")
         return data if isinstance(data, dict) else {}
@@ -66,8 +80,6 @@ def _read() -> dict:
 
 
 def _write(entries: dict) -> None:
-    from zoo.files import atomic_write_json
-
     try:
         atomic_write_json(cache_dir() / STATS_FILE, entries)
     except OSError:
@@ -75,8 +87,6 @@ def _write(entries: dict) -> None:
 
 
 def _stats_from(data: dict):
-    from zoo.anatomy import LayerRow, ModelStats
-
     layers = [LayerRow(**{**row, "output_shape": tuple(row["output_shape"])}) for row in data["layers"]]
     return ModelStats(**{**data, "input_shape": tuple(data["input_shape"]),
                          "output_shape": tuple(data["output_shape"]), "layers": layers})
@@ -84,9 +94,6 @@ def _stats_from(data: dict):
 
 def cached_stats(registry, arch, image_shape=(28, 28, 1), num_classes=10):
     """``zoo.anatomy.architecture_stats``, answered from the cache when nothing changed."""
-    from zoo.anatomy import architecture_stats
-    from zoo.plugins import SESSION_PLUGIN
-
     if not enabled() or arch.plugin == SESSION_PLUGIN:  # a notebook cell's model changes with no file changing
         return architecture_stats(arch, image_shape, num_classes)
     plugin = registry.plugin_of(arch.name)
@@ -121,8 +128,6 @@ def _files(paths) -> list:
 
 def _spec_files(module_name: str) -> list | None:
     """The source files of an entry point's module, found without importing it (None if unknown)."""
-    import importlib.util
-
     if "." in module_name:
         return None  # finding a submodule would import its parent package
     try:
@@ -138,12 +143,10 @@ def _spec_files(module_name: str) -> list | None:
 def listing_key(plugins_dir: str | None) -> str | None:
     """Everything the listing depends on, read without importing any plugin; None when a
     plugin's files cannot be found that way (then the listing is built the usual way)."""
-    from zoo.plugins import DISABLE_ENV, GROUPS, PLUGINS_DIR_ENV, ordered_entry_points
-
-    plugins_dir = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
+    plugins_dir = plugins_dir or settings.current().plugins_dir
     parts = {"zoo": _version("mnist-zoo"), "keras": _version("keras"),
              "zoo-files": _files(Path(__file__).parent.glob("*.py")),
-             "disabled": os.environ.get(DISABLE_ENV, ""), "entry-points": []}
+             "disabled": ",".join(settings.current().disabled_plugins), "entry-points": []}
     for group in GROUPS:
         for ep in ordered_entry_points(group):
             files = _spec_files(ep.module)
@@ -166,8 +169,6 @@ def read_listing(plugins_dir: str | None) -> dict | None:
     key = listing_key(plugins_dir)
     if key is None:
         return None
-    from zoo.errors import ZooError
-    from zoo.files import read_json
 
     try:
         data = read_json(cache_dir() / LISTING_FILE, "cache")
@@ -217,8 +218,6 @@ def _listing_shaped(data: dict) -> bool:
 def listing_data(registry, warnings: list[dict], only=None, skip=()) -> dict:
     """What `zoo list` and `zoo info` show, for every model (``row`` None for one that cannot be built);
     ``only`` / ``skip``: names to list alone, or to leave out."""
-    from zoo.cards import card, summary_row
-
     models = []
     for arch in registry.architectures.values():
         if (only is not None and arch.name not in only) or arch.name in skip:
@@ -239,8 +238,6 @@ def listing_data(registry, warnings: list[dict], only=None, skip=()) -> dict:
 def write_listing(plugins_dir: str | None, data: dict) -> None:
     """Save the listing keyed by ``listing_key``, for the next `zoo list` or `zoo info`; a listing
     with any failure is not saved, so a fixed environment is seen at once."""
-    from zoo.files import atomic_write_json, json_text
-
     if not enabled() or data["warnings"]:
         return  # a failure may come from outside the plugin's files (a missing package): never cache it
     key = listing_key(plugins_dir)
@@ -255,8 +252,6 @@ def write_listing(plugins_dir: str | None, data: dict) -> None:
 def listing(plugins_dir: str | None, load_registry) -> dict:
     """The listing: saved, or built from ``load_registry()`` (which imports the plugins) and saved.
     Models registered in this process (``zoo.register``) are listed after, built fresh, never saved."""
-    from zoo.plugins import session_architectures
-
     session = session_architectures()
     data = read_listing(plugins_dir)
     if data is None:
@@ -272,9 +267,6 @@ def listing(plugins_dir: str | None, load_registry) -> dict:
 
 def pick(data: dict, patterns=(), tag: str | None = None) -> list[dict]:
     """The listed models that patterns and tag select, exactly as ``zoo.registry.select`` would."""
-    from types import SimpleNamespace
-
-    from zoo.registry import select
 
     by_name = {m["name"]: m for m in data["models"]}
     chosen = select({n: SimpleNamespace(name=n, tags=tuple(m["tags"])) for n, m in by_name.items()}, patterns, tag)

@@ -83,7 +83,6 @@ class RunCallback(keras.callbacks.Callback):
         return f"end of epoch {len(self.seconds)}"
 
 
-
 class TestEachEpoch(keras.callbacks.Callback):
     """The test set's accuracy after every epoch, into the run's history as ``test_accuracy``:
     what the articles watched while training (``Options.test_each_epoch``). Only the
@@ -111,10 +110,7 @@ class BranchLogs(keras.callbacks.Callback):
     def __init__(self, callback, prefix: str, branch):
         super().__init__()
         self.callback, self.prefix = callback, prefix
-        callback.set_model(branch)
-
-    def set_model(self, model):
-        self._model = model  # the whole batch; the run's callback keeps its branch
+        callback.set_model(branch)  # this callback's model is the whole batch (Keras sets it)
 
     def set_params(self, params):
         super().set_params(params)

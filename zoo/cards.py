@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from zoo.knobs import all_knobs
 from zoo.registry import Architecture, Recipe
 
 
@@ -78,7 +79,5 @@ def card(arch: Architecture, stats) -> dict:
 
 def knob_dicts(arch: Architecture) -> list[dict]:
     """The knobs `zoo compare --vary` can change: the architecture's own, then its recipe's."""
-    from zoo.knobs import all_knobs
-
     return [{"name": k.name, "default": k.default, "description": k.description, "values": list(k.values),
              "kind": "model" if k in arch.knobs else "recipe"} for k in all_knobs(arch)]

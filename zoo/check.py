@@ -7,13 +7,19 @@ tests. Each check is one readable line; a failing check never stops the others.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from zoo import data as datamod
+from zoo.anatomy import build_model
+from zoo.diagnosis import SETTLED_MOMENTUM, batchnorm_layers, batchnorm_momenta
 from zoo.errors import ZooError
+from zoo.keras_glue import build_loss
+from zoo.registry import select
 
 OVERFIT_IMAGES = 64
 OVERFIT_TARGET = 0.95
@@ -35,8 +41,6 @@ class Report:
     results: list[CheckResult] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        import dataclasses
-
         return {"model": self.model, "ok": self.ok, "checks": [dataclasses.asdict(c) for c in self.results]}
 
     @property
@@ -74,10 +78,6 @@ def _metadata_problems(arch) -> list[str]:
 
 def check(arch, arrays) -> Report:
     """Run every check on ``arch`` with images from ``arrays`` (a loaded dataset)."""
-    from zoo import data as datamod
-    from zoo.keras_glue import build_loss
-    from zoo.anatomy import build_model
-
     report = Report(arch.name)
     problems = _metadata_problems(arch)
     report.add("metadata", not problems, "; ".join(problems) or "name, title, summary, teaches, source, recipes")
@@ -133,8 +133,6 @@ def _overfit(report, model, recipe, x, y, num_classes, output):
     BatchNorm's moving averages trail fast-changing weights, so inference-mode accuracy
     on a batch seen for a few dozen steps says little. It is reported alongside.
     """
-    from zoo import data as datamod
-
     keras_y = datamod.prepare_y(y, recipe.labels, num_classes)
     accuracy, steps = 0.0, 0
     try:
@@ -158,8 +156,6 @@ def _inference_gap(report, model, x, y, accuracy, inference, steps):
     chance after a 1-epoch comparison this way. Let the moving statistics settle on the same
     images (forward passes in training mode change nothing else) and measure again: if the
     accuracy comes back, the statistics were the cause, and a short run will show it."""
-    from zoo.diagnosis import SETTLED_MOMENTUM, batchnorm_momenta
-
     momenta = batchnorm_momenta(model)
     if not momenta:
         report.add("inference mode", True, f"{inference * 100:.0f}% in inference mode against {accuracy * 100:.0f}% "
@@ -178,8 +174,6 @@ def _settled_accuracy(model, x, y) -> float:
     """Inference-mode accuracy once every BatchNorm layer's moving statistics equal what
     endless forward passes over ``x`` would leave: one training-mode pass with momentum 0
     (each layer then sees inputs normalised as in training), momenta restored after."""
-    from zoo.diagnosis import batchnorm_layers
-
     norms = batchnorm_layers(model)
     saved = [layer.momentum for layer in norms]
     try:
@@ -211,9 +205,6 @@ def _round_trip(report, model, x):
 
 def check_all(registry, patterns, dataset: str = "mnist", data_dir=None) -> list[Report]:
     """``check`` every architecture ``patterns`` pick, on images of ``dataset``."""
-    from zoo import data as datamod
-    from zoo.registry import select
-
     chosen = select(registry.architectures, patterns, None)
     arrays = datamod.load(registry.dataset(dataset), data_dir)
     return [check(arch, arrays) for arch in chosen]

@@ -18,28 +18,30 @@ a terminal, a notebook or a test chooses.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from filelock import FileLock, Timeout
+
+from zoo import data as datamod
+from zoo.cache import cached_stats
 from zoo.errors import OptionError, RunFileError, ZooError
+from zoo.executors import make_executor
 from zoo.executors.base import run_dir_names
+from zoo.executors.local import LocalExecutor
 from zoo.files import atomic_write_json, link_outside
+from zoo.jobs import make_jobs, prepare
+from zoo.plan import PLAN_FILE, Execution, Plan
+from zoo.plugins import output_problem
+from zoo.registry import select
+from zoo.rows import learning_curves, row_from_record
 from zoo.runs import RunRecord, new_run_dir, read_record, timestamp
-from zoo.knobs import knob_texts, variant_jobs
-from zoo.types import Job, Options, Outcome, ignore_event, parse_seeds
+from zoo.statistics import OPTION_NAMES, job_options_key, options_key
+from zoo.types import Job, Options, Outcome, ignore_event
 
 COMPARE_FILE = "compare.json"
-PLAN_FILE = "plan.json"  # what the comparison was asked to do: resuming with nothing else goes on with it
-# What plan.json holds, and the type each must have (a hand-edited plan is checked, not trusted).
-PLAN_KEYS = {"patterns": list, "tag": str, "seed": int, "seeds": str, "epochs": int, "batch_size": int,
-             "vary": list, "set": list, "experiment": str,
-             "limit": int, "validate_on": str, "dataset": str, "data_dir": str, "precision": str,
-             "vary_split": bool, "tensorboard": bool, "test_each_epoch": bool}
-
-
 @dataclass
 class Outcomes:
     """What became of each job of a comparison, in the jobs' order."""
@@ -68,8 +70,6 @@ class Outcomes:
 
     def rows(self) -> list[dict]:
         """compare.json's rows: one per job run, failed ones with their error."""
-        from zoo.rows import row_from_record
-
         rows = []
         for outcome in self.ordered():
             if outcome.record is not None:
@@ -87,8 +87,6 @@ def run_jobs(jobs: list[Job], prepared, compare_dir, on_event=None,
     """Run ``jobs`` into ``compare_dir`` and return what became of each; never raises on a job's failure.
     ``prepared``: one split for every job, or a function giving each job its own.
     ``done``: outcomes of jobs already finished there (``find_finished``), kept and not run again."""
-    from zoo.executors.local import LocalExecutor
-
     compare_dir = Path(compare_dir)
     result = Outcomes(compare_dir, list(jobs), outcomes=list(done))
     finished = {o.job for o in done}
@@ -129,8 +127,6 @@ def find_finished(compare_dir: Path, jobs: list[Job], prepared, backend: str, wa
     model, recipe and seed ran there with other options is an error: one comparison's folder
     holds one set of options, and every finished run there must be a job of this one (else
     compare.json would lose its row). ``prepared`` is one split or a function giving each job its own."""
-    from zoo.statistics import OPTION_NAMES, job_options_key, options_key
-
     compare_dir = check_resumable(compare_dir)
     saved: dict[tuple, list[RunRecord]] = {}
     for run_file in sorted(compare_dir.glob("*/run.json")):
@@ -188,72 +184,11 @@ def check_resumable(compare_dir) -> Path:
     """The folder to resume must be one an earlier comparison wrote (checked before any data loads)."""
     compare_dir = Path(compare_dir)
     if not compare_dir.is_dir():
-        raise RunFileError(f"--resume {compare_dir}: no such folder")
+        raise RunFileError(": no such folder", parameter="resume", value=str(compare_dir))
     if not (compare_dir / COMPARE_FILE).is_file() and not (compare_dir / PLAN_FILE).is_file():
         raise RunFileError(f"{compare_dir}: not a comparison's folder (no {COMPARE_FILE} or {PLAN_FILE}); --resume "
                            f"takes the folder an earlier zoo compare wrote")
     return compare_dir
-
-
-def write_plan(compare_dir: Path, plan: dict) -> None:
-    atomic_write_json(Path(compare_dir) / PLAN_FILE, plan)
-
-
-def read_plan(compare_dir: Path) -> dict | None:
-    """The plan an earlier comparison saved in its folder, checked; None for a folder from before plans."""
-    path = Path(compare_dir) / PLAN_FILE
-    if not path.is_file():
-        return None
-    from zoo.files import read_json
-
-    again = "give the comparison's command again with --resume"
-    try:
-        plan = read_json(path, "plan", limit=1_000_000)
-    except RunFileError as exc:
-        raise RunFileError(f"{exc}; {again}") from None
-    if not isinstance(plan, dict):
-        raise RunFileError(f"{path}: not a comparison's plan; {again}")
-    for key, kind in PLAN_KEYS.items():
-        value = plan.get(key)
-        if value is None:
-            continue
-        if key == "seeds" and isinstance(value, int) and not isinstance(value, bool):
-            plan[key] = value = str(value)
-        wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-        if key in ("patterns", "vary", "set") and not wrong:
-            wrong = not all(isinstance(p, str) for p in value)
-        if wrong:
-            raise RunFileError(f"{path}: {key!r} should be {'a list of names' if kind is list else kind.__name__}, "
-                               f"not {json.dumps(value)[:60]}; {again}")
-    return plan
-
-
-def plan_for_resume(compare_dir: Path, given: dict) -> tuple[dict, dict]:
-    """Resuming: every choice left out of ``given`` is the one saved in ``plan.json`` when the
-    comparison started. Returns (the choices to use, those taken from the plan). A choice
-    given must still agree with the runs there (``find_finished`` checks)."""
-    check_resumable(compare_dir)
-    plan = read_plan(compare_dir)
-    if plan is None:
-        if not given:
-            raise RunFileError(f"{compare_dir} has no {PLAN_FILE} (an older zoo made it): give that comparison's "
-                               f"command again, with --resume {compare_dir}")
-        return dict(given), {}
-    taken = {k: v for k, v in plan.items() if k in PLAN_KEYS and k not in given}
-    return {**taken, **given}, taken
-
-
-def plan_flags(taken: dict) -> str:
-    """Choices taken from a plan, written as the command-line options one would have typed."""
-    flags = list(taken.get("patterns") or [])
-    for key, value in taken.items():
-        if key in ("vary", "set"):
-            flags += [part for text in value or [] for part in (f"--{key}", text)]
-        elif key in ("experiment", "test_each_epoch"):  # an experiment's own settings, no flags of compare
-            continue
-        elif key != "patterns" and value not in (None, False, []):
-            flags += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
-    return " ".join(flags)
 
 
 # -- the whole comparison -------------------------------------------------------------------------
@@ -270,18 +205,15 @@ class Ran:
     class_names: tuple
 
 
-def run_comparison(patterns=(), *, tag: str | None = None, seed: int, seeds=None, options: Options,
-                   runs_dir, executor: str = "local", workers: int | None = None, threads: int | None = None,
-                   scheduler: str | None = None, plugins_dir: str | None = None, resume: Path | None = None,
-                   registry, feedback, vary=None, settings=None, experiment: str | None = None) -> Ran:
-    """Train the models that ``patterns`` and ``tag`` pick, once per seed, on one split, into a
-    new folder under ``runs_dir`` (or the folder being resumed). Never raises for one job's
-    failure or a Ctrl-C: both are in the returned ``Ran``."""
+def run_comparison(plan: Plan, *, runs_dir, resume: Path | None = None, plugins_dir: str | None = None,
+                   registry, feedback) -> Ran:
+    """Train what ``plan`` asks, once per seed, on one split, into a new folder under
+    ``runs_dir`` (or the folder being resumed). Never raises for one job's failure or a
+    Ctrl-C: both are in the returned ``Ran``."""
     with contextlib.ExitStack() as held:
         if resume is not None:  # before anything is read there: a second --resume of it stops here
             held.enter_context(folder_lock(check_resumable(resume)))
-        return _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads,
-                               scheduler, plugins_dir, resume, registry, feedback, held, vary, settings, experiment)
+        return _run_comparison(plan, runs_dir, plugins_dir, resume, registry, feedback, held)
 
 
 LOCK_FILE = ".zoo-compare.lock"
@@ -292,8 +224,6 @@ def folder_lock(compare_dir: Path):
     """Hold a comparison's folder while training into it: a second ``zoo compare --resume`` of
     it is refused in one line, instead of deleting the first one's live run folder and both
     training into it. An OS lock (filelock): released when the process ends, kill -9 included."""
-    from filelock import FileLock, Timeout
-
     lock = FileLock(str(Path(compare_dir) / LOCK_FILE), timeout=0)
     try:
         lock.acquire()
@@ -308,20 +238,15 @@ def folder_lock(compare_dir: Path):
         lock.release()
 
 
-def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, workers, threads, scheduler,
-                    plugins_dir, resume, registry, feedback, held: contextlib.ExitStack, vary=None, settings=None,
-                    experiment=None) -> Ran:
-    from zoo.executors import check_executor, make_executor
-    from zoo.jobs import prepare
-    from zoo.registry import select
-
-    seed_list = parse_seeds(seeds, seed)
-    check_executor(executor, workers, threads, scheduler)
-    chosen = select(registry.architectures, patterns or (), tag)
+def _run_comparison(plan: Plan, runs_dir, plugins_dir, resume, registry, feedback,
+                    held: contextlib.ExitStack) -> Ran:
+    options, seed, seed_list = plan.options, plan.seed, plan.seed_list
+    patterns, vary, settings = plan.models, list(plan.vary) or None, list(plan.set) or None
+    chosen = select(registry.architectures, patterns, plan.tag)
     if not chosen:
         raise OptionError(f"no model matches {' '.join(patterns or [])}".rstrip())
     chosen = fitting(chosen, registry, registry.dataset(options.dataset), feedback.warn)
-    jobs = variant_jobs(chosen, options, seeds=seed_list, vary=vary, settings=settings)  # no vary: one each
+    jobs = make_jobs(chosen, options, seeds=seed_list, vary=vary, settings=settings)  # no vary: one each
     if vary:
         variants = len({job.knobs for job in jobs})
         feedback.info("Variants", f"{variants} of {', '.join(dict.fromkeys(j.model for j in jobs))} × "
@@ -341,20 +266,12 @@ def _run_comparison(patterns, tag, seed, seeds, options, runs_dir, executor, wor
     else:
         compare_dir, todo, done = new_run_dir(runs_dir, f"compare-{timestamp()}"), jobs, []
         held.enter_context(folder_lock(compare_dir))
-        write_plan(compare_dir, dict(
-            patterns=list(patterns or []), tag=tag, seed=seed,
-            seeds=None if seed_list == [seed] else ",".join(map(str, seed_list)) + "," * (len(seed_list) == 1),
-            epochs=options.epochs, batch_size=options.batch_size, limit=options.limit,
-            validate_on=options.validate_on, dataset=options.dataset, data_dir=options.data_dir,
-            precision=options.precision, vary_split=options.vary_split, tensorboard=options.tensorboard,
-            test_each_epoch=options.test_each_epoch,
-            vary=knob_texts(vary, "--vary"), set=knob_texts(settings, "--set"), experiment=experiment))
+        plan.write(compare_dir)
         # a comparison's folder from its first moment: kill -9 before the first run finishes still
         # leaves a folder that --resume continues
         atomic_write_json(compare_dir / COMPARE_FILE, [])
-    chosen_executor = make_executor(executor, len(todo), workers, threads, scheduler, plugins_dir,
-                                    on_start=lambda text: feedback.info(None, text)) \
-        if todo else make_executor("local", 0)
+    chosen_executor = make_executor(plan.execution if todo else Execution(), len(todo), plugins_dir,
+                                    on_start=lambda text: feedback.info(None, text))
     with feedback.display(todo, chosen_executor.name) as on_event:
         outcomes = run_jobs(jobs, data_for, compare_dir, on_event, executor=chosen_executor, registry=registry,
                             done=done, on_outcome=lambda o: o.record and draw_run_figures(
@@ -368,9 +285,6 @@ def fitting(architectures, registry, dataset, warn) -> list:
     """The architectures that can be built for ``dataset``'s images and classes; each that cannot
     (too many poolings for 8×8, an output fixed at ten classes) is skipped with its reason. A model
     that cannot be built for MNIST either is broken, not unfit: it stays, to fail in its own run."""
-    from zoo.cache import cached_stats
-    from zoo.plugins import output_problem
-
     def problem(image_shape, classes) -> str | None:
         try:
             return output_problem(arch.name, cached_stats(registry, arch, image_shape, classes), classes)
@@ -398,8 +312,6 @@ MNIST_SHAPE = (28, 28, 1)
 
 def announce_data(prepared, options: Options, seed, feedback) -> None:
     """Say which data every run of this command trains on, and warn where it leaks or falls short."""
-    from zoo import data as datamod
-
     feedback.info("Data", f"{options.dataset} from {prepared.arrays.source}; {prepared.describe()}; seed {seed}")
     if options.validate_on == "test":
         feedback.warn(datamod.test_set_warning())
@@ -440,7 +352,6 @@ def draw_comparison_figures(rows: list[dict], compare_dir: Path, warn: Callable[
     """compare.png (accuracy per model: seeds, mean, interval), pareto.png, and curves.png
     (every model's learning, within epochs too); a figure never loses the results."""
     from zoo import figures
-    from zoo.rows import learning_curves
 
     done = [r for r in rows if r.get("mean") is not None]
     if not done:

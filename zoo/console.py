@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from zoo.columns import CAPTION, COLUMNS, shown
 from zoo.types import name_of
 
 # Piped or redirected output has no terminal to wrap to: use a width that keeps tables whole.
@@ -273,8 +274,6 @@ WIDE_TERMINAL = 170  # narrower than this: results and costs in two tables
 
 def summary_tables(rows: list[dict], title: str, width: int) -> list[Table]:
     """The comparison table: one row per model; results and costs apart on a narrow terminal."""
-    from zoo.columns import shown
-
     columns = shown(rows)
     if width >= WIDE_TERMINAL or not any(c.cost and not c.results for c in columns):
         return [summary_table(rows, title, columns)]
@@ -284,8 +283,6 @@ def summary_tables(rows: list[dict], title: str, width: int) -> list[Table]:
 
 
 def summary_table(rows: list[dict], title: str, columns=None) -> Table:
-    from zoo.columns import CAPTION, COLUMNS, shown
-
     columns = columns or shown(rows, COLUMNS)
     t = Table(title=title, title_justify="left")
     for c in columns:

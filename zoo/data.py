@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import math
 import os
 import struct
@@ -29,13 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.errors import ZooError
+from zoo import settings
+from zoo.errors import OptionError, ZooError
 from zoo.files import read_npy_entry
+from zoo.registry import Dataset
 from zoo.types import DEFAULT_SEED, MIN_LIMIT
-from zoo.registry import Dataset  # noqa: F401  (its old home; plugins may import it from here)
 
-DATA_DIR_ENV = "ZOO_DATA_DIR"
-NO_DOWNLOAD_ENV = "ZOO_NO_DOWNLOAD"
+DATA_DIR_ENV = settings.ENVIRONMENT["data_dir"]
+NO_DOWNLOAD_ENV = settings.ENVIRONMENT["download"]
 IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -78,7 +80,7 @@ def _idx_files(folder: Path) -> dict[str, Path] | None:
 
 def resolve_data_dir(data_dir: str | None) -> str | None:
     """The data directory in force: the one given, else ``ZOO_DATA_DIR``; one that is set must exist."""
-    data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    data_dir = data_dir or settings.current().data_dir
     if data_dir and not Path(data_dir).expanduser().is_dir():
         what = "is not a folder" if Path(data_dir).expanduser().exists() else "does not exist"
         raise ZooError(f"data directory {data_dir} {what} (from --data-dir or {DATA_DIR_ENV})")
@@ -242,8 +244,6 @@ verify = verify_checksums  # its old name
 
 
 def _download(dataset: Dataset) -> dict[str, np.ndarray]:
-    import importlib
-
     loader = importlib.import_module(f"keras.datasets.{dataset.keras_loader}")
     (x_train, y_train), (x_test, y_test) = loader.load_data()
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
@@ -297,7 +297,7 @@ def _load_by_download(dataset: Dataset, data_dir: str | None):
            f"and pass --data-dir DIR or set {DATA_DIR_ENV}=DIR")
     if dataset.system_hint:
         how += f", or {dataset.system_hint}"
-    if not dataset.keras_loader or os.environ.get(NO_DOWNLOAD_ENV, "") not in ("", "0"):
+    if not dataset.keras_loader or not settings.current().download:
         raise ZooError(f"{dataset.name} not found (looked in: {looked}); {how}")
     try:
         arrays = _download(dataset)
@@ -349,9 +349,9 @@ def make_split(y_train: np.ndarray, validate_on: str = "val", seed: int = DEFAUL
     validating on the test set, a stratified ``val_fraction`` of it is held out.
     """
     if validate_on not in ("val", "test"):
-        raise ZooError(f"--validate-on must be 'val' or 'test', not {validate_on!r}")
+        raise OptionError(f"must be 'val' or 'test', not {validate_on!r}", parameter="validate_on")
     if limit is not None and limit < MIN_LIMIT:
-        raise ZooError(f"--limit {limit} is too small: use at least {MIN_LIMIT} images")
+        raise OptionError(f"is too small: use at least {MIN_LIMIT} images", parameter="limit", value=limit)
     pool = stratified_subset(y_train, limit, seed) if limit else np.arange(len(y_train))
     if validate_on == "test" and not len(pool):
         raise ZooError("no training images: the dataset's training part is empty")

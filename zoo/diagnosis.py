@@ -10,6 +10,10 @@ the report.
 
 from __future__ import annotations
 
+import math
+
+from zoo.anatomy import layers
+
 CHANCE_MARGIN = 0.05  # a test accuracy this close to 1/classes learned next to nothing
 # A run with fewer than this share of the steps its recipe was designed for is flagged: its
 # accuracy says how far this model gets in a short run, not what the model reaches.
@@ -20,8 +24,6 @@ SETTLED_MOMENTUM = 0.9  # BatchNorm momentum that settles within a few dozen ste
 
 def batchnorm_layers(model) -> list:
     """The BatchNormalization layers of ``model``, nested ones too."""
-    from zoo.anatomy import layers
-
     # Keras's layer, and a plugin's computing the same (speedrun's FusedBatchNormalization)
     return [layer for layer in layers(model) if type(layer).__name__.endswith("BatchNormalization")]
 
@@ -48,8 +50,6 @@ def _batchnorm_cause(steps: int, momenta: list[float]) -> str:
 
 def _steps_to_forget(momentum: float) -> int:
     """Steps after which ``momentum``'s moving averages keep under 1e-4 of their start."""
-    import math
-
     return math.ceil(math.log(1e-4) / math.log(momentum)) if 0 < momentum < 1 else 0
 
 

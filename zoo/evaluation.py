@@ -10,6 +10,9 @@ import hashlib
 
 import numpy as np
 
+from zoo import data as datamod
+from zoo.keras_glue import input_pipeline_without_autotuning
+
 
 def test_set_sha256(x_test: np.ndarray, y_test: np.ndarray) -> str:
     """A test set's identity (images and labels), as run.json and test_predictions.npz record it."""
@@ -39,8 +42,6 @@ def evaluate_predictions(probabilities: np.ndarray, y_true: np.ndarray, num_clas
 
 def predict_probabilities(model, x, output: str = "probabilities", batch_size: int = 1024) -> np.ndarray:
     """Class probabilities for ``x`` (softmax applied here when the model gives logits)."""
-    from zoo.keras_glue import input_pipeline_without_autotuning
-
     with input_pipeline_without_autotuning():
         out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float64")
     return as_probabilities(out, output)
@@ -57,8 +58,6 @@ def as_probabilities(out: np.ndarray, output: str = "probabilities") -> np.ndarr
 
 def evaluate_model(model, arrays, input_kind: str, output: str) -> dict:
     """The test-set evaluation ``run_job``, ``zoo evaluate`` and the report all use."""
-    from zoo import data as datamod
-
     x = datamod.prepare_x(arrays.x_test, input_kind)
     return evaluate_predictions(predict_probabilities(model, x, output), arrays.y_test.astype("int64"),
                                 arrays.dataset.num_classes)

@@ -22,7 +22,8 @@ import numpy as np
 from zoo.columns import short_test
 from zoo.errors import OptionError
 from zoo.registry import Experiment
-
+from zoo.runs import read_history
+from zoo.statistics import fmt_p
 
 ANSWER_FILE = "experiment.json"   # beside a comparison's runs: the question and its answer
 FIGURE_FILE = "differences.png"   # the paired differences, seed by seed
@@ -53,10 +54,11 @@ def settings(experiment: Experiment, seeds: int | None = None, full: bool = Fals
         chosen["set"] = dict(chosen["set"] or {}) or None
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-            raise OptionError(f"--seeds {seeds!r}: give a whole number of at least 1")
+            raise OptionError(": give a whole number of at least 1", parameter="seeds", value=seeds)
         chosen["seeds"] = seeds
     if experiment.kind == "vary" and chosen["seeds"] < 2:
-        raise OptionError("an experiment compares variants seed by seed: give --seeds 2 or more")
+        raise OptionError(": an experiment compares variants seed by seed, give 2 or more", parameter="seeds",
+                          value=chosen["seeds"])
     # validate-on-test: validated honestly on the held-out split, the test set scored after every
     # epoch beside it, so the epoch the test set would pick is measured against the one validation picks
     return {"models": experiment.model, "vary": dict(experiment.vary) or None, "validate_on": "val",
@@ -68,8 +70,6 @@ def _pt(value: float) -> str:
 
 
 def _p(value: float | None) -> str:
-    from zoo.statistics import fmt_p
-
     return fmt_p(value)
 
 
@@ -120,8 +120,6 @@ def selection_optimism(records) -> dict | None:
     minus what choosing it on the held-out validation split gives (the test accuracy at the best
     validation epoch), from runs that scored the test set after every epoch (``test_each_epoch``)."""
     from scipy import stats
-
-    from zoo.runs import read_history
 
     rows = []
     for record in records:

@@ -15,10 +15,15 @@ and which pixels the answer depends on most.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from zoo import data as datamod
+from zoo.anatomy import layers
 from zoo.errors import ZooError
+from zoo.evaluation import predict_probabilities
+from zoo.imaging import write_png
 
 
 @dataclass
@@ -46,10 +51,6 @@ class Explanation:
 
     def write(self, folder) -> list[str]:
         """The input, each convolution's feature maps and the saliency map as PNGs in ``folder``."""
-        from pathlib import Path
-
-        from zoo.imaging import write_png
-
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -83,8 +84,6 @@ class Explanation:
 
 def _convolutions(model) -> list:
     import keras
-
-    from zoo.anatomy import layers
 
     return [layer for layer in layers(model) if isinstance(layer, keras.layers.Conv2D)]
 
@@ -136,9 +135,6 @@ def saliency(model, x: np.ndarray, target: int, output: str = "probabilities",
 def explain(model, record, digit: np.ndarray) -> Explanation:
     """The answer, feature maps and saliency for one uint8 ``digit`` (28×28 for MNIST), as
     ``zoo predict`` sees it."""
-    from zoo import data as datamod
-    from zoo.evaluation import predict_probabilities
-
     x = datamod.prepare_x(digit[None], record.input_kind).astype("float32")
     probabilities = predict_probabilities(model, x, record.output)[0]
     top = [int(i) for i in np.argsort(-probabilities)[:3]]

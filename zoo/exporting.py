@@ -18,14 +18,26 @@ came from, and the parity measured.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from zoo import data as datamod
+from zoo.anatomy import layers
 from zoo.errors import OptionError, ZooError
+from zoo.evaluation import as_probabilities
+from zoo.files import atomic_write_json, check_output_file
+from zoo.imaging import box_for, describe_steps, field_of
+from zoo.jobs import useful_line
+from zoo.keras_glue import _fd2_to_devnull
+from zoo.runs import open_run
 
 MIN_AGREEMENT = 0.999
 SHOWN_DIFFERENCES = 10
@@ -53,7 +65,7 @@ FORMATS = {
 
 def check_format(fmt: str) -> Format:
     if fmt not in FORMATS:
-        raise OptionError(f"--format {fmt!r}: give one of {', '.join(FORMATS)}")
+        raise OptionError(f": give one of {', '.join(FORMATS)}", parameter="format", value=fmt)
     return FORMATS[fmt]
 
 
@@ -61,7 +73,7 @@ def output_path(fmt: Format, name: str, out=None) -> Path:
     """``out``, or ``NAME.onnx`` / ``NAME.tflite`` / ``NAME-saved_model/`` in the working directory."""
     if out is not None:
         if fmt.suffix and Path(out).suffix != fmt.suffix:
-            raise OptionError(f"--out {out}: a {fmt.name} file's name ends in {fmt.suffix}")
+            raise OptionError(f": a {fmt.name} file's name ends in {fmt.suffix}", parameter="out", value=str(out))
         return Path(out)
     return Path(f"{name}{fmt.suffix}" if fmt.suffix else f"{name}-saved_model")
 
@@ -80,8 +92,6 @@ def for_inference(model):
     same layer objects and weights for the rest. A model without them is returned as it is."""
     import keras
 
-    from zoo.anatomy import layers
-
     if not any(is_augmentation(layer) for layer in layers(model)):
         return model
     return keras.models.clone_model(model, clone_function=lambda layer: (
@@ -90,8 +100,6 @@ def for_inference(model):
 
 def preprocessing(record) -> dict:
     """What a runtime must do to a digit before the model sees it."""
-    from zoo.imaging import box_for, describe_steps, field_of
-
     field = field_of(record)
     shape = [math.prod(field)] if record.input_kind == "flat" else [*field, 1]
     return {"input_shape": [None, *shape], "dtype": "float32", "scale": "gray level / 255, in [0, 1]",
@@ -101,28 +109,25 @@ def preprocessing(record) -> dict:
 
 
 # -- running an exported file ------------------------------------------------------------------------
-def _needs(module: str, fmt: Format):
-    import importlib
-
+def needs_runtime(module: str, fmt: Format):
+    """The format's runtime module, or a one-line error saying which extra brings it."""
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise OptionError(f"--format {fmt.name} needs {module}: {fmt.install}") from None
+        raise OptionError(f"needs {module}: {fmt.install}", parameter="format", value=fmt.name) from None
 
 
 def run_exported(fmt: Format, path: Path, x: np.ndarray, batch: int = 1000) -> np.ndarray:
     """The exported file's outputs on ``x``, computed by that format's own runtime."""
     outputs = []
     if fmt.name == "onnx":
-        ort = _needs("onnxruntime", fmt)
+        ort = needs_runtime("onnxruntime", fmt)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         for start in range(0, len(x), batch):
             outputs.append(session.run(None, {name: x[start:start + batch]})[0])
     elif fmt.name == "litert":
-        from zoo.keras_glue import _fd2_to_devnull
-
-        litert = _needs("ai_edge_litert.interpreter", fmt)
+        litert = needs_runtime("ai_edge_litert.interpreter", fmt)
         with _fd2_to_devnull():  # its C++ core announces the CPU delegate it creates on fd 2
             interpreter = litert.Interpreter(model_path=str(path))
         given = interpreter.get_input_details()[0]
@@ -157,11 +162,6 @@ def export(run_dir, fmt: str = "onnx", out=None, *, arrays=None, foreign=None, n
     against Keras on every image of ``arrays``' test set (and of ``foreign``, a ``ForeignTestSet``
     such as the class's drawings). Returns what was written and the parity; raises
     ``ExportError`` when agreement is below ``MIN_AGREEMENT``, naming the images."""
-    from zoo import data as datamod
-    from zoo.evaluation import as_probabilities
-    from zoo.files import check_output_file
-    from zoo.runs import open_run
-
     chosen = check_format(fmt)
     record, model = open_run(run_dir)
     name = name or record.model
@@ -200,11 +200,6 @@ def export(run_dir, fmt: str = "onnx", out=None, *, arrays=None, foreign=None, n
 
 
 def _export_with_keras(model, path: Path, chosen: Format, record) -> None:
-    import contextlib
-    import io
-    import warnings
-
-    from zoo.anatomy import layers
 
     try:
         # the exporters print their progress; Keras's tf2onnx shim warns about NumPy's np.object
@@ -214,7 +209,6 @@ def _export_with_keras(model, path: Path, chosen: Format, record) -> None:
     except Exception as exc:  # noqa: BLE001  (each exporter raises its own errors)
         custom = sorted({type(layer).__name__ for layer in layers(model)
                          if not type(layer).__module__.startswith("keras.")})
-        from zoo.jobs import useful_line
 
         why = f"{type(exc).__name__}: {useful_line(exc, 160)}"
         hint = (f"; its custom layer{'s' * (len(custom) > 1)} {', '.join(custom)} may have no {chosen.name} form"
@@ -224,8 +218,6 @@ def _export_with_keras(model, path: Path, chosen: Format, record) -> None:
 
 def _write_sidecar(chosen: Format, path: Path, meta: dict) -> None:
     """The preprocessing and parity beside the file: NAME.json (zoo.json inside a SavedModel)."""
-    from zoo.files import atomic_write_json
-
     sidecar = path / "zoo.json" if not chosen.suffix else path.with_name(path.name + ".json")
     meta["metadata"] = str(sidecar)
     atomic_write_json(sidecar, meta)

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import math
-
 import sys
 
 import matplotlib
 
 if "ipykernel" not in sys.modules:  # a notebook keeps its inline backend; elsewhere no screen is needed
     matplotlib.use("Agg")
+from pathlib import Path
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator
 
-from zoo.files import atomic_savefig  # noqa: E402
+from zoo import runs
+from zoo.errors import OptionError
+from zoo.files import (
+    atomic_savefig,  # noqa: E402
+    check_output_file,
+)
 from zoo.imaging import mosaic  # noqa: E402
 from zoo.types import name_of  # noqa: E402
 
@@ -56,8 +63,6 @@ def plain_number(value: float, _position=None) -> str:
 
 def _plain_log_ticks(ax, axis: str = "x") -> None:
     """Label a log axis in plain numbers (1, 2, 5, 10, …) instead of 3×10⁰."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_formatter(FuncFormatter(plain_number))
     target.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
@@ -147,13 +152,9 @@ def mistakes(x_test, y_test, predicted, class_names, path, title: str, limit: in
 
 def sample_grid(arrays, n: int, path, seed: int = 0):
     """A PNG grid of ``n`` training images with their labels, as articles 002 and 004 plot them."""
-    from zoo.errors import ZooError
-
     if n < 1:
-        raise ZooError("--show needs a positive number of images")
+        raise OptionError("needs a positive number of images", parameter="show")
     if path is not None:
-        from zoo.files import check_output_file
-
         check_output_file(path)
     idx = np.random.default_rng(seed).choice(len(arrays.x_train), size=min(n, len(arrays.x_train)), replace=False)
     cols = min(10, len(idx))
@@ -187,10 +188,6 @@ def draw_run(run_dir, record, arrays=None) -> list[str]:
     Returns the names of the figures written. ``arrays`` (the run's dataset) gives the
     test images for the mistakes grid; without it that figure is left out.
     """
-    from pathlib import Path
-
-    from zoo import runs
-
     run_dir = Path(run_dir)
     written = []
     history = runs.read_history(run_dir)

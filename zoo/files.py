@@ -3,12 +3,19 @@ never leaves a half-written file behind."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
+import time
+import unicodedata
 from pathlib import Path
 
-from zoo.errors import ZooError
+import platformdirs
+
+from zoo import settings
+from zoo.errors import RunFileError, ZooError
 
 
 def _umask() -> int:
@@ -53,8 +60,6 @@ def sweep_temporaries(folder, older_than: float = 600.0, depth: int = 2) -> int:
     """Remove temporary files a killed process left (``kill -9`` mid-save) in ``folder`` and
     its sub-folders down to ``depth``; recent ones may belong to a running save. Returns
     how many were removed."""
-    import time
-
     folder, removed, cutoff = Path(folder), 0, time.time() - older_than
     patterns = [f"{'*/' * level}{TEMP_PREFIX}*" for level in range(depth + 1)]
     for pattern in patterns:
@@ -83,8 +88,6 @@ def json_text(data) -> str:
 
 
 def _finite(value):
-    import math
-
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -97,22 +100,21 @@ def _finite(value):
 
 
 # The user cache folder (model stats, listings, folder scans): ZOO_CACHE_DIR, else the platform's.
-CACHE_DIR_ENV = "ZOO_CACHE_DIR"
-NO_CACHE_ENV = "ZOO_NO_CACHE"
+CACHE_DIR_ENV = settings.ENVIRONMENT["cache_dir"]
+NO_CACHE_ENV = settings.ENVIRONMENT["cache"]
 
 
 def cache_dir() -> Path:
-    configured = os.environ.get(CACHE_DIR_ENV)
+    configured = settings.current().cache_dir
     if configured:
         return Path(configured).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("mnist-zoo", appauthor=False))
 
 
 def cache_enabled() -> bool:
     """False with ZOO_NO_CACHE=1: everything is computed anew."""
-    return os.environ.get(NO_CACHE_ENV, "") in ("", "0")
+    return settings.current().cache
 
 
 MAX_JSON_BYTES = 50_000_000  # far more than any run.json, history or plan; a 3 GB file is refused unread
@@ -122,8 +124,6 @@ def read_json(path, what: str = "file", limit: int = MAX_JSON_BYTES):
     """Parsed JSON from ``path``, or a one-line ``RunFileError``: a file over ``limit`` bytes is
     refused before reading, NaN and Infinity (not JSON) are refused, deep nesting is an error
     and not a RecursionError."""
-    from zoo.errors import RunFileError
-
     path = Path(path)
 
     def not_json(constant):
@@ -165,10 +165,6 @@ def path_part(name, what: str = "name") -> str:
     character; one longer than ``MAX_PATH_PART`` bytes becomes a stable short form (its start
     and a hash of the whole). Anything else is a one-line ``ZooError``: a model name like
     ``../../x`` read from a run.json must never put a file outside the folder being written."""
-    import hashlib
-    import unicodedata
-
-    from zoo.errors import RunFileError
 
     text = str(name)
     bad = next((ch for ch in text if ch in "/\\\0" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
@@ -238,8 +234,6 @@ def check_output_file(path) -> None:
 def read_npy_entry(archive, name: str, path, limit: int, what: str = "this file"):
     """One array of an open ``.npz`` archive, its header checked before any data is read: a
     small file that declares a billion entries is refused before it takes gigabytes."""
-    import math
-
     import numpy as np
 
     fmt = np.lib.format

@@ -16,14 +16,21 @@ folder (none of them was seen in training), each preprocessed as ``zoo predict``
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
+from zoo import settings
+from zoo.data import stratified_subset
 from zoo.errors import ZooError
-from zoo.registry import Dataset
+from zoo.files import atomic_write_json, cache_dir, read_json
+from zoo.files import cache_enabled as enabled
+from zoo.imaging import load_grayscale
+from zoo.registry import Dataset, is_model_name
 
 PREFIX = "folder:"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -31,7 +38,7 @@ MAX_IMAGES = 200_000        # far more than a class will draw; a wrong folder (a
 MAX_SIDE = 512              # a dataset image larger than this is resized down to it
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-CONFIG_DIR_ENV = "ZOO_CONFIG_DIR"
+CONFIG_DIR_ENV = settings.ENVIRONMENT["config_dir"]
 ADDED_FILE = "datasets.json"
 
 
@@ -102,8 +109,6 @@ def read_images(paths: list[Path], size: tuple[int, int]) -> np.ndarray:
     """Each image as uint8 grayscale at ``size`` (resized where it differs), as Keras reads a folder."""
     from PIL import Image
 
-    from zoo.imaging import load_grayscale
-
     out = np.empty((len(paths), *size), dtype="uint8")
     for i, path in enumerate(paths):
         gray = load_grayscale(path)
@@ -127,10 +132,6 @@ def listing_key(root: Path) -> list:
 def scanned(root: Path) -> tuple[tuple[str, ...], dict, tuple[int, int]]:
     """``scan`` and ``common_size`` of ``root``, from the cache while its folders are unchanged
     (``listing_key``): ``zoo data`` with many added folders does not open every image again."""
-    import hashlib
-
-    from zoo.files import atomic_write_json, cache_dir, read_json
-    from zoo.files import cache_enabled as enabled
 
     if not root.is_dir():
         return _scan_and_size(root)
@@ -170,8 +171,6 @@ def folder_dataset(root, name: str | None = None) -> Dataset:
     sizes = (len(parts["train"]), len(parts["test"])) if split else None
 
     def load() -> dict:
-        from zoo.data import stratified_subset
-
         if split:
             train, test = parts["train"], parts["test"]
         else:
@@ -196,9 +195,7 @@ def folder_dataset(root, name: str | None = None) -> Dataset:
 
 # -- named folders (zoo data add NAME DIR) ---------------------------------------------
 def config_dir() -> Path:
-    import platformdirs
-
-    where = os.environ.get(CONFIG_DIR_ENV)
+    where = settings.current().config_dir
     return Path(where) if where else Path(platformdirs.user_config_dir("mnist-zoo", appauthor=False))
 
 
@@ -208,8 +205,6 @@ MAX_ADDED_BYTES = 1_000_000  # a table of names and folders: thousands of entrie
 def added() -> dict[str, str]:
     """Dataset names given to folders by ``zoo data add``: name → folder (read as every JSON the
     zoo reads: capped in size, deep nesting and NaN refused, one line if unreadable)."""
-    from zoo.files import read_json
-
     path = config_dir() / ADDED_FILE
     if not path.exists():
         return {}
@@ -235,9 +230,6 @@ def added_datasets() -> list[Dataset]:
 
 def add(name: str, folder, taken) -> Dataset:
     """Name a folder dataset (checked by reading it first); ``taken``: names already registered."""
-    from zoo.files import atomic_write_json
-    from zoo.registry import is_model_name
-
     if not is_model_name(name):
         raise ZooError(f"dataset name {name!r}: use lower-case letters, digits and single dashes, starting with a letter")
     if name in taken:
@@ -251,8 +243,6 @@ def add(name: str, folder, taken) -> Dataset:
 
 
 def remove(name: str) -> None:
-    from zoo.files import atomic_write_json
-
     table = added()
     if name not in table:
         raise ZooError(f"no dataset named {name!r} was added (zoo data add NAME DIR)")

@@ -8,12 +8,18 @@ ready-made 28×28 image, which hides every one of these steps.
 
 from __future__ import annotations
 
+import base64
+import io
+import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from zoo import data as datamod
 from zoo.errors import ZooError
+from zoo.evaluation import predict_probabilities
+from zoo.files import atomic_write_bytes
 
 BOX = 20
 FIELD = 28
@@ -28,8 +34,6 @@ MAX_FILE_BYTES = 200_000_000  # a digit photo is a few MB; more is refused befor
 
 def _check_regular_file(path: Path) -> None:
     """A pipe or a device given as an image would block, or read forever: refused by its kind."""
-    import stat
-
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -60,8 +64,6 @@ def decode_grayscale(data: bytes, name: str = "upload", max_pixels: int = MAX_PI
     """An image file's bytes (an upload) → float array in [0, 255], with a file's checks.
     ``max_pixels`` is checked from the header, before anything is decoded; ``max_side`` shrinks
     the image as it is decoded (a server's bound on what one upload may cost)."""
-    import io
-
     if len(data) > MAX_FILE_BYTES:
         raise ZooError(f"{name}: {len(data) / 1e6:,.0f} MB is more than a digit photo needs")
     if not data:
@@ -220,8 +222,6 @@ def mosaic(tiles, cols: int, gap: int = 1, fill=0.0) -> np.ndarray:
 
 def png_bytes(image: np.ndarray) -> bytes:
     """A uint8 image encoded as PNG."""
-    import io
-
     from PIL import Image
 
     buf = io.BytesIO()
@@ -231,8 +231,6 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def png_uri(image: np.ndarray, scale: int = 1) -> str:
     """A uint8 image as a data: URI (PNG), enlarged ``scale`` times without smoothing."""
-    import base64
-
     if scale > 1:
         image = np.kron(image, np.ones((scale, scale), dtype=image.dtype))
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
@@ -240,8 +238,6 @@ def png_uri(image: np.ndarray, scale: int = 1) -> str:
 
 def write_png(image: np.ndarray, path) -> Path:
     """Write a uint8 image as PNG, atomically; a folder that cannot be written is one line."""
-    from zoo.files import atomic_write_bytes
-
     try:
         return atomic_write_bytes(path, png_bytes(image))
     except OSError as exc:
@@ -255,11 +251,8 @@ def read_digits(model, record, paths, save_dir=None):
     ``save_dir``, each image is also written as the model sees it (a 28×28 PNG for MNIST); two inputs
     with one file name (a/x.png, b/x.png) become x.png and x-2.png.
     """
-    from zoo import data as datamod
-    from zoo.evaluation import predict_probabilities
-
     if save_dir is not None and Path(save_dir).exists() and not Path(save_dir).is_dir():
-        raise ZooError(f"--save-preprocessed {save_dir} is a file; give a folder")
+        raise ZooError("is a file; give a folder", parameter="save_preprocessed", value=str(save_dir))
     classes, saved = record.class_names, set()
     for index, path in enumerate(paths):
         name = image_name(path, index)

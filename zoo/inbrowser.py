@@ -20,6 +20,9 @@ import gzip
 import json
 from pathlib import Path
 
+from zoo.errors import ZooError
+from zoo.files import atomic_write_text
+
 WEB = Path(__file__).parent / "web"
 RUNTIME_SOURCE = "ort.wasm.bundle.min.mjs"
 RUNTIME_WASM = "ort-wasm-simd-threaded.wasm.gz"
@@ -43,8 +46,6 @@ def write(folder: Path, models: list[tuple[str, str, object]], arrays, notes: li
     import jinja2
 
     from zoo import exporting
-    from zoo.errors import ZooError
-    from zoo.files import atomic_write_text
 
     folder.mkdir(parents=True, exist_ok=True)
     shown = []

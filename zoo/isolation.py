@@ -4,17 +4,21 @@ belongs to ``--json``), and an import that takes long is named while it runs."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
+import threading
+import traceback
+from pathlib import Path
 
-DISABLE_ENV = "ZOO_DISABLE_PLUGINS"
+from zoo import settings, stopping
+
+DISABLE_ENV = settings.ENVIRONMENT["disabled_plugins"]
 SLOW_IMPORT_SECONDS = 3.0  # `zoo plugins` flags plugins slower than this to import
 
 
 @contextlib.contextmanager
 def slow_import_notice(name: str, where: str, after: float = SLOW_IMPORT_SECONDS):
     """Say on stderr which plugin is still importing after ``after`` seconds (a hang is not silent)."""
-    import threading
-
     def notice():
         print(f"Still importing plugin {name!r} ({where}) after {after:.0f} s; "
               f"{DISABLE_ENV}={name} skips it", file=sys.__stderr__, flush=True)
@@ -33,8 +37,7 @@ def plugin_output_to_stderr():
     return contextlib.redirect_stdout(sys.stderr)
 
 
-BUILD_TIMEOUT_ENV = "ZOO_BUILD_TIMEOUT"
-BUILD_TIMEOUT_SECONDS = 30.0  # building one model for `zoo list` / `zoo plugins`; a hang is named after this
+BUILD_TIMEOUT_ENV = settings.ENVIRONMENT["build_timeout"]
 
 
 class PluginAbort(Exception):
@@ -42,9 +45,6 @@ class PluginAbort(Exception):
     error of that plugin, so that it cannot end (or silently empty) the user's command."""
 
     def __init__(self, what: str, exc: BaseException):
-        import traceback
-        from pathlib import Path
-
         frames = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
         where = f" ({Path(frames[0].filename).name}:{frames[0].lineno})" if frames else ""
         super().__init__(what + where)
@@ -56,9 +56,6 @@ class _CtrlC:
     KeyboardInterrupt can only come from code (Python delivers signals to the main thread)."""
 
     def __init__(self):
-        import signal
-        import threading
-
         self.pressed = False
         self._previous = None
         if threading.current_thread() is threading.main_thread():
@@ -75,8 +72,6 @@ class _CtrlC:
         raise KeyboardInterrupt
 
     def restore(self):
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
 
@@ -91,8 +86,6 @@ def plugin_code():
     except SystemExit as exc:
         raise PluginAbort(f"called sys.exit({exc.code!r})", exc) from None
     except KeyboardInterrupt as exc:
-        from zoo import stopping
-
         if ctrl_c.pressed or stopping.requested():  # the user's Ctrl-C, or a SIGTERM from outside
             raise
         raise PluginAbort("raised KeyboardInterrupt itself (not a Ctrl-C)", exc) from None
@@ -100,28 +93,13 @@ def plugin_code():
         ctrl_c.restore()
 
 
-MAX_TIMEOUT_SECONDS = 86_400.0  # a day: longer is no time limit at all (and overflows a thread's join)
 
 
 def build_timeout() -> float:
     """Seconds a plugin's import, hook or one model's build may take (``ZOO_BUILD_TIMEOUT``):
     a finite number from above 0 to a day, else a one-line error."""
-    import math
-    import os
 
-    from zoo.errors import OptionError
-
-    text = os.environ.get(BUILD_TIMEOUT_ENV, "").strip()
-    if not text:
-        return BUILD_TIMEOUT_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_SECONDS):
-        raise OptionError(f"{BUILD_TIMEOUT_ENV}={text[:30]!r}: give a number of seconds above 0 and at most "
-                          f"{MAX_TIMEOUT_SECONDS:,.0f}")
-    return seconds
+    return settings.current().build_timeout
 
 
 def within(seconds: float, fn, hanging_message: str):
@@ -129,8 +107,6 @@ def within(seconds: float, fn, hanging_message: str):
     ``seconds``: it runs in a daemon thread, left behind (it cannot be killed) when it hangs,
     so one plugin's endless import, hook or ``build()`` cannot stop the rest of the zoo. The
     caller's thread waits: a Ctrl-C or SIGTERM stops it there, never blamed on the plugin."""
-    import threading
-
     outcome = {}
 
     def target():

@@ -20,18 +20,44 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from zoo import backend, diagnosis, keras_glue, seed_batches, stopping
 from zoo import data as datamod
-from zoo.errors import TrainingError, ZooError
-from zoo.evaluation import evaluate_model, evaluate_predictions, predict_probabilities, test_set_sha256  # noqa: F401
-from zoo.runs import (DatasetInfo, PublishedInfo, RunRecord, SourceInfo, SplitInfo, write_history,
-                      write_predictions, write_record)
-# The value types live in zoo.types; they are importable from here too, as they always were.
-from zoo.types import (DEFAULT_SEED, MAX_SEED, Event, Job, Options, check_seed, has_tensorboard,  # noqa: F401
-                       ignore_event, make_jobs, parse_seeds)
+from zoo.anatomy import build_model, model_stats, training_cost
+from zoo.errors import DataError, Interrupted, NotSaved, TrainingError, ZooError
+from zoo.evaluation import (
+    evaluate_predictions,
+    predict_probabilities,
+    test_set_sha256,
+)
+from zoo.files import atomic_save_model
+from zoo.input_pipeline import training_batches, validation_batches
+from zoo.keras_glue import build_loss, seeded
+from zoo.knobs import apply, variants
+from zoo.plugins import get_zoo, output_problem
+from zoo.runs import (
+    DatasetInfo,
+    PublishedInfo,
+    RunRecord,
+    SourceInfo,
+    SplitInfo,
+    read_record,
+    remove_if_empty,
+    write_history,
+    write_predictions,
+    write_record,
+)
+from zoo.types import (
+    DEFAULT_SEED,
+    Event,
+    Job,
+    Options,
+    check_seed,
+    ignore_event,
+)
 
 TENSORBOARD_DIR = "tensorboard"
 
@@ -66,13 +92,10 @@ class Prepared:
         return self.split.describe(len(self.arrays.x_test))
 
 
-
-
 def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepared:
     """Load the options' dataset and split it (stratified, seeded by ``split_seed``)."""
     arrays = datamod.load(registry.dataset(options.dataset), options.data_dir)
     if arrays.dataset.num_classes < 2:  # a one-output softmax is always "right": 100% that means nothing
-        from zoo.errors import DataError
 
         raise DataError(f"{arrays.dataset.name} has {arrays.dataset.num_classes} class "
                         f"({', '.join(map(str, arrays.dataset.class_names))}): a classifier needs two or more to train")
@@ -81,17 +104,6 @@ def prepare(registry, options: Options, split_seed: int = DEFAULT_SEED) -> Prepa
 
 
 # -- running one job ------------------------------------------------------------------------------
-class Interrupted(Exception):
-    """Training was stopped by Ctrl-C; ``record`` is the saved, interrupted run (``records``:
-    each job's of an interrupted seed batch, in order: a record, or the error that kept it
-    from being saved)."""
-
-    def __init__(self, record: RunRecord, records: list[RunRecord] | None = None):
-        super().__init__("interrupted")
-        self.record = record
-        self.records = records or [record]
-
-
 class NotBatched(Exception):
     """These seeds cannot train batched (the message says why); nothing was saved: train them alone."""
 
@@ -102,6 +114,25 @@ def _now() -> str:
 
 def command_line() -> str | None:
     return " ".join(["zoo", *sys.argv[1:]]) if Path(sys.argv[0]).name in ("zoo", "__main__.py") else None
+
+
+def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None,
+              vary=None, settings=None) -> list[Job]:
+    """The jobs of a comparison: one per architecture, variant and seed, each with its recipe,
+    epochs and batch size resolved once (the recipe's, unless ``options`` or a knob say
+    otherwise; a knob wins over ``options``: the variant is what was asked). ``recipe``: the
+    recipe's name (default: each architecture's first); ``vary``/``settings``: ``zoo.knobs``'s
+    ``--vary`` and ``--set`` (none: each model as registered)."""
+    jobs = []
+    for arch in architectures:
+        for variant in variants(arch, vary, settings) if vary or settings else [{}]:
+            applied = apply(arch, {"recipe": recipe, **variant} if recipe else variant)
+            chosen = applied.recipe
+            epochs = applied.epochs or (options.epochs if options.epochs is not None else chosen.epochs)
+            batch = applied.batch_size or (options.batch_size if options.batch_size is not None else chosen.batch_size)
+            jobs.extend(Job(arch.name, chosen.name, check_seed(seed), options, epochs, batch, tuple(variant.items()),
+                            applied) for seed in seeds)
+    return jobs
 
 
 def _published(recipe, dataset):
@@ -120,8 +151,6 @@ def run_job(job: Job, prepared: Prepared, run_dir, on_event: Callable[[Event], A
     else that goes wrong, a plugin's broken model included: one job fails alone.
     """
     import keras
-
-    from zoo.keras_glue import seeded
 
     emit = on_event or ignore_event
     keras.backend.clear_session()  # a fresh graph per model: nothing left over from the last one
@@ -168,17 +197,12 @@ class _Started:
     run_dir: Path
 
 
-def _start(job, prepared, run_dir, registry, branches: int = 1) -> _Started:
+def _start(job, prepared, run_dir, registry, branches: int = 1, applied=None) -> _Started:
     """Build, check and compile ``job``'s model and begin its record (``branches``: how many
-    seeds train together with it, whose step is that much more work)."""
-    from zoo import backend, keras_glue
-    from zoo.plugins import get_zoo, output_problem
-    from zoo.anatomy import build_model, model_stats
-
-    from zoo.knobs import apply
-
+    seeds train together with it, whose step is that much more work; ``applied``: its knobs
+    applied, where a seed batch did it once for all its seeds)."""
     arch = (registry or get_zoo()).architecture(job.model)
-    applied = apply(arch, {**job.settings, "recipe": job.recipe})  # a variant's knobs: build() and recipe
+    applied = applied or job.applied or apply(arch, {**job.settings, "recipe": job.recipe})  # build() and recipe
     recipe = applied.recipe
     dataset = prepared.arrays.dataset
     options = job.options
@@ -198,9 +222,8 @@ def _start(job, prepared, run_dir, registry, branches: int = 1) -> _Started:
                   loss=keras_glue.build_loss(recipe.loss, from_logits=arch.output == "logits"),
                   metrics=["accuracy"], **execution)
     execution = {**execution, "jit_compile": bool(model.jit_compile), "precision": options.precision,
-                 "threads": keras_glue.threads_in_use(), "fast_paths": []}
-    if keras_glue.fast_path_enabled("quiet-import"):
-        execution["fast_paths"].append("quiet-import")
+                 "threads": keras_glue.threads_in_use(),
+                 "fast_paths": [p for p in ("quiet-import", "seed-generator", "layer-names") if keras_glue.applies(p)]}
 
     overrides = {k: {"recipe": r, "used": u} for k, r, u in
                  (("epochs", recipe.epochs, job.epochs), ("batch_size", recipe.batch_size, job.batch_size))
@@ -233,21 +256,19 @@ def _start(job, prepared, run_dir, registry, branches: int = 1) -> _Started:
 
 
 def _shuffled(run: _Started) -> dict:
-    """The training batches in the seed's own order (``seed_batches.epoch_orders``): the
+    """The training batches in the seed's own order (``input_pipeline.epoch_orders``): the
     same whether this seed trains alone or batched. Other Keras backends shuffle as Keras does."""
     import keras
 
     (x, y), job = run.train, run.job
     if keras.backend.backend() != "tensorflow":
         return {"x": x, "y": y, "batch_size": job.batch_size, "shuffle": True}
-    from zoo.seed_batches import training_batches
 
     return {"x": training_batches(x, y, [job.seed], job.epochs, job.batch_size),
             "steps_per_epoch": run.steps_per_epoch, "shuffle": False}
 
 
 def _run(job, prepared, run_dir, emit, registry, extra_callbacks, batching) -> RunRecord:
-    from zoo import keras_glue, seed_batches
     from zoo.callbacks import RunCallback
 
     run = _start(job, prepared, run_dir, registry)
@@ -291,16 +312,13 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
     """
     import keras
 
-    from zoo import seed_batches
     from zoo.callbacks import BranchLogs, RunCallback
-    from zoo.keras_glue import build_loss, seeded
-    from zoo.knobs import apply
-    from zoo.plugins import get_zoo
 
     emit = on_event or ignore_event
     first, seeds = jobs[0], [job.seed for job in jobs]
     arch = (registry or get_zoo()).architecture(first.model)
-    recipe = apply(arch, {**first.settings, "recipe": first.recipe}).recipe
+    applied = first.applied or apply(arch, {**first.settings, "recipe": first.recipe})  # the seeds share their knobs
+    recipe = applied.recipe
     why = seed_batches.why_not(first.options, recipe, keras.backend.backend())
     if why:
         raise NotBatched(why)
@@ -309,7 +327,7 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
     try:
         for job, run_dir in zip(jobs, run_dirs):
             with seeded(job.seed):  # each seed's weights and dropout generators, as alone
-                runs.append(_start(job, prepared, run_dir, registry, branches=len(jobs)))
+                runs.append(_start(job, prepared, run_dir, registry, branches=len(jobs), applied=applied))
             why = len(runs) == 1 and seed_batches.too_costly(runs[0].record.macs, first.batch_size)
             if why:  # known from the first seed's model: the others are built only to be batched
                 raise NotBatched(why)
@@ -332,9 +350,9 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
     interrupted = False
     t0 = time.perf_counter()
     try:
-        batch.fit(seed_batches.training_batches(*runs[0].train, seeds, first.epochs, first.batch_size),
+        batch.fit(training_batches(*runs[0].train, seeds, first.epochs, first.batch_size),
                   steps_per_epoch=steps, epochs=first.epochs, verbose=0, shuffle=False,
-                  validation_data=seed_batches.validation_batches(*runs[0].validation, len(jobs), first.batch_size),
+                  validation_data=validation_batches(*runs[0].validation, len(jobs), first.batch_size),
                   callbacks=[BranchLogs(t, o + "_", run.model) for t, o, run in zip(trackers, outputs, runs)])
     except KeyboardInterrupt:
         interrupted = True
@@ -349,6 +367,7 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
         run.model.name = name  # the branch is the model again, as it is saved
         if not interrupted:
             seed_batches.hand_back_optimizer_state(batch.optimizer, run.model)
+            run.record.execution["fast_paths"].append("optimizer-slots")
         batch_epochs = list(tracker.seconds)
         tracker.seconds = [s / len(jobs) for s in batch_epochs]  # each seed's share of the batch's time
         run.record.training_seconds = round(seconds / len(jobs), 3)
@@ -365,16 +384,85 @@ def run_seed_batch(jobs: list[Job], prepared: Prepared, run_dirs: list, on_event
             emit(Event("failed", run.job, error=str(exc)))
             results.append(exc)
     if interrupted:  # every seed saved as interrupted (or the error that kept it from being saved)
-        raise Interrupted(next((r for r in results if isinstance(r, RunRecord)), None), results)
+        raise Interrupted(records=results)
     return results
+
+
+def run_group(group: seed_batches.Group, prepared: Prepared, run_dir_for: Callable[[Job], Path],
+              on_event=None, registry=None) -> Iterator[tuple[Job, Path | None, RunRecord | ZooError]]:
+    """Train one group of seeds (``seed_batches.groups``): together, as one computation, where
+    they can be, else one after another. The one place that decides; every executor calls it.
+
+    ``run_dir_for(job)`` gives each job its folder (made when first needed). Yields, in the
+    jobs' order, each job, its folder and its record, or the error that failed it alone (with
+    no folder: an empty one is removed). On Ctrl-C it yields what was saved, then raises
+    ``KeyboardInterrupt``.
+    """
+    jobs, batching = list(group.jobs), group.alone
+    folders: dict[Job, Path] = {}
+
+    def folder(job: Job) -> Path:
+        if job not in folders:
+            folders[job] = Path(run_dir_for(job))
+        return folders[job]
+
+    def outcome(job: Job, result):
+        if isinstance(result, ZooError):
+            remove_if_empty(folder(job))
+            return job, None, result
+        return job, folder(job), result
+
+    try:
+        yield from _train_group(jobs, batching, prepared, folder, outcome, on_event, registry)
+    finally:  # a seed batch that did not train, or a Ctrl-C, leaves no empty folders
+        for made in folders.values():
+            remove_if_empty(made)
+
+
+def _train_group(jobs, batching, prepared, folder, outcome, on_event, registry):
+    if len(jobs) > 1:
+        try:
+            results = run_seed_batch(jobs, prepared, [folder(job) for job in jobs], on_event, registry)
+        except NotBatched as why:  # nothing saved: the seeds train one after another, in these folders
+            batching = seed_batches.not_batched(why)
+        except Interrupted as stop:
+            for job, result in zip(jobs, stop.records):
+                yield outcome(job, result)
+            raise KeyboardInterrupt from None
+        else:
+            for job, result in zip(jobs, results):
+                yield outcome(job, result)
+            return
+    for job in jobs:
+        stopping.check()
+        try:
+            record = run_job(job, prepared, folder(job), on_event, registry, batching=batching)
+        except Interrupted as stop:
+            yield outcome(job, stop.record)
+            raise KeyboardInterrupt from None
+        except KeyboardInterrupt:
+            saved = _saved_record(folder(job))  # Ctrl-C after the run was saved keeps it
+            if saved is not None:
+                yield outcome(job, saved)
+            else:
+                remove_if_empty(folder(job))
+            raise
+        except ZooError as exc:
+            yield outcome(job, exc)
+            continue
+        yield outcome(job, record)
+
+
+def _saved_record(run_dir: Path) -> RunRecord | None:
+    try:
+        return read_record(run_dir)
+    except ZooError:
+        return None
 
 
 def _finish(run: _Started, prepared, tracker, interrupted: bool, emit, probabilities=None) -> RunRecord:
     """Complete the record from the fit's history, evaluate on the test set and save;
     an interrupted run is saved as such and raised as ``Interrupted``."""
-    from zoo import diagnosis
-    from zoo.anatomy import training_cost
-
     job, arch, model, record, run_dir = run.job, run.arch, run.model, run.record, run.run_dir
     dataset = prepared.arrays.dataset
     x_train = run.train[0]
@@ -400,7 +488,7 @@ def _finish(run: _Started, prepared, tracker, interrupted: bool, emit, probabili
         record.status = "interrupted"
         record.finished_at = _now()
         _save(run_dir, model, history, record, step_history=tracker.step_history())
-        raise Interrupted(record)
+        raise Interrupted(records=[record])
 
     if probabilities is None:
         probabilities = predict_probabilities(model, run.x_test, arch.output)
@@ -428,8 +516,6 @@ def _finish(run: _Started, prepared, tracker, interrupted: bool, emit, probabili
 def _budget(run: _Started, prepared: Prepared, steps: int) -> dict:
     """The steps ``run`` had against its registered recipe's design: that recipe's epochs and
     batch size (not a variant's or an override's) on the whole training split."""
-    from zoo import diagnosis
-
     designed = run.arch.recipe(run.job.recipe)
     images = datamod.full_training_size(len(prepared.arrays.y_train), prepared.split.validate_on)
     return diagnosis.budget(steps, designed.epochs * -(-images // designed.batch_size), run.record.epochs_completed,
@@ -438,8 +524,6 @@ def _budget(run: _Started, prepared: Prepared, steps: int) -> dict:
 
 def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=None, step_history=None) -> None:
     """Write the run's files, run.json last; a failure names what was kept and what was not."""
-    from zoo.files import atomic_save_model
-
     steps = [("model.keras", lambda: atomic_save_model(model, run_dir / "model.keras")),
              ("history", lambda: write_history(run_dir, history, step_history))]
     if predictions is not None:
@@ -452,7 +536,6 @@ def _save(run_dir: Path, model, history: dict, record: RunRecord, predictions=No
         except Exception as exc:  # noqa: BLE001  (a full disk reaches us through Keras and h5py too)
             missing = [n for n, _ in steps[len(kept):]]
             reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {str(exc)[:120]}"
-            raise TrainingError(f"{record.model}: trained, but saving it in {run_dir} failed ({reason}); "
-                           f"written: {', '.join(kept) or 'nothing'}; not written: {', '.join(missing)}",
-                           exit_code=1) from None
+            raise NotSaved(f"{record.model}: trained, but saving it in {run_dir} failed ({reason}); "
+                           f"written: {', '.join(kept) or 'nothing'}; not written: {', '.join(missing)}") from None
         kept.append(name)

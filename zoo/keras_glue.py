@@ -1,8 +1,9 @@
-"""Where the zoo meets Keras: losses, execution settings, and the quarantined fast paths.
+"""Where the zoo meets Keras: losses, execution settings, and every reach into internals.
 
-Three fast paths reach into Keras, TensorFlow or Python internals. Each was measured
-(docs/performance.md), each is tested to compute the same thing as the plain path,
-and each can be switched off:
+Six paths reach into Keras, TensorFlow or Python internals, and only here. Each is tested
+to compute the same thing as the plain path (the speed ones were measured,
+docs/performance.md), each can be switched off, and ``missing_internals()`` says which
+ones the installed Keras no longer has (a unit test fails loudly on any):
 
 ``quiet-import``
     TensorFlow's C++ core writes start-up notices (oneDNN, CPU features) straight to
@@ -15,6 +16,15 @@ and each can be switched off:
 ``prompt-exit``
     Once TensorFlow is loaded, interpreter teardown takes 1–3 s; the console script
     runs the exit handlers, flushes and ends the process instead.
+``seed-generator``
+    Keras draws the seeds of unseeded layers from Python's global ``random``; a job gets
+    a generator of its own, so another thread (Dask's event loop) cannot change its model.
+``layer-names``
+    Keras numbers layers from one counter per process; a model is built under fresh
+    counters, so its layers are ``conv2d``, ``dense_1`` wherever it is built.
+``optimizer-slots``
+    Seed batching gives each seed's own optimizer the state the batch's optimizer kept
+    for its weights (Keras keeps it in private lists); off, seeds train one at a time.
 
 ``ZOO_NO_FAST_PATHS=1`` turns all of them off; ``ZOO_NO_FAST_PATHS=prompt-exit,quiet-import``
 turns off the ones named. Every run records in run.json which ones applied.
@@ -22,23 +32,27 @@ turns off the ones named. Every run records in run.json which ones applied.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import importlib.util
+import logging
 import os
 import random
 import sys
 
-from zoo.types import PRECISIONS  # noqa: F401  (the precisions a run may ask for)
+from zoo import settings
+from zoo.errors import ZooError
 
-FAST_PATHS = ("quiet-import", "tf-data-autotune-off", "prompt-exit")
-NO_FAST_PATHS_ENV = "ZOO_NO_FAST_PATHS"
+FAST_PATHS = ("quiet-import", "tf-data-autotune-off", "prompt-exit", "seed-generator", "layer-names",
+              "optimizer-slots")
+NO_FAST_PATHS_ENV = settings.ENVIRONMENT["no_fast_paths"]
 
 
 def fast_path_enabled(name: str) -> bool:
     """Whether the fast path ``name`` may be used (``ZOO_NO_FAST_PATHS`` says which not)."""
     assert name in FAST_PATHS, name
-    value = os.environ.get(NO_FAST_PATHS_ENV, "").strip().lower()
+    value = settings.current().no_fast_paths.lower()
     if value in ("", "0", "false", "no"):
         return True
     if value in ("1", "true", "yes", "all"):
@@ -70,8 +84,6 @@ def import_backend_quietly() -> None:
 
                 _quiet_retracing()
     except ImportError as exc:
-        from zoo.errors import ZooError
-
         wanted = os.environ.get("KERAS_BACKEND", "tensorflow")
         raise ZooError(f"the Keras backend {wanted!r} cannot be imported ({exc}); install it, e.g. "
                        f"pip install 'mnist-zoo[{wanted}]'") from None
@@ -138,8 +150,6 @@ class _NoRetracingNotice:
 
 
 def _quiet_retracing() -> None:
-    import logging
-
     logger = logging.getLogger("tensorflow")
     if not any(isinstance(f, _NoRetracingNotice) for f in logger.filters):
         logger.addFilter(_NoRetracingNotice())
@@ -197,7 +207,7 @@ def execution_settings(macs: int, batch_size: int, backend: str | None = None,
 @contextlib.contextmanager
 def seeded(seed: int):
     """``keras.utils.set_random_seed(seed)``, with Keras's default seeds drawn from a
-    generator of the job's own.
+    generator of the job's own (the ``seed-generator`` path). Yields whether it applied.
 
     Keras gives each layer or initializer made without a seed one drawn from Python's
     global ``random``. Any other thread drawing from it meanwhile (Dask's event loop in a
@@ -208,18 +218,25 @@ def seeded(seed: int):
     import keras
 
     keras.utils.set_random_seed(seed)
+    generators = _keras_seed_generator_module() if fast_path_enabled("seed-generator") else None
+    if generators is None:
+        yield False
+        return
+    shared = generators.python_random
+    generators.python_random = random.Random(seed)
+    try:
+        yield True
+    finally:
+        generators.python_random = shared
+
+
+def _keras_seed_generator_module():
     try:
         from keras.src.random import seed_generator
-
-        shared = seed_generator.python_random
-    except (ImportError, AttributeError):  # another Keras: its own rules
-        yield
-        return
-    seed_generator.python_random = random.Random(seed)
-    try:
-        yield
-    finally:
-        seed_generator.python_random = shared
+    except ImportError:
+        return None
+    # Keras draws from ``python_random.randint`` (the module ``random``, or our ``random.Random``)
+    return seed_generator if callable(getattr(getattr(seed_generator, "python_random", None), "randint", None)) else None
 
 
 def use_threads(threads: int) -> bool:
@@ -320,7 +337,6 @@ def exit_promptly(code):
     elif not isinstance(code, int):  # SystemExit("message") prints it and exits 1
         print(code, file=sys.stderr)
         code = 1
-    import atexit
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
@@ -334,15 +350,87 @@ def exit_promptly(code):
 # -- names --------------------------------------------------------------------------
 @contextlib.contextmanager
 def fresh_names():
-    """Build inside a fresh Keras name scope: layers are named as if this were the process's
-    first model (``conv2d``, ``dense_1``), whatever was built before. Keras numbers layers
-    from one counter per process; without this the same model's layers get other names in
-    `zoo info` (after building every model) than in `zoo explain` (after building one)."""
-    from keras.src.backend.common import global_state
-
-    saved = global_state.get_global_attribute("object_name_uids")
-    global_state.set_global_attribute("object_name_uids", collections.defaultdict(int))
+    """Build inside a fresh Keras name scope (the ``layer-names`` path): layers are named as
+    if this were the process's first model (``conv2d``, ``dense_1``), whatever was built
+    before. Keras numbers layers from one counter per process; without this the same model's
+    layers get other names in `zoo info` (after building every model) than in `zoo explain`
+    (after building one)."""
+    state = _keras_global_state() if fast_path_enabled("layer-names") else None
+    if state is None:
+        yield False
+        return
+    saved = state.get_global_attribute("object_name_uids")
+    state.set_global_attribute("object_name_uids", collections.defaultdict(int))
     try:
-        yield
+        yield True
     finally:
-        global_state.set_global_attribute("object_name_uids", saved)
+        state.set_global_attribute("object_name_uids", saved)
+
+
+def _keras_global_state():
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:
+        return None
+    return global_state if hasattr(global_state, "get_global_attribute") else None
+
+
+# -- seed batching -------------------------------------------------------------------
+def optimizer_slots(optimizer) -> tuple[list, dict[str, list]] | None:
+    """The variables an optimizer trains and its per-variable state (``optimizer-slots``):
+    ``(variables, {slot list name: one slot per variable})``; None where the switch is off or
+    this Keras keeps them otherwise. Keras's optimizers keep one slot per trained variable
+    in private lists aligned with the variables (Adam's ``_momentums``, ``_velocities``)."""
+    return _optimizer_slots(optimizer) if fast_path_enabled("optimizer-slots") else None
+
+
+def _optimizer_slots(optimizer):
+    variables = getattr(optimizer, "_trainable_variables", None)
+    if not isinstance(variables, list):
+        return None
+    slots = {}
+    for name, value in vars(optimizer).items():
+        if name in ("_trainable_variables", "_variables") or not isinstance(value, (list, tuple)):
+            continue
+        if len(value) == len(variables) and all(slot is None or hasattr(slot, "assign") for slot in value):
+            slots[name] = list(value)
+    return list(variables), slots
+
+
+def applies(name: str) -> bool:
+    """Whether the path ``name`` is switched on and this Keras has what it reaches for
+    (what run.json's ``execution.fast_paths`` lists for the paths every run takes)."""
+    present = {"seed-generator": _keras_seed_generator_module, "layer-names": _keras_global_state}
+    return fast_path_enabled(name) and (name not in present or present[name]() is not None)
+
+
+def missing_internals() -> list[str]:
+    """The internals above that the installed Keras no longer has, by path name: each would
+    quietly fall back to the plain path, so a unit test asserts this is empty."""
+    import keras
+
+    missing = []
+    if keras.backend.backend() == "tensorflow":
+        try:
+            from keras.src.trainers.data_adapters.array_data_adapter import (
+                ArrayDataAdapter,
+            )
+
+            if not callable(getattr(ArrayDataAdapter, "get_tf_dataset", None)):
+                missing.append("tf-data-autotune-off")
+        except ImportError:
+            missing.append("tf-data-autotune-off")
+    if not callable(getattr(atexit, "_run_exitfuncs", None)):
+        missing.append("prompt-exit")
+    if _keras_seed_generator_module() is None:
+        missing.append("seed-generator")
+    state = _keras_global_state()
+    if state is None or not isinstance(state.get_global_attribute("object_name_uids"), (dict, type(None))):
+        missing.append("layer-names")
+    probe, weight = keras.optimizers.Adam(), keras.Variable([1.0, 2.0])
+    probe.build([weight])
+    found = _optimizer_slots(probe)
+    if found is None or [id(v) for v in found[0]] != [id(weight)] or \
+            not {"_momentums", "_velocities"} <= set(found[1]):
+        missing.append("optimizer-slots")
+    return missing

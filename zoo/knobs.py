@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from zoo.errors import OptionError
 from zoo.registry import Architecture, Knob, Recipe
-from zoo.types import DEFAULT_SEED, Job, Options, check_seed, shown
+from zoo.types import shown
 
 RECIPE_KNOBS = ("recipe", "learning_rate", "batch_size", "epochs", "schedule")
 MAX_VARIANTS = 64
@@ -68,19 +68,19 @@ def parse_vary(arch: Architecture, vary) -> list[tuple[str, list]]:
     for name, values in items:
         knob = _knob(arch, name)
         if not isinstance(values, (str, list, tuple)):
-            raise OptionError(f"--vary {name}: give its values as a list (or 'a,b' text), not {type(values).__name__}")
+            raise OptionError(f"{name}: give its values as a list (or 'a,b' text), not {type(values).__name__}", parameter="vary")
         texts = [v for v in values.split(",") if v.strip()] if isinstance(values, str) else list(values)
         if len(texts) < 2:
-            raise OptionError(f"--vary {name}: give at least two values, the first being the reference")
+            raise OptionError(f"{name}: give at least two values, the first being the reference", parameter="vary")
         count *= len(texts)  # the grid's size, known before anything is parsed or built
         if count > MAX_VARIANTS:
-            raise OptionError(f"--vary makes {'at least ' * (len(parsed) + 1 < len(items))}{count:,} variants; "
-                              f"give at most {MAX_VARIANTS}")
+            raise OptionError(f"makes {'at least ' * (len(parsed) + 1 < len(items))}{count:,} variants; "
+                              f"give at most {MAX_VARIANTS}", parameter="vary")
         chosen = [knob.parse(v) for v in texts]
         if len(set(map(repr, chosen))) != len(chosen):
-            raise OptionError(f"--vary {name}: give each value once")
+            raise OptionError(f"{name}: give each value once", parameter="vary")
         if name in dict(parsed):
-            raise OptionError(f"--vary {name} is given twice")
+            raise OptionError(f"{name} is given twice", parameter="vary")
         parsed.append((name, chosen))
     return parsed
 
@@ -99,12 +99,13 @@ def variants(arch: Architecture, vary=None, settings=None) -> list[dict]:
     varied, fixed = parse_vary(arch, vary), parse_set(arch, settings)
     both = set(dict(varied)) & set(fixed)
     if both:
-        raise OptionError(f"{', '.join(sorted(both))}: given to both --vary and --set")
+        raise OptionError(f"{', '.join(sorted(both))}: given both to vary (vary those) and to set (fix these)",
+                          parameter="vary")
     if not varied:
         return [fixed] if fixed else [{}]
     grid = [dict(zip([n for n, _ in varied], combo)) for combo in itertools.product(*(v for _, v in varied))]
     if len(grid) > MAX_VARIANTS:
-        raise OptionError(f"--vary makes {len(grid)} variants; give at most {MAX_VARIANTS}")
+        raise OptionError(f"makes {len(grid)} variants; give at most {MAX_VARIANTS}", parameter="vary")
     return [{**fixed, **combo} for combo in grid]
 
 
@@ -143,18 +144,3 @@ def apply(arch: Architecture, settings: dict) -> Applied:
         recipe = replace(recipe, schedule=None)
     return Applied(build_kwargs, recipe, settings.get("epochs") if "epochs" not in own else None,
                    settings.get("batch_size") if "batch_size" not in own else None)
-
-
-def variant_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), vary=None, settings=None) -> list[Job]:
-    """One job per architecture, variant and seed: each variant's recipe, epochs and batch size
-    resolved from its knobs (a knob wins over ``--epochs``; the variant is what was asked)."""
-    jobs = []
-    for arch in architectures:
-        for variant in variants(arch, vary, settings):
-            applied = apply(arch, variant)
-            chosen = applied.recipe
-            epochs = applied.epochs or (options.epochs if options.epochs is not None else chosen.epochs)
-            batch = applied.batch_size or (options.batch_size if options.batch_size is not None else chosen.batch_size)
-            jobs.extend(Job(arch.name, chosen.name, check_seed(seed), options, epochs, batch, tuple(variant.items()))
-                        for seed in seeds)
-    return jobs

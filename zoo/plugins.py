@@ -22,7 +22,6 @@ import dataclasses
 import functools
 import importlib
 import importlib.util
-import os
 import sys
 import time
 import traceback
@@ -32,14 +31,24 @@ from pathlib import Path
 
 import pluggy
 
-from zoo import hookspecs
-from zoo.isolation import (DISABLE_ENV, SLOW_IMPORT_SECONDS, PluginAbort, build_timeout, plugin_code,  # noqa: F401
-                           plugin_output_to_stderr, slow_import_notice, within)
+from zoo import hookspecs, settings
+from zoo.anatomy import architecture_stats, build_model
 from zoo.errors import OptionError, ZooError
-from zoo.registry import Architecture, unknown_name_error
+from zoo.isolation import (
+    BUILD_TIMEOUT_ENV,
+    DISABLE_ENV,
+    PluginAbort,
+    build_timeout,
+    plugin_code,
+    plugin_output_to_stderr,
+    slow_import_notice,
+    within,
+)
+from zoo.keras_glue import import_backend_quietly
+from zoo.registry import Architecture, Dataset, Experiment, unknown_name_error
 
 GROUPS = ("mnist_zoo.architectures", "mnist_zoo.datasets", "mnist_zoo.experiments")
-PLUGINS_DIR_ENV = "ZOO_PLUGINS_DIR"
+PLUGINS_DIR_ENV = settings.ENVIRONMENT["plugins_dir"]
 THIS_DISTRIBUTION = "mnist-zoo"
 SESSION_PLUGIN = "session"  # the plugin name of architectures registered in this process
 
@@ -101,11 +110,9 @@ class Zoo:
 
     # -- loading -------------------------------------------------------------
     def load(self, plugins_dir: str | None = None) -> "Zoo":
-        from zoo.keras_glue import import_backend_quietly
-
         import_backend_quietly()  # plugins import Keras: pay for it once, not in the first plugin's time
         build_timeout()  # a bad ZOO_BUILD_TIMEOUT is one line now, not every plugin's failure
-        disabled = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        disabled = set(settings.current().disabled_plugins)
         seen_modules = set()
         for group in GROUPS:
             for ep in ordered_entry_points(group):
@@ -128,7 +135,7 @@ class Zoo:
                 self._register(module, PluginInfo(ep.name, dist, version, ep.value,
                                                   import_seconds=round(time.perf_counter() - started, 3),
                                                   module_name=ep.module))
-        plugins_dir = plugins_dir or os.environ.get(PLUGINS_DIR_ENV)
+        plugins_dir = plugins_dir or settings.current().plugins_dir
         if plugins_dir:
             self._load_dir(Path(plugins_dir), disabled)
         self._call("zoo_register_architectures", self._add_architecture)
@@ -151,6 +158,13 @@ class Zoo:
         self.architectures[arch.name] = dataclasses.replace(arch, plugin=SESSION_PLUGIN)
         if arch.name not in info.architectures:
             info.architectures.append(arch.name)
+
+    def forget_session_architectures(self) -> None:
+        """Take the architectures ``register`` added in this process out of this registry."""
+        for name in [n for n, arch in self.architectures.items() if arch.plugin == SESSION_PLUGIN]:
+            del self.architectures[name]
+            self._owner.pop(name, None)
+        self.plugins = [p for p in self.plugins if p.name != SESSION_PLUGIN]
 
     def _session_info(self) -> PluginInfo:
         for info in self.plugins:
@@ -235,13 +249,9 @@ class Zoo:
         info.architectures.append(arch.name)
 
     def _add_dataset(self, dataset, info: PluginInfo):
-        from zoo.registry import Dataset
-
         self._add_first(dataset, Dataset, "dataset", self.datasets, info.datasets, info)
 
     def _add_experiment(self, experiment, info: PluginInfo):
-        from zoo.registry import Experiment
-
         if self._add_first(experiment, Experiment, "experiment", self.experiments, info.experiments, info):
             self.experiments[experiment.name] = dataclasses.replace(experiment, plugin=info.name)
 
@@ -336,7 +346,7 @@ def _bounded(fn, what: str):
             return fn()
 
     return within(seconds, guarded, f"{what} still running after {seconds:g} s: it hangs "
-                                    f"(set {DISABLE_ENV} to skip it, or ZOO_BUILD_TIMEOUT to wait longer)")
+                                    f"(set {DISABLE_ENV} to skip it, or {BUILD_TIMEOUT_ENV} to wait longer)")
 
 
 def output_problem(name: str, stats, num_classes: int = 10) -> str | None:
@@ -354,7 +364,8 @@ _session: dict[str, Architecture] = {}  # zoo.register's, in the order registere
 
 def get_zoo(plugins_dir: str | None = None) -> Zoo:
     """The loaded zoo for these settings, loading plugins on first use."""
-    key = (plugins_dir or os.environ.get(PLUGINS_DIR_ENV) or None, os.environ.get(DISABLE_ENV, ""))
+    chosen = settings.current()
+    key = (str(plugins_dir or chosen.plugins_dir or "") or None, chosen.disabled_plugins)
     if key not in _zoos:
         _zoos[key] = Zoo().load(key[0])
     return _zoos[key]
@@ -369,8 +380,6 @@ def register(arch: Architecture, plugins_dir: str | None = None) -> Architecture
     """Add ``arch`` to this session's registries (``zoo.register``): built and checked first,
     like a plugin's model, so a broken one is a one-line error here and not in the middle of a
     comparison. Registering a name again replaces the earlier one (a notebook re-runs cells)."""
-    from zoo.anatomy import architecture_stats
-
     if not isinstance(arch, Architecture):
         raise OptionError(f"zoo.register wants a zoo.Architecture, not {type(arch).__name__}")
     registry = get_zoo(plugins_dir)
@@ -394,8 +403,6 @@ def _probabilities_problem(arch: Architecture, image_shape=(28, 28, 1), num_clas
     with a probability loss, far from where the mistake is."""
     import numpy as np
 
-    from zoo.anatomy import build_model
-
     if arch.output != "probabilities":
         return None
     model = build_model(arch, image_shape, num_classes)
@@ -418,13 +425,8 @@ def session_architectures() -> dict[str, Architecture]:
     return dict(_session)
 
 
-
 def forget_session() -> None:
     """Take every ``register``-ed architecture out of this session's registries again."""
     for loaded in _zoos.values():
-        for name in _session:
-            if loaded.architectures.get(name) is not None and loaded.architectures[name].plugin == SESSION_PLUGIN:
-                del loaded.architectures[name]
-                loaded._owner.pop(name, None)
-        loaded.plugins = [p for p in loaded.plugins if p.name != SESSION_PLUGIN]
+        loaded.forget_session_architectures()
     _session.clear()

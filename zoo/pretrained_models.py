@@ -19,9 +19,11 @@ rebuild one with ``zoo train NAME --seed 42`` and ``python -m zoo.pretrained_mod
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 from zoo.errors import RunFileError, UnknownNameError
+from zoo.files import atomic_save_model, atomic_write_json, read_json
 
 FOLDER = Path(__file__).parent / "pretrained"
 MANIFEST = "manifest.json"
@@ -34,8 +36,6 @@ FILES = ("run.json", "model.keras", "history.json", "test_predictions.npz")
 
 def manifest() -> dict:
     """The manifest: ``{"models": [{"name", "files": {file: sha256}, "bytes", "reference"}, ...]}``."""
-    from zoo.files import read_json
-
     path = FOLDER / MANIFEST
     if not path.is_file():
         return {"models": []}
@@ -132,11 +132,8 @@ def reference(results: Path, model: str) -> dict:
 def ship(run_dir: Path, name: str, results: Path | None = None) -> dict:
     """Copy a finished run into the pretrained folder (its model saved without optimizer state)
     and return its manifest entry."""
-    import shutil
-
     import keras
 
-    from zoo.files import atomic_save_model
     from zoo.runs import open_run
 
     record, _ = open_run(run_dir)  # checked as any run is
@@ -159,8 +156,6 @@ def ship(run_dir: Path, name: str, results: Path | None = None) -> dict:
 
 def ship_into_manifest(run_dir: Path, name: str, results: Path = Path("docs/results")) -> dict:
     """Ship ``run_dir`` as pretrained ``name`` and record it in the manifest (in SHIPPED's order)."""
-    from zoo.files import atomic_write_json
-
     if name not in SHIPPED:
         raise UnknownNameError(f"{name!r} is not one of the shipped models ({', '.join(SHIPPED)})")
     entries = {e["name"]: e for e in manifest()["models"]}

@@ -14,6 +14,10 @@ import warnings
 
 import pytest
 
+from zoo.errors import ZooError
+from zoo.keras_glue import import_backend_quietly
+from zoo.plugins import get_zoo
+
 
 class ZooCheckWarning(UserWarning):
     """A contract check passed but found something the plugin's author must read."""
@@ -25,10 +29,7 @@ def zoo_check():
 
     def run(name: str, dataset: str = "mnist", data_dir: str | None = None):
         from zoo import data
-        from zoo.backend import import_backend_quietly
         from zoo.check import check
-        from zoo.errors import ZooError
-        from zoo.plugins import get_zoo
 
         import_backend_quietly()
         zoo = get_zoo()

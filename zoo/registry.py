@@ -10,8 +10,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-import warnings
-from dataclasses import InitVar, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from zoo.errors import OptionError, UnknownNameError
@@ -25,9 +24,8 @@ MAX_NAME = 64  # a name is typed, shown in tables and used in folder names: 64 c
 
 def is_model_name(name) -> bool:
     return isinstance(name, str) and len(name) <= MAX_NAME and NAME_RULE.match(name) is not None
-# The tag of the models taken from the source articles; "seed" was its old name.
+# The tag of the models taken from the source articles.
 ARTICLE_TAG = "article"
-TAG_ALIASES = {"seed": ARTICLE_TAG}
 LABELS_FOR_LOSS = {
     "categorical_crossentropy": "onehot",
     "sparse_categorical_crossentropy": "integer",
@@ -39,7 +37,7 @@ class Source:
     """Where a model or recipe comes from.
 
     ``article_file`` names the project's copy of a source article (a file under
-    ``shared/seeds``); ``seed=`` is accepted as its old name.
+    ``shared/seeds``).
     """
 
     title: str
@@ -47,11 +45,6 @@ class Source:
     year: int | None
     article_file: str = ""
     url: str = ""
-    seed: InitVar[str] = ""  # deprecated alias of article_file
-
-    def __post_init__(self, seed: str):
-        if seed and not self.article_file:
-            object.__setattr__(self, "article_file", seed)
 
     def short(self) -> str:
         when = f", {self.year}" if self.year else ""
@@ -98,8 +91,6 @@ class Knob:
 
     def parse(self, text):
         """The value ``text`` (as typed after ``KNOB=``) stands for, or a one-line OptionError."""
-        from zoo.errors import OptionError
-
         if not isinstance(text, str):  # from Python: check it as given
             value = text
         elif self.values:
@@ -185,11 +176,8 @@ class Recipe:
     # over its random initial weights. Keras's optimizer keeps the average (use_ema) and
     # fit() copies it into the model when training ends.
     weight_average: float | None = None
-    # Old field: the random seed an article used. The zoo seeds every run itself (one
-    # --seed, the same for every model of a comparison), so it is kept as a note only.
-    seed: InitVar[int | None] = None
 
-    def __post_init__(self, seed: int | None):
+    def __post_init__(self):
         if isinstance(self.optimizer, str):  # "Adam": Keras's defaults of today, said in the card
             object.__setattr__(self, "optimizer", {"class_name": self.optimizer})
         if self.source is None:
@@ -198,11 +186,6 @@ class Recipe:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptionError(f"recipe {self.name!r}: {key} must be a whole number of at least 1, not {value!r}")
-        if seed is not None:
-            warnings.warn(f"recipe {self.name!r}: Recipe(seed=...) is not used by the zoo (every run is seeded "
-                          "with --seed); it is kept as a note", DeprecationWarning, stacklevel=3)
-            note = f"The source seeded its random number generator with {seed}; the zoo seeds each run with --seed."
-            object.__setattr__(self, "notes", (*self.notes, note))
         if self.loss not in LABELS_FOR_LOSS:
             raise OptionError(f"recipe {self.name!r}: unsupported loss {self.loss!r}")
         if not isinstance(self.optimizer, dict) or "class_name" not in self.optimizer:
@@ -442,13 +425,8 @@ def matches(name: str, patterns=()) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def canonical_tag(tag: str | None) -> str | None:
-    """The tag as the registry spells it now (``seed`` was renamed ``article``)."""
-    return TAG_ALIASES.get(tag, tag) if tag else tag
-
-
 def has_tag(arch: Architecture, tag: str | None) -> bool:
-    return not tag or canonical_tag(tag) in arch.tags
+    return not tag or tag in arch.tags
 
 
 def select(architectures: dict[str, Architecture], patterns=(), tag: str | None = None) -> list[Architecture]:

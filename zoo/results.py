@@ -9,18 +9,21 @@ gives a text table.
 from __future__ import annotations
 
 import html
+import io
 from functools import cached_property
 from pathlib import Path
 
-from zoo.errors import UnknownNameError
-from zoo.runs import RunRecord
+from zoo import site
+from zoo.errors import OptionError, UnknownNameError
+from zoo.feedback import Feedback
+from zoo.plugins import get_zoo
+from zoo.rows import learning_curves
+from zoo.runs import RunRecord, open_run, read_history, read_record
 
 FIGURES = ("accuracy", "pareto", "curves")
 
 
 def _text(renderable, width: int = 150) -> str:
-    import io
-
     from rich.console import Console
 
     # force_jupyter=False: in a notebook, rich would display the table instead of writing it
@@ -39,8 +42,6 @@ class Run:
     @classmethod
     def open(cls, run_dir) -> "Run":
         """The run saved in ``run_dir`` (a folder holding run.json)."""
-        from zoo.runs import read_record
-
         return cls(read_record(run_dir), run_dir)
 
     @property
@@ -62,15 +63,10 @@ class Run:
     @cached_property
     def history(self) -> dict:
         """Per-epoch metrics (loss, accuracy, val_loss, val_accuracy, seconds), as Keras's History has them."""
-        from zoo.runs import read_history
-
         return read_history(self.dir) or {}
 
     def model(self):
         """The trained Keras model (loaded safely: no code from the file runs)."""
-        from zoo.plugins import get_zoo
-        from zoo.runs import open_run
-
         get_zoo()  # plugins register their custom layers, which safe loading must know
         return open_run(self.dir)[1]
 
@@ -136,7 +132,12 @@ class Comparison:
         in one table, or in two when ``width`` is narrower than a wide terminal; then per class."""
         from rich.console import Group
 
-        from zoo.console import WIDE_TERMINAL, per_class_tables, summary_tables, warnings_text
+        from zoo.console import (
+            WIDE_TERMINAL,
+            per_class_tables,
+            summary_tables,
+            warnings_text,
+        )
 
         by_dataset = {r.dataset.name: r.class_names for r in self.records}
         done = [r for r in self.rows if r.get("n")]
@@ -154,8 +155,6 @@ class Comparison:
 
     def _repr_html_(self) -> str:
         """The report's table (the same template and columns), with the notes under it."""
-        from zoo import site
-
         env = site.environment()
         template = env.get_template("notebook.html")
         return template.render(rows=self.rows, title=self.title, notes=self.notes, directory=self.dir,
@@ -167,7 +166,6 @@ class Comparison:
         ``pareto`` (accuracy against training time, compute and MACs) or ``curves``
         (validation accuracy and loss per epoch)."""
         from zoo import figures
-        from zoo.rows import learning_curves
 
         done = [r for r in self.rows if r.get("mean") is not None]
         if kind not in FIGURES:
@@ -186,9 +184,6 @@ class Comparison:
     def report(self, out=None, **options):
         """Write the report (a static web site) of this comparison; returns where its pages are.
         ``out`` defaults to ``report/`` in the comparison's folder."""
-        from zoo import site
-        from zoo.feedback import Feedback
-
         if out is None:
             out = (self.dir / "report") if self.dir else Path("report")
         return site.write(self.records, Path(out), warn=Feedback(options.pop("progress", True)).warn,
@@ -204,7 +199,5 @@ class Comparison:
         try:
             import pandas as pd
         except ImportError:
-            from zoo.errors import OptionError
-
             raise OptionError("to_pandas needs pandas: pip install pandas") from None
         return pd.DataFrame(self.rows)

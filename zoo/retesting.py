@@ -16,8 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo import data as datamod
 from zoo.errors import ZooError
-from zoo.runs import DatasetInfo, RunRecord
+from zoo.evaluation import evaluate_predictions, predict_probabilities, test_set_sha256
+from zoo.files import path_part
+from zoo.imaging import describe_steps, field_of, to_mnist
+from zoo.runs import DatasetInfo, RunRecord, open_run, write_predictions, write_record
 
 
 @dataclasses.dataclass
@@ -39,8 +43,6 @@ class ForeignTestSet:
 
 def foreign_test_set(arrays, record: RunRecord) -> ForeignTestSet:
     """Every image of ``arrays`` (train and test parts), preprocessed for ``record``'s model."""
-    from zoo.imaging import describe_steps, field_of, to_mnist
-
     theirs, ours = list(arrays.dataset.class_names), list(record.class_names)
     unknown = [c for c in theirs if c not in ours]
     if unknown:
@@ -65,17 +67,12 @@ def foreign_test_set(arrays, record: RunRecord) -> ForeignTestSet:
 
 def evaluate_on(model, record: RunRecord, test: ForeignTestSet) -> dict:
     """Accuracy, loss, per-class accuracy, confusion matrix and per-image results on ``test``."""
-    from zoo import data as datamod
-    from zoo.evaluation import evaluate_predictions, predict_probabilities
-
     x = datamod.prepare_x(test.x, record.input_kind)
     return evaluate_predictions(predict_probabilities(model, x, record.output), test.y, len(record.class_names))
 
 
 def retested_record(record: RunRecord, test: ForeignTestSet, metrics: dict, run_dir: Path) -> RunRecord:
     """``record`` with its test numbers replaced by those on ``test`` (its training kept as it was)."""
-    from zoo.evaluation import test_set_sha256
-
     dataset = DatasetInfo(name=test.dataset, class_names=list(record.class_names),
                           image_shape=list(record.dataset.image_shape), source=test.source,
                           test_sha256=test_set_sha256(test.x, test.y))
@@ -90,10 +87,6 @@ def retested_record(record: RunRecord, test: ForeignTestSet, metrics: dict, run_
 def retest(records: list[RunRecord], dataset, folder: Path, data_dir=None, warn=print) -> list[RunRecord]:
     """Each saved run's model tested on ``dataset``; each result written as a run folder
     (run.json and test_predictions.npz, no model) under ``folder``, for statistics and reports."""
-    from zoo import data as datamod
-    from zoo.files import path_part
-    from zoo.runs import open_run, write_predictions, write_record
-
     arrays = datamod.load(dataset, data_dir)
     done, used = [], set()
     for record in records:

@@ -10,13 +10,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from statistics import median
 
+from zoo import statistics
+from zoo.columns import data_keys, markdown
+from zoo.diagnosis import row_warnings
 from zoo.errors import ZooError
-from zoo.files import atomic_write_json, atomic_write_text, link_outside
-from zoo.runs import RUN_FILE, RunRecord, read_history, read_record
-from zoo.types import name_of
+from zoo.files import (
+    atomic_write_json,
+    atomic_write_text,
+    check_output_file,
+    link_outside,
+    read_json,
+)
+from zoo.registry import matches
+from zoo.runs import RUN_FILE, RunRecord, read_history, read_record, read_steps
+from zoo.types import label, name_of
 
 
 def _median_or_none(values) -> float | None:
@@ -26,8 +37,6 @@ def _median_or_none(values) -> float | None:
 
 def row_from_record(record: RunRecord) -> dict:
     """One comparison row (also one object of ``--json``) from a run record."""
-    from zoo.types import label
-
     published = record.published.test_accuracy if record.published else None
     test = record.test_accuracy
     return {
@@ -66,8 +75,6 @@ def row_from_record(record: RunRecord) -> dict:
 
 def _compare_order(folder: Path) -> list[str]:
     """Run folder names in the order the comparison ran them (empty if compare.json is unreadable)."""
-    from zoo.files import read_json
-
     try:
         rows = read_json(folder / "compare.json", "comparison")
         return [Path(r.get("run_dir") or "").name for r in rows if isinstance(r, dict)]
@@ -112,8 +119,6 @@ def records_from_dirs(dirs, warn=None) -> list[RunRecord]:
 
 def pick_saved(records: list[RunRecord], patterns=(), models=None) -> list[RunRecord]:
     """Saved runs whose model matches ``patterns`` (fnmatch) and, if given, is in ``models``."""
-    from zoo.registry import matches
-
     picked = [r for r in records if matches(r.model, patterns)]
     if patterns and not picked:
         raise ZooError(f"no saved run matches {' '.join(patterns)}")
@@ -137,8 +142,6 @@ def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
     if json_path:
         atomic_write_json(json_path, rows)
     if csv_path:
-        from zoo.columns import data_keys
-
         keys = list(dict.fromkeys([*data_keys(), *(k for r in rows for k in r)]))
         keys = [k for k in keys if k not in ("per_class_accuracy", "records") and any(k in r for r in rows)]
         buf = io.StringIO()
@@ -147,8 +150,6 @@ def export(rows: list[dict], json_path=None, csv_path=None, md_path=None):
         writer.writerows({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()} for r in rows)
         atomic_write_text(csv_path, buf.getvalue())
     if md_path:
-        from zoo.columns import markdown
-
         atomic_write_text(md_path, markdown(rows))
 
 
@@ -156,10 +157,6 @@ def learning_curves(rows: list[dict]) -> dict[str, tuple[dict, dict | None]]:
     """Per row, the learning of its run nearest the row's mean (one curve per model): the
     per-epoch history and the steps sampled within epochs, labelled by model (and recipe when
     a model has several rows)."""
-    from collections import Counter
-
-    from zoo.runs import read_steps
-
     counts = Counter(name_of(r) for r in rows)
     out = {}
     for row in rows:
@@ -178,9 +175,6 @@ def learning_curves(rows: list[dict]) -> dict[str, tuple[dict, dict | None]]:
 def summary_rows(records: list[RunRecord], margin: float | None = None) -> tuple[list[dict], list[str]]:
     """One row per model, recipe and set of options: the run row's keys (for older tools)
     plus n, mean, std, the 95% interval, the test against the best and the verdict."""
-    from zoo import statistics
-    from zoo.diagnosis import row_warnings
-
     analysed, notes = statistics.analyse(records, statistics.MARGIN if margin is None else margin)
     rows = []
     for stats in analysed:
@@ -232,8 +226,6 @@ def _mean(values):
 
 def check_export_paths(*paths) -> None:
     """Files the rows will be written to, checked before anything trains (``files.check_output_file``)."""
-    from zoo.files import check_output_file
-
     for path in paths:
         if path is not None:
             check_output_file(path)

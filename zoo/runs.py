@@ -20,6 +20,7 @@ import dataclasses
 import io
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,16 @@ from typing import Any, Literal
 import numpy as np
 
 from zoo.errors import ZooError
-from zoo.files import atomic_write_bytes, atomic_write_json, atomic_write_text, sweep_temporaries
+from zoo.files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    path_part,
+    read_json,
+    read_npy_entry,
+    sweep_temporaries,
+)
+from zoo.registry import KNOB_RULE, KNOB_TEXT, is_model_name
 
 SCHEMA = 2
 RUN_FILE = "run.json"
@@ -205,11 +215,9 @@ def record_from_dict(data: Any, where: str) -> RunRecord:
         first = exc.errors()[0]
         location = ".".join(str(part) for part in first["loc"]) or "(top level)"
         raise ZooError(f"{where}: not a valid run record ({location}: {first['msg']})") from None
-    from zoo.registry import is_model_name
 
     if not is_model_name(record.model):  # names become file names in reports and comparisons
         raise ZooError(f"{where}: not a valid run record (model {record.model[:60]!r} is no zoo model name)")
-    from zoo.registry import KNOB_RULE, KNOB_TEXT
 
     for name, value in record.knobs.items():  # they name rows, figures and report pages
         if not KNOB_RULE.match(name) or not isinstance(value, (bool, int, float, str)) or (
@@ -225,7 +233,6 @@ def read_record(run_dir) -> RunRecord:
     file = path / RUN_FILE if path.is_dir() else path
     if not file.is_file():
         raise ZooError(f"{run_dir}: not a run directory (no {RUN_FILE})")
-    from zoo.files import read_json
 
     record = record_from_dict(read_json(file, "run record"), str(file))
     record.run_dir = str(file.parent)
@@ -247,8 +254,6 @@ def new_run_dir(parent, name: str) -> Path:
     ``name`` must be one plain folder name: a model name like ``../x`` can never put a
     run outside ``parent``.
     """
-    from zoo.files import path_part
-
     parent = Path(parent)
     name = path_part(name, "run directory")
     try:
@@ -298,8 +303,6 @@ def write_history(run_dir, history: dict, steps: dict | None = None) -> None:
 
 def read_steps(run_dir) -> dict | None:
     """Training loss and accuracy sampled within epochs (None for runs without them)."""
-    from zoo.files import read_json
-
     try:
         steps = read_json(Path(run_dir) / STEPS_FILE, "step history")
     except ZooError:
@@ -314,8 +317,6 @@ def read_steps(run_dir) -> dict | None:
 
 def read_history(run_dir) -> dict | None:
     """A run's per-epoch history, or None when it is missing or unreadable."""
-    from zoo.files import read_json
-
     try:
         history = read_json(Path(run_dir) / HISTORY_FILE, "history")
     except ZooError:
@@ -329,8 +330,6 @@ def read_history(run_dir) -> dict | None:
 
 def _numbers(values) -> bool:
     """A list of finite numbers, or null where training diverged (json_text writes NaN as null)."""
-    import math
-
     return isinstance(values, list) and all(v is None or (
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) for v in values)
 
@@ -352,9 +351,6 @@ def read_predictions(run_dir, test_images: int | None = None) -> dict | None:
     """``{"predicted", "p_true", "test_sha256", "correct"}`` of a run, or None if it has none
     (older runs). Each array's header is checked against ``test_images`` (the record's test
     set size), or ``MAX_PREDICTIONS``, before its data is read."""
-    import zipfile
-
-    from zoo.files import read_npy_entry
 
     path = Path(run_dir) / PREDICTIONS_FILE
     if not path.is_file():
@@ -402,8 +398,6 @@ def check_model_archive(path: Path, params: int | None = None) -> None:
     """Refuse a ``.keras`` file whose entries are absurd for a model of this zoo (one line):
     with ``params`` (the run record's parameter count), weights far larger than that many
     parameters need are refused too, before Keras inflates them."""
-    import zipfile
-
     try:
         with zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
@@ -436,9 +430,6 @@ def check_declared_weights(path: Path, name: str, params: int | None = None) -> 
     """The bytes the weight file ``name`` inside the archive ``path`` declares, every dataset's shape
     × its dtype's size read from HDF5's metadata (no data is read); a one-line error when that is
     more than ``params`` parameters need, or than ``MAX_DECLARED_WEIGHT_BYTES``."""
-    import io
-    import zipfile
-
     import h5py
 
     cap = MAX_DECLARED_WEIGHT_BYTES if params is None else WEIGHT_BYTES_PER_PARAM * max(params, 0) + WEIGHT_BYTES_OVERHEAD

@@ -14,10 +14,13 @@ How, without changing a single run:
   averages, the weight average) is kept per variable, so each seed's is its own; each
   branch's BatchNorm normalises over its own batch and keeps its own statistics;
 * each seed sees the batches it would see alone: the zoo draws the order of the
-  training images from the seed (``epoch_orders``), batched or not.
+  training images from the seed (``zoo.input_pipeline.epoch_orders``), batched or not.
 
 Where the order of float operations is the same (it is: the same kernels on the same
-shapes), a batched seed ends with the same weights as that seed alone; tests check it.
+shapes), a batched seed ends with the same weights as that seed alone; tests check it to
+1e-5. Bit for bit on the AVX-512 EPYC; on the AMX Xeon the kernels round differently (seed 42
+of speedrun: 98.91% batched, 98.93% alone), so "the same runs" means the same recipe, seeds
+and batches, equal to rounding.
 What batching cannot share: a dynamic loss scale (mixed_float16), a global gradient
 norm, per-run TensorBoard logs, another Keras backend; those seeds train one after another.
 """
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
+from zoo import keras_glue
+from zoo.evaluation import as_probabilities
+from zoo.input_pipeline import dataset_options
 
 # Measured (benchmarks/seed_batching.py, docs/performance.md): batching pays for mlp (5 MFLOP
 # a step) and speedrun (0.29 GFLOP); a seed alone at ten times the batch ran only 1.2× faster
@@ -39,71 +44,16 @@ SEED_PREFIX = "seed_"
 TURNED_OFF = "turned off (--no-seed-batching)"
 
 
-def epoch_orders(seed: int, images: int, epochs: int) -> np.ndarray:
-    """The order in which a seed's run sees the training images, one row per epoch."""
-    rng = np.random.default_rng([seed, images])
-    return np.stack([rng.permutation(images) for _ in range(epochs)]).astype(np.int32)
-
-
-def training_batches(x, y, seeds: list[int], epochs: int, batch_size: int):
-    """A tf.data pipeline of ``epochs`` epochs of batches, each seed in its own order.
-
-    One seed: ``(x_batch, y_batch)``; several: ``((x_1, …, x_N), (y_1, …, y_N))``, one
-    batch per seed. The last batch of an epoch is the remainder, as Keras makes it. Built
-    as Keras builds its own pipeline for arrays (batches gathered by index, in parallel,
-    in order), which a measured 25% slower first version was not.
-    """
-    import tensorflow as tf
-
-    orders = np.stack([epoch_orders(s, len(x), epochs) for s in seeds], axis=-1)  # (epochs, images, seeds)
-    several = len(seeds) > 1
-
-    def gather(index, arrays):  # index: (batch, seeds)
-        images, labels = arrays
-        if not several:
-            return tf.gather(images, index[:, 0]), tf.gather(labels, index[:, 0])
-        return (tuple(tf.gather(images, index[:, k]) for k in range(len(seeds))),
-                tuple(tf.gather(labels, index[:, k]) for k in range(len(seeds))))
-
-    full, rest = divmod(len(x), batch_size)
-
-    def epoch_batches(order):  # whole batches cut by one reshape, then the remainder: not image by image
-        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[:full * batch_size], (full, batch_size, -1)))
-        return batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:])) if rest else batches
-
-    indices = tf.data.Dataset.from_tensor_slices(orders).flat_map(epoch_batches)
-    # repeated past the end only so that Keras, which stops after epochs × steps, never hits
-    # the end and warns "ran out of data"; no batch beyond the last epoch is trained on
-    batches = tf.data.Dataset.zip((indices.repeat(), tf.data.Dataset.from_tensors((x, y)).repeat()))
-    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).with_options(_options()).prefetch(tf.data.AUTOTUNE)
-
-
-def _options():
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False  # its tuning thread competes with training on few cores
-    options.experimental_optimization.apply_default_optimizations = False  # as Keras's own pipeline
-    return options
-
-
-def validation_batches(x, y, branches: int, batch_size: int):
-    """The validation set for N branches: every branch judged on the same images."""
-    import tensorflow as tf
-
-    return (tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
-            .map(lambda a, b: ((a,) * branches, (b,) * branches)).with_options(_options()))
-
-
 def predict(batch, x, output: str, batch_size: int = 1024) -> list:
     """Every branch's class probabilities for ``x``, in one pass over it."""
     import tensorflow as tf
 
-    from zoo.evaluation import as_probabilities
-
     branches = len(batch.inputs)
-    images = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(lambda a: ((a,) * branches,))
-    outputs = batch.predict(images.with_options(_options()), verbose=0)
+    def to_every_branch(images):  # a named function: AutoGraph reads its source (a lambda it warns about)
+        return ((images,) * branches,)
+
+    images = tf.data.Dataset.from_tensor_slices(x).batch(batch_size).map(to_every_branch)
+    outputs = batch.predict(images.with_options(dataset_options()), verbose=0)
     return [as_probabilities(out, output) for out in outputs]
 
 
@@ -127,20 +77,18 @@ def hand_back_optimizer_state(joint, branch) -> None:
     (moments, averages, the step count), so the saved model is the one a run alone saves.
 
     Keras's optimizers keep one slot per trained variable in lists aligned with the
-    variables; the batch's lists hold every branch's (tests/test_seed_batching.py compares
-    them with a seed alone's, slot by slot)."""
+    variables (``keras_glue.optimizer_slots``); the batch's lists hold every branch's
+    (tests/test_seed_batching.py compares them with a seed alone's, slot by slot)."""
     own = branch.optimizer
-    if own is None or not joint.built:
+    kept = keras_glue.optimizer_slots(joint)
+    if own is None or not joint.built or kept is None:
         return
     mine = list(branch.trainable_variables)
     own.build(mine)
     where = {id(v): i for i, v in enumerate(mine)}
-    theirs = list(joint._trainable_variables)
-    for name, slots in vars(joint).items():
-        if name in ("_trainable_variables", "_variables") or not isinstance(slots, (list, tuple)):
-            continue
-        if len(slots) != len(theirs) or not hasattr(own, name) or \
-                not all(slot is None or hasattr(slot, "assign") for slot in slots):
+    theirs, slot_lists = kept
+    for name, slots in slot_lists.items():
+        if not hasattr(own, name):
             continue
         for variable, slot in zip(theirs, slots):
             if id(variable) in where and slot is not None:
@@ -152,6 +100,8 @@ def why_not(options, recipe, backend: str) -> str | None:
     """Why these seeds cannot train batched (None: they can)."""
     if not options.seed_batching:
         return TURNED_OFF
+    if not keras_glue.fast_path_enabled("optimizer-slots"):
+        return "ZOO_NO_FAST_PATHS turns off optimizer-slots, which hands each seed its optimizer state"
     if backend != "tensorflow":
         return f"not on Keras's {backend} backend (TensorFlow only)"
     if options.precision == "mixed_float16":

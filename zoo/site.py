@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,9 +28,24 @@ from typing import Callable
 
 import numpy as np
 
+from zoo import columns, inbrowser
+from zoo import data as datamod
+from zoo import runs as runsmod
+from zoo.anatomy import layers
+from zoo.cache import listing
 from zoo.errors import ZooError
+from zoo.evaluation import predict_probabilities
+from zoo.evaluation import test_set_sha256 as sha
+from zoo.experimenting import variant_numbers
+from zoo.explaining import explain, saliency
+from zoo.files import path_part
+from zoo.imaging import write_png
+from zoo.jobs import command_line
+from zoo.keras_glue import import_backend_quietly
+from zoo.plugins import get_zoo
 from zoo.runs import RunRecord
-from zoo.types import name_of
+from zoo.types import label, name_of
+from zoo.version import __version__
 
 TEMPLATES = Path(__file__).parent / "templates" / "report"
 MARKER = ".mnist-zoo-report"  # what says a folder holds a report this command may replace
@@ -71,8 +87,6 @@ def first_weights(model, pixels: int = 784):
     filters, or a dense layer on the pixels (784 for MNIST); None when the first such layer is neither."""
     import keras
 
-    from zoo.anatomy import layers
-
     for layer in layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             return layer.name, np.asarray(keras.ops.convert_to_numpy(layer.kernel))
@@ -83,8 +97,6 @@ def first_weights(model, pixels: int = 784):
 
 
 def test_set_sha256(arrays) -> str:
-    from zoo.evaluation import test_set_sha256 as sha
-
     return sha(arrays.x_test, arrays.y_test)
 
 
@@ -131,16 +143,12 @@ def indefinite(word: str) -> str:
 
 def columns_of(row: dict) -> dict:
     """One row's cells, by column key (``zoo.columns``)."""
-    from zoo import columns
-
     return columns.cells(row)
 
 
 def table_context(rows: list[dict]) -> dict:
     """What the shared results table (``_table.html``) needs: the columns, and each row's cells
     and sort values (``zoo.columns``, the same as the terminal's and Markdown's)."""
-    from zoo import columns
-
     return {"columns": columns.shown(rows), "cells": [columns.cells(r) for r in rows],
             "sort_values": [columns.sort_values(r) for r in rows], "caption": columns.CAPTION}
 
@@ -148,9 +156,6 @@ def table_context(rows: list[dict]) -> dict:
 def _slugs(rows: list[dict]) -> list[str | None]:
     """A file name per completed row: the model name (names are lower-case letters, digits
     and dashes), with the recipe and a number when a model has several rows."""
-    from collections import Counter
-
-    from zoo.files import path_part
 
     counts = Counter(r["model"] for r in rows if r.get("n"))
     seen, slugs = set(), []
@@ -220,8 +225,8 @@ class _Builder:
                 self.arrays[name] = None
             arrays = self.arrays[name]
             if arrays is not None and self.digit >= len(arrays.x_test):
-                raise ZooError(f"--digit {self.digit}: {name} has {len(arrays.x_test):,} test images "
-                               f"(0 to {len(arrays.x_test) - 1:,})")
+                raise ZooError(f": {name} has {len(arrays.x_test):,} test images (0 to {len(arrays.x_test) - 1:,})",
+                               parameter="digit", value=self.digit)
         return self.arrays[name]
 
     def section(self, notes: list[str], what: str, draw: Callable):
@@ -235,8 +240,7 @@ class _Builder:
         return None
 
     def model_page(self, row: dict, runs: list[RunRecord], slug: str, card: dict | None) -> dict:
-        from zoo import figures, runs as runsmod
-        from zoo.imaging import write_png
+        from zoo import figures
 
         record = representative(runs, row["mean"])
         folder = self.folder / "models" / slug
@@ -251,8 +255,6 @@ class _Builder:
                 "runs": sorted(runs, key=lambda r: r.seed), "losses": [], "feature_maps": [], "explained": None,
                 "confused": [], "card_recipe": None}
         if card and record.knobs:
-            from zoo.types import label
-
             params = f", with {record.params:,} parameters" if record.params is not None else ""
             notes.append(f"the model card below describes {record.model} as registered (its knobs' defaults); "
                          f"these runs are the variant {label(record.model, record.knobs)}{params}")
@@ -323,10 +325,6 @@ class _Builder:
         return page
 
     def _losses(self, record, model, arrays, predictions, folder, slug) -> list[dict]:
-        from zoo import data as datamod
-        from zoo.imaging import write_png
-        from zoo.evaluation import predict_probabilities
-
         classes = record.class_names
         worst = top_losses(predictions["p_true"])
         index = [i for i, _ in worst]
@@ -350,7 +348,6 @@ class _Builder:
 
     def _explain(self, record, model, arrays, folder, slug) -> dict:
         from zoo import figures
-        from zoo.explaining import explain
 
         digit = arrays.x_test[self.digit]
         result = explain(model, record, digit)
@@ -366,15 +363,13 @@ class _Builder:
                 "top3": result.top3, "notes": result.notes, "maps": maps, "src": f"{slug}/digit.png"}
 
     def _saliency(self, record, model, arrays, folder) -> str:
-        from zoo import data as datamod, figures
-        from zoo.explaining import saliency
-        from zoo.evaluation import predict_probabilities
+        from zoo import figures
 
         picked, labels = [], set()
-        for i, label in enumerate(arrays.y_test):  # the first test image of each of six classes
-            if int(label) not in labels:
+        for i, digit in enumerate(arrays.y_test):  # the first test image of each of six classes
+            if int(digit) not in labels:
                 picked.append(i)
-                labels.add(int(label))
+                labels.add(int(digit))
             if len(picked) == SALIENCY_DIGITS:
                 break
         x = datamod.prepare_x(arrays.x_test[picked], record.input_kind).astype("float32")
@@ -391,7 +386,7 @@ class _Builder:
 
 
 def _comparison_figures(rows: list[dict], pages: list[dict], folder: Path, notes: list[str]) -> dict:
-    from zoo import figures, runs as runsmod
+    from zoo import figures
 
     done = [r for r in rows if r.get("mean") is not None]
     shown = dict.fromkeys(("accuracy", "pareto", "curves"))  # the page asks for each, drawn or not
@@ -422,25 +417,12 @@ def _comparison_figures(rows: list[dict], pages: list[dict], folder: Path, notes
     return shown
 
 
-def _experiment_section(records: list[RunRecord], rows: list[dict], folder: Path, notes: list[str],
-                        answer: dict | None = None) -> dict | None:
+def _experiment_section(rows: list[dict], folder: Path, notes: list[str], answer: dict | None = None) -> dict | None:
     """Variants against their references (``zoo compare --vary``), and the question and answer
-    of an experiment (``answer``, as the experiment gave it; for saved runs, its experiment.json
-    beside them): the index page's first section."""
+    of an experiment (``answer``, as the experiment gave it): the index page's first section."""
     from zoo import figures
-    from zoo.experimenting import ANSWER_FILE, variant_numbers
-    from zoo.files import read_json
 
-    parents = {Path(r.run_dir).parent for r in records if r.run_dir}
     saved = answer
-    if saved is None and len(parents) == 1 and (next(iter(parents)) / ANSWER_FILE).is_file():
-        try:
-            saved = read_json(next(iter(parents)) / ANSWER_FILE, "experiment answer")
-        except ZooError as exc:
-            notes.append(f"the experiment's answer was not read: {exc}")
-        if not (isinstance(saved, dict) and isinstance(saved.get("answer"), list)
-                and all(isinstance(line, str) for line in saved["answer"])):
-            saved = None
     numbers = variant_numbers(rows)
     if not numbers and saved is not None and isinstance(saved.get("numbers"), list):
         numbers = [n for n in saved["numbers"] if isinstance(n, dict) and isinstance(n.get("difference"), (int, float))
@@ -486,26 +468,20 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = None,
-          load_arrays: Callable | None = None, command: str | None = None, title: str | None = None,
-          digit: int = 0, warn: Callable[[str], None] = lambda text: None, rows: list[dict] | None = None,
-          notes: list[str] | None = None, answer: dict | None = None, margin: float | None = None,
-          in_browser: bool = False) -> Report:
-    """Write the report of ``records`` into ``out_dir``; return where its pages are.
+def build(records: list[RunRecord], out_dir, *, rows: list[dict], notes: list[str] = (),
+          answer: dict | None = None, cards: dict[str, dict] | None = None, load_arrays: Callable | None = None,
+          command: str | None = None, title: str | None = None, digit: int = 0,
+          warn: Callable[[str], None] = lambda text: None, in_browser: bool = False) -> Report:
+    """Write the report of a comparison into ``out_dir``; return where its pages are.
 
-    ``rows`` and ``notes``: a comparison's own (its margin, its failed jobs), shown as they are;
-    without them they are computed from ``records`` with ``margin``. ``answer``: an experiment's
-    answer (``Answer.to_dict()``). ``cards`` maps model names to model cards (``zoo.cards.card``);
+    It shows what the comparison computed, as it was computed: ``records``, its ``rows`` and
+    ``notes`` (its margin, its failed jobs) and an experiment's ``answer`` (``Answer.to_dict()``);
+    nothing is computed again here. ``cards`` maps model names to model cards (``zoo.cards.card``);
     ``load_arrays(name)`` gives a dataset's arrays (for the galleries, feature maps and saliency);
     ``digit`` is the test image every model's feature maps are drawn for.
     """
-    from zoo import rows as rowsmod
-    from zoo.version import __version__
-
     if not records:
         raise ZooError("no runs to report on")
-    if rows is None:
-        rows, notes = rowsmod.comparison_rows(records, margin=margin)
     rows, notes = [dict(row) for row in rows], list(notes or [])
     for row in rows:  # interrupted and failed rows carry no statistics
         for key in ("n", "mean", "std", "ci_low", "ci_high", "p_value_vs_best", "standing", "published_accuracy",
@@ -531,16 +507,12 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
         shown = _comparison_figures(rows, pages, staging, notes)
         browser = None
         if in_browser:  # every model exported to ONNX, checked, and run by the page itself
-            from zoo import inbrowser
-
             first = pages[0]["record"] if pages else records[0]
             arrays = load_arrays(first.dataset.name) if load_arrays else None
-            from zoo.types import label as label_of
-
-            browser = inbrowser.write(staging / "browser", [(p["slug"], label_of(p["record"].model, p["record"].knobs),
+            browser = inbrowser.write(staging / "browser", [(p["slug"], label(p["record"].model, p["record"].knobs),
                                                              p["record"]) for p in pages if p["record"].run_dir],
                                       arrays, notes)
-        experiment = _experiment_section(records, rows, staging, notes, answer)
+        experiment = _experiment_section(rows, staging, notes, answer)
         first = records[0]
         classes = first.class_names
         same_data = [r for r in done if r.get("dataset") == first.dataset.name]  # classes are the dataset's
@@ -584,12 +556,6 @@ def build(records: list[RunRecord], out_dir, *, cards: dict[str, dict] | None = 
 def write(records: list[RunRecord], out_dir, *, title: str | None = None, digit: int = 0, data_dir=None,
           warn: Callable[[str], None] = lambda text: None, plugins_dir=None, **shown) -> Report:
     """``build`` with this machine's plugins, model cards and data (``zoo.report`` and ``zoo report``)."""
-    from zoo import data as datamod
-    from zoo.cache import listing
-    from zoo.jobs import command_line
-    from zoo.keras_glue import import_backend_quietly
-    from zoo.plugins import get_zoo
-
     import_backend_quietly()
     registry = get_zoo(plugins_dir)  # plugins register their custom layers, which safe loading must know
     cards = {m["name"]: m["card"] for m in listing(plugins_dir, lambda: registry)["models"] if m.get("card")}

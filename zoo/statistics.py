@@ -46,6 +46,7 @@ import numpy as np
 
 from zoo.errors import ZooError
 from zoo.runs import RunRecord, read_predictions
+from zoo.types import label
 
 ALPHA = 0.05
 POWER = 0.80
@@ -68,8 +69,6 @@ class Group:
 
     @property
     def label(self) -> str:
-        from zoo.types import label
-
         return label(self.model, self.knobs)
 
     @property

@@ -1,5 +1,6 @@
 """The value types every layer shares: what a user asked for (``Options``), one unit of
-work (``Job``), what happened to it (``Event``) and what became of it (``Outcome``).
+work (``Job``, made by ``zoo.jobs.make_jobs``), what happened to it (``Event``) and what
+became of it (``Outcome``).
 
 This module imports nothing of the zoo but its exceptions, so that the job runner, the
 executors, the displays and the API can all use these types without importing each other.
@@ -34,7 +35,7 @@ def has_tensorboard() -> bool:
 
 def check_seed(seed: int) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise OptionError(f"--seed must be a whole number from 0 to {MAX_SEED}, not {seed!r}")
+        raise OptionError(f"must be a whole number from 0 to {MAX_SEED}, not {seed!r}", parameter="seed")
     return seed
 
 
@@ -58,15 +59,15 @@ def parse_seeds(text: str | int | list | tuple | None, first: int = DEFAULT_SEED
     try:
         values = [int(part) for part in str(text).split(",") if part.strip()]
     except ValueError:
-        raise OptionError(f"--seeds takes a count or a comma-separated list of seeds, not {text!r}") from None
+        raise OptionError(f"takes a count or a comma-separated list of seeds, not {text!r}", parameter="seeds") from None
     if len(values) == 1 and "," not in text:
         if not 1 <= values[0] <= MAX_SEEDS:
-            raise OptionError(f"--seeds {values[0]}: give between 1 and {MAX_SEEDS} seeds")
+            raise OptionError(f": give between 1 and {MAX_SEEDS} seeds", parameter="seeds", value=values[0])
         values = [first + i for i in range(values[0])]
     if not values or len(set(values)) != len(values):
-        raise OptionError(f"--seeds {text[:60]}: give each seed once")
+        raise OptionError(": give each seed once", parameter="seeds", value=text[:60])
     if len(values) > MAX_SEEDS:  # a list, from a command line or a plan.json, not only a count
-        raise OptionError(f"--seeds: {len(values):,} seeds; give at most {MAX_SEEDS}")
+        raise OptionError(f": {len(values):,} seeds; give at most {MAX_SEEDS}", parameter="seeds")
     return [check_seed(v) for v in values]
 
 
@@ -90,7 +91,8 @@ class Options:
     # Also write TensorBoard logs into each run directory (the tensorboard extra).
     tensorboard: bool = False
     # Train the seeds of one small model together, as one computation (zoo.seed_batches):
-    # the same runs, faster. False trains them one after another.
+    # the same recipe, seeds and batches, faster (the same weights to rounding, bit for bit where
+    # the kernels round alike). False trains them one after another.
     # How, not what: a comparison resumed the other way is the same comparison.
     seed_batching: bool = field(default=True, compare=False)
     # Record the test set's accuracy after every epoch, as the articles watched it (the
@@ -99,21 +101,21 @@ class Options:
 
     def __post_init__(self):
         if self.validate_on not in VALIDATE_ON:
-            raise OptionError(f"--validate-on must be 'val' or 'test', not {self.validate_on!r}")
+            raise OptionError(f"must be 'val' or 'test', not {self.validate_on!r}", parameter="validate_on")
         if self.precision not in PRECISIONS:
-            raise OptionError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+            raise OptionError(f"must be one of {', '.join(PRECISIONS)}, not {self.precision!r}", parameter="precision")
         for key in ("epochs", "batch_size", "limit"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise OptionError(f"--{key.replace('_', '-')} must be a whole number, not {value!r}")
+                raise OptionError(f"must be a whole number, not {value!r}", parameter=key)
             if value is not None and value < 1:
-                raise OptionError(f"--{key.replace('_', '-')} must be at least 1")
+                raise OptionError("must be at least 1", parameter=key, value=value)
         if self.limit is not None and self.limit < MIN_LIMIT:
-            raise OptionError(f"--limit {self.limit} is too small: use at least {MIN_LIMIT} images")
+            raise OptionError(f"is too small: use at least {MIN_LIMIT} images", parameter="limit", value=self.limit)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             object.__setattr__(self, "data_dir", str(self.data_dir))  # a Path from the API
         if self.tensorboard and not has_tensorboard():
-            raise OptionError(f"--tensorboard needs TensorBoard: {TENSORBOARD_INSTALL}")
+            raise OptionError(f"needs TensorBoard: {TENSORBOARD_INSTALL}", parameter="tensorboard", value=True)
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ class Job:
     batch_size: int
     # A variant's knob settings (zoo.knobs), in the order given: () is the model as registered.
     knobs: tuple = ()
+    # What the knobs change (a ``zoo.knobs.Applied``: build()'s arguments, the recipe), worked out
+    # once by ``zoo.jobs.make_jobs``; not part of the job's identity
+    applied: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def settings(self) -> dict:
@@ -141,19 +146,6 @@ class Job:
     @property
     def label(self) -> str:
         return f"{self.name}/{self.recipe} seed {self.seed}"
-
-
-def make_jobs(architectures, options: Options, seeds=(DEFAULT_SEED,), recipe: str | None = None) -> list[Job]:
-    """One job per architecture and seed, with the recipe resolved once (default: each one's first).
-    Variants of a model (``--vary``) are ``zoo.knobs.variant_jobs``'s."""
-    jobs = []
-    for arch in architectures:
-        chosen = arch.recipe(recipe)
-        for seed in seeds:
-            jobs.append(Job(arch.name, chosen.name, check_seed(seed), options,
-                            options.epochs if options.epochs is not None else chosen.epochs,
-                            options.batch_size if options.batch_size is not None else chosen.batch_size))
-    return jobs
 
 
 def shown(value) -> str:

@@ -30,13 +30,33 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from zoo import data as datamod
+from zoo.anatomy import layers
+from zoo.classroom.batching import Batcher
+from zoo.classroom.guard import Guard
+from zoo.classroom.session import ClassSession, Full
 from zoo.errors import OptionError, ZooError
-from zoo.imaging import png_uri
+from zoo.files import check_output_folder
+from zoo.folders import IMAGE_SUFFIXES
+from zoo.imaging import (
+    box_for,
+    decode_grayscale,
+    field_of,
+    load_grayscale,
+    mosaic,
+    png_uri,
+    to_mnist,
+)
+from zoo.plugins import get_zoo
+from zoo.rows import records_from_dirs
+from zoo.runs import open_run
+from zoo.types import label
 
 MAX_UPLOAD_BYTES = 4_000_000   # a 280×280 canvas PNG is 5–20 kB; a phone photo of a digit fits too
 MAX_UPLOAD_PIXELS = 4_000_000  # 2000×2000: decoded, a drawing costs a few tens of MB at most
@@ -77,12 +97,6 @@ def find_runs(paths) -> list[Path]:
 
 def load_models(paths, plugins_dir=None, warn=print) -> list[Served]:
     """Every completed run with a model under ``paths``, loaded; an unreadable one is skipped with a warning."""
-    from zoo.imaging import field_of
-    from zoo.plugins import get_zoo
-    from zoo.rows import records_from_dirs
-    from zoo.runs import open_run
-    from zoo.types import label
-
     get_zoo(plugins_dir)  # plugins register their custom layers before their models load
     served = []
     for record in records_from_dirs(find_runs(paths), warn=warn):
@@ -109,8 +123,6 @@ def _first_convolution(model):
     """A model from the input to its first Conv2D's output, or None when it has none."""
     import keras
 
-    from zoo.anatomy import layers
-
     for layer in layers(model):
         if isinstance(layer, keras.layers.Conv2D):
             try:
@@ -123,8 +135,6 @@ def _first_convolution(model):
 # -- what the API answers --------------------------------------------------------------------------
 def feature_map_grid(maps: np.ndarray, limit: int = FEATURE_MAPS_SHOWN) -> np.ndarray:
     """The first ``limit`` channels of H×W×C maps as one gray mosaic, each on its own scale."""
-    from zoo.imaging import mosaic
-
     tiles = np.moveaxis(maps[..., :limit], -1, 0).astype("float64")
     low = tiles.min(axis=(1, 2), keepdims=True)
     span = tiles.max(axis=(1, 2), keepdims=True) - low
@@ -146,9 +156,6 @@ class Prepared:
 
 
 def prepare(served: list[Served], gray: np.ndarray, steps: bool = True) -> Prepared:
-    from zoo import data as datamod
-    from zoo.imaging import to_mnist
-
     digits, images, shown = {}, {}, {}
     for s in served:
         if s.field not in images:
@@ -165,8 +172,6 @@ def prepare(served: list[Served], gray: np.ndarray, steps: bool = True) -> Prepa
 def answer(served: list[Served], prepared: Prepared, scored, detail: bool = True) -> dict:
     """Every model's top 3 for one drawing, the preprocessing step by step, and the first
     convolution's feature maps where a model has one (``detail=False``: the answers only)."""
-    from zoo.imaging import box_for
-
     models = []
     for s, got in zip(served, scored):
         probs = got.probabilities
@@ -191,9 +196,6 @@ def answer(served: list[Served], prepared: Prepared, scored, detail: bool = True
 def collect(folder: Path, label: str, data: bytes, classes) -> tuple[str, int]:
     """Save a drawing as ``folder/<label>/<time>-<random>.png`` (re-encoded, shrunk: only its pixels
     are kept). Returns the path relative to ``folder`` and how many that class now holds."""
-    from zoo.classroom.session import ClassSession
-    from zoo.imaging import decode_grayscale, to_mnist
-
     if label not in classes:
         raise ZooError(f"label {label!r} is not one of the models' classes ({', '.join(classes)})")
     gray = decode_grayscale(data, "upload", MAX_UPLOAD_PIXELS, DECODED_SIDE)
@@ -213,17 +215,10 @@ def make_app(paths=(), *, collect_into=None, plugins_dir=None, warn=print, serve
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Route
 
-    from zoo.classroom.batching import Batcher
-    from zoo.classroom.guard import Guard
-    from zoo.classroom.session import ClassSession, Full
-    from zoo.imaging import decode_grayscale
-
     served = served if served is not None else load_models(paths, plugins_dir, warn)
     classes = list(served[0].record.class_names)
     folder = Path(collect_into) if collect_into is not None else None
     if folder is not None:
-        from zoo.files import check_output_folder
-
         check_output_folder(folder, "--collect-into")
     batcher = Batcher(served, enabled=batching)
     session = ClassSession(folder, classes, [s.label for s in served]) if folder is not None else None
@@ -341,14 +336,11 @@ def make_app(paths=(), *, collect_into=None, plugins_dir=None, warn=print, serve
 
 def _score_saved(session, served: list[Served], batcher, warn) -> None:
     """Drawings already in the collect folder (a server restarted mid-class) count in the class view."""
-    from zoo.folders import IMAGE_SUFFIXES
-    from zoo.imaging import load_grayscale
-
     folder = session.folder
     if not folder.is_dir():
         return
-    for label in session.classes:
-        sub = folder / label
+    for class_name in session.classes:
+        sub = folder / class_name
         if not sub.is_dir() or sub.is_symlink():
             continue
         for path in sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
@@ -360,7 +352,7 @@ def _score_saved(session, served: list[Served], batcher, warn) -> None:
                 warn(f"{path}: left out of the class view ({exc})")
                 continue
             session.bytes_written += path.stat().st_size
-            session.add(f"{label}/{path.name}", label, [int(np.argmax(g.probabilities)) for g in got],
+            session.add(f"{class_name}/{path.name}", class_name, [int(np.argmax(g.probabilities)) for g in got],
                         prepared.images[served[0].field])
 
 
@@ -432,15 +424,11 @@ def _qr_svg(url: str) -> str:
 
 
 def box_text(field: tuple[int, int]) -> str:
-    from zoo.imaging import box_for
-
     (h, w), (bh, bw) = field, box_for(field)
     return f"fitted into {bh}×{bw}, centred in {h}×{w}"
 
 
 def _check_port(host: str, port: int) -> None:
-    import socket
-
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -451,8 +439,6 @@ def _check_port(host: str, port: int) -> None:
 
 def _this_machine() -> str:
     """This machine's address on its network, for the URL the class types (else its name)."""
-    import socket
-
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
@@ -464,8 +450,6 @@ def _this_machine() -> str:
 def serve(paths=(), *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, collect_into=None, plugins_dir=None,
           warn=print, info=print) -> None:
     """Serve the classroom page until Ctrl-C (see the module's docstring)."""
-    import socket
-
     import uvicorn
 
     _check_port(host, port)  # before the models load: a port in use is one line, at once

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.evaluation import as_probabilities
+
 WINDOW_SECONDS = 0.008  # how long a batch waits for company after its first drawing
 MAX_BATCH = 64
 
@@ -69,8 +71,6 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch):
-        from zoo.evaluation import as_probabilities
-
         try:
             self.batches += 1
             answers = [[None] * len(self.served) for _ in batch]

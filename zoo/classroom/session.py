@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from zoo.errors import ZooError
+from zoo.files import path_part
+from zoo.imaging import png_bytes, png_uri
+from zoo.statistics import fmt_p, mcnemar_p
 
 STORED_SIDE = 140          # pixels, the longer side of a saved drawing (the models see 28)
 MAX_DRAWINGS = 5_000       # per server: a class of 30 drawing 150 digits each
@@ -64,8 +67,6 @@ class ClassSession:
     def class_folder(self, label: str) -> Path:
         """``folder/label``, made if missing; a link (to anywhere) is refused: the class's
         drawings go into the folder the teacher named, nowhere else."""
-        from zoo.files import path_part
-
         name = path_part(label, "class name")
         if name != label:
             raise ZooError(f"class {label!r} cannot name a folder: this model's drawings cannot be collected")
@@ -80,8 +81,6 @@ class ClassSession:
     def save(self, label: str, gray: np.ndarray) -> tuple[str, int]:
         """Save a drawing as ``folder/<label>/<time>-<random>.png``, never over another;
         returns its name (relative to the folder) and how many that class now holds."""
-        from zoo.imaging import png_bytes
-
         small = _shrunk(gray)
         data = png_bytes(np.clip(np.round(small), 0, 255).astype("uint8"))
         with self.lock:
@@ -106,8 +105,6 @@ class ClassSession:
         Clopper-Pearson interval; McNemar between the best two; the class's digits one by one
         (how many, each model's correct); the best model's confusion; the drawings every model missed."""
         from scipy import stats
-
-        from zoo.imaging import png_uri
 
         with self.lock:
             drawings, version = list(self.drawings), self.version
@@ -197,8 +194,6 @@ def _write_new(folder: Path, data: bytes) -> str:
 
 
 def _mcnemar(drawings, a: int, b: int, models: list[str]) -> dict:
-    from zoo.statistics import fmt_p, mcnemar_p
-
     right_a = np.array([d.predicted[a] == d.label for d in drawings])
     right_b = np.array([d.predicted[b] == d.label for d in drawings])
     out = {"a": models[a], "b": models[b], "n": len(drawings), "only_a": int(np.sum(right_a & ~right_b)),

@@ -6,15 +6,14 @@ commands are in ``models.py`` (the registry, data, plugin authors), ``training.p
 (train, compare) and ``trained.py`` (report, evaluate, predict, explain).
 """
 
+from zoo import stopping
 from zoo.cli import models, trained, training  # noqa: F401  (each registers its commands on the app)
-from zoo.cli.app import app, old_json_form  # noqa: F401
+from zoo.cli.app import app
+from zoo.keras_glue import exit_promptly
 
 
 def main():
     """The console script: run the command, then leave without TensorFlow's teardown."""
-    from zoo import stopping
-    from zoo.keras_glue import exit_promptly
-
     # Ctrl-C and SIGTERM (docker stop, a job scheduler's time limit, kill) save what finished,
     # and are remembered, so a stop that lands where Python swallows it is not lost.
     stopping.install()

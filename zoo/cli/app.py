@@ -8,7 +8,6 @@ calls ``zoo.api`` and renders. Every user-facing failure is a ``ZooError``, whic
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,7 +18,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import typer  # noqa: E402
 from typer.core import TyperCommand, TyperGroup  # noqa: E402
 
-from zoo.errors import ZooError  # noqa: E402
+from zoo.errors import Interrupted, NotSaved, ZooError  # noqa: E402
+from zoo.feedback import Feedback
+from zoo.files import json_text
 
 
 class _FlagHelp:
@@ -36,6 +37,24 @@ class ZooCommand(_FlagHelp, TyperCommand):
     pass
 
 
+class CommandFailed(ZooError):
+    """A command that ran and found something wrong: a checksum, a contract, failed runs (exit 1)."""
+
+
+# A ZooError's exit status: 2 (bad input) unless its kind says otherwise.
+EXIT_CODES = ((Interrupted, 130), (CommandFailed, 1), (NotSaved, 1))
+# The Python API's parameter names that the command line spells otherwise than --name-with-dashes.
+FLAGS = {"patterns": "MODEL…", "run_dirs": "--from-runs", "threads": "--threads-per-worker"}
+
+
+def flag_for(parameter: str) -> str:
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def exit_code_of(error: ZooError) -> int:
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 2)
+
+
 class ZooGroup(_FlagHelp, TyperGroup):
     """Turns a ZooError from any command into one line on stderr and its exit status."""
 
@@ -45,8 +64,9 @@ class ZooGroup(_FlagHelp, TyperGroup):
         except ZooError as exc:
             from zoo.console import err, safe
 
-            err.print(f"[bold red]Error:[/] {safe(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            said = exc.phrased(flag_for(exc.parameter)) if exc.parameter else str(exc)
+            err.print(f"[bold red]Error:[/] {safe(said)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exit_code_of(exc)) from None
         except OSError as exc:  # the file system said no (a missing or read-only folder, a full disk): one line
             from zoo.console import err, safe
 
@@ -54,34 +74,6 @@ class ZooGroup(_FlagHelp, TyperGroup):
             err.print(f"[bold red]Error:[/] {safe(where + (exc.strerror or str(exc)))}", highlight=False,
                       soft_wrap=True)
             raise typer.Exit(1) from None
-
-
-class CompareCommand(ZooCommand):
-    """`zoo compare`, which still accepts its old `--json FILE` (now `--json-out FILE`)."""
-
-    def parse_args(self, ctx, args):
-        return super().parse_args(ctx, old_json_form(args))
-
-
-def old_json_form(args: list[str]) -> list[str]:
-    """Rewrite `--json FILE` / `--json=FILE` to `--json-out FILE`, with a deprecation note.
-    A model name never holds a dot or a slash, so `--json rows.json` or `--json out/x` is a file."""
-    rewritten, i = [], 0
-    while i < len(args):
-        arg, following = str(args[i]), str(args[i + 1]) if i + 1 < len(args) else None
-        if arg.startswith("--json="):
-            rewritten.append("--json-out=" + arg.split("=", 1)[1])
-        elif arg == "--json" and following and not following.startswith("-") and re.search(r"[./\\]", following):
-            rewritten += ["--json-out", following]
-            i += 1
-        else:
-            rewritten.append(args[i])
-            i += 1
-            continue
-        _warn("`compare --json FILE` is deprecated: use --json-out FILE "
-              "(--json alone prints the rows as JSON on stdout, as elsewhere)")
-        i += 1
-    return rewritten
 
 
 app = typer.Typer(name="zoo", cls=ZooGroup, no_args_is_help=True, rich_markup_mode="rich",
@@ -135,7 +127,7 @@ def _root(
     _settings["plugins_dir"] = plugins_dir
     if backend:
         if backend not in BACKENDS:
-            raise ZooError(f"--backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+            raise ZooError(f"must be one of {', '.join(BACKENDS)}, not {backend!r}", parameter="backend")
         os.environ["KERAS_BACKEND"] = backend  # read by Keras when it is first imported
 
 
@@ -145,34 +137,14 @@ def _api():
     return api
 
 
-def _registry():
-    from zoo.api import _registry as registry
-
-    found = registry(_settings.get("plugins_dir"))
-    for failure in found.failures:
-        _warn(f"{failure.line()} (see `zoo plugins`)")
-    return found
-
-
 def _warn(text: str) -> None:
-    from zoo.feedback import Feedback
-
     Feedback().warn(text)
 
 
 def _print_json(data) -> None:
-    from zoo.files import json_text
-
     sys.stdout.write(json_text(data))
 
 
-def _tag(tag: Optional[str]) -> Optional[str]:
-    from zoo.registry import TAG_ALIASES, canonical_tag
-
-    if tag in TAG_ALIASES:
-        new = canonical_tag(tag)
-        _warn(f"the tag {tag!r} is now called {new!r}; --tag {new} selects the same models")
-    return canonical_tag(tag)
 
 
 def _report_line(written, folder: Path) -> None:

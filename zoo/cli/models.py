@@ -7,8 +7,23 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo.cli.app import (DataDirOpt, DatasetOpt, JsonOpt, ZooCommand, ZooError, _api, _flag, _opt, _print_json,
-                         _registry, _settings, _tag, _warn, command)
+from zoo.cli.app import (
+    CommandFailed,
+    DataDirOpt,
+    DatasetOpt,
+    JsonOpt,
+    ZooCommand,
+    ZooError,
+    _api,
+    _flag,
+    _opt,
+    _print_json,
+    _settings,
+    _warn,
+    command,
+)
+from zoo.isolation import SLOW_IMPORT_SECONDS
+from zoo.scaffold import create
 
 
 @command("list", cls=ZooCommand)
@@ -22,7 +37,7 @@ def list_models(
     from zoo.console import models_table, out
 
     warnings: list[str] = []
-    rows = _api().list_models(patterns, _tag(tag), plugins_dir=_settings.get("plugins_dir"), warnings=warnings)
+    rows = _api().list_models(patterns, tag, plugins_dir=_settings.get("plugins_dir"), warnings=warnings)
     for warning in warnings:
         _warn(warning)
     _print_json(rows) if as_json else out.print(models_table(rows))
@@ -51,7 +66,6 @@ def pretrained(as_json: JsonOpt = False):
 def plugins(as_json: JsonOpt = False):
     """Show installed plugins, the hooks they implement, what they register, and failures."""
     from zoo.console import failures_table, out, plugins_table, safe
-    from zoo.isolation import SLOW_IMPORT_SECONDS
 
     data = _api().installed_plugins(plugins_dir=_settings.get("plugins_dir"))
     if as_json:
@@ -79,53 +93,40 @@ def data(
     as_json: JsonOpt = False,
 ):
     """Show a dataset: where it was found, sizes, class counts, pixel statistics; name a folder of images."""
-    from zoo import data as datamod, folders
-    from zoo.console import data_table, datasets_table, out
+    from zoo.console import data_table, datasets_table, out, safe
 
-    registry = _registry()
+    api, plugins_dir = _api(), _settings.get("plugins_dir")
     words = list(words or [])
-    if words and words[0] in ("add", "remove"):
-        return _data_verb(registry, words)
-    if len(words) > 1:
-        raise ZooError(f"zoo data takes one dataset name, not {len(words)} (zoo data add NAME DIR names a folder)")
-    name = words[0] if words else None
-    if name is None:
-        rows = datamod.describe_all([*registry.datasets.values(), *folders.added_datasets()], data_dir,
-                                    verify=verify)
-        _print_json(rows) if as_json else out.print(datasets_table(rows))
-        bad = [f"{r['name']} ({', '.join(k for k, v in r['verified'].items() if v is False)})" for r in rows
-               if any(v is False for v in (r.get("verified") or {}).values())]
-        if bad:
-            raise ZooError(f"checksum mismatch: {'; '.join(bad)}", exit_code=1)
-        return
-    found, arrays = datamod.describe(registry.dataset(name), data_dir, verify=verify)
-    if show:
-        from zoo.figures import sample_grid
-
-        found["grid"] = str(sample_grid(arrays, show, out_path or Path(f"{name}-samples.png")))
-    _print_json(found) if as_json else out.print(data_table(found))
-    bad = [k for k, v in (found.get("verified") or {}).items() if v is False]
-    if bad:
-        raise ZooError(f"{name}: checksum mismatch for {', '.join(bad)} ({found['source']})", exit_code=1)
-
-
-def _data_verb(registry, words: list[str]) -> None:
-    from zoo import folders
-    from zoo.console import out, safe
-
-    verb, args = words[0], words[1:]
-    if verb == "add":
-        if len(args) != 2:
+    if words and words[0] == "add":
+        if len(words) != 3:
             raise ZooError("zoo data add NAME DIR: a name and a folder of images DIR/<label>/*.png")
-        dataset = folders.add(args[0], Path(args[1]), registry.datasets)
+        dataset = api.add_dataset(words[1], words[2], plugins_dir=plugins_dir)
         out.print(f"[bold]{safe(dataset.name)}[/]: {safe(dataset.description)}; "
                   f"{'×'.join(map(str, dataset.image_shape[:2]))} grayscale, classes "
                   f"{safe(', '.join(dataset.class_names))}. Use it as --dataset {safe(dataset.name)}.", highlight=False)
         return
-    if len(args) != 1:
-        raise ZooError("zoo data remove NAME: the name given by zoo data add")
-    folders.remove(args[0])
-    out.print(f"{safe(args[0])} forgotten (its folder is untouched)", highlight=False)
+    if words and words[0] == "remove":
+        if len(words) != 2:
+            raise ZooError("zoo data remove NAME: the name given by zoo data add")
+        api.remove_dataset(words[1])
+        out.print(f"{safe(words[1])} forgotten (its folder is untouched)", highlight=False)
+        return
+    if len(words) > 1:
+        raise ZooError(f"zoo data takes one dataset name, not {len(words)} (zoo data add NAME DIR names a folder)")
+    name = words[0] if words else None
+    if name is None:
+        rows = api.datasets(data_dir=data_dir, verify=verify, plugins_dir=plugins_dir)
+        _print_json(rows) if as_json else out.print(datasets_table(rows))
+        bad = [f"{r['name']} ({', '.join(k for k, v in r['verified'].items() if v is False)})" for r in rows
+               if any(v is False for v in (r.get("verified") or {}).values())]
+        if bad:
+            raise CommandFailed(f"checksum mismatch: {'; '.join(bad)}")
+        return
+    found = api.datasets(name, data_dir=data_dir, verify=verify, show=show, out=out_path, plugins_dir=plugins_dir)
+    _print_json(found) if as_json else out.print(data_table(found))
+    bad = [k for k, v in (found.get("verified") or {}).items() if v is False]
+    if bad:
+        raise CommandFailed(f"{name}: checksum mismatch for {', '.join(bad)} ({found['source']})")
 
 
 # -- plugin authors --------------------------------------------------------------------------------
@@ -138,7 +139,6 @@ def new(
 ):
     """Create an installable plugin project with one documented architecture and its test."""
     from zoo.console import out, safe
-    from zoo.scaffold import create
 
     root = safe(str(create(name, directory, path)))
     out.print(f"Created [bold]{root}[/]. Next:\n  pip install -e '{root}\\[test]'\n  zoo list\n  zoo check {name}\n"
@@ -151,10 +151,9 @@ def check(
     dataset: DatasetOpt = "mnist", data_dir: DataDirOpt = None, as_json: JsonOpt = False,
 ):
     """Check the plugin contract: metadata, build, output, recipes, overfitting a batch, save/load."""
-    from zoo.check import check_all
     from zoo.console import out, safe
 
-    reports = check_all(_registry(), names, dataset, data_dir)
+    reports = _api().check_models(names, dataset=dataset, data_dir=data_dir, plugins_dir=_settings.get("plugins_dir"))
     if as_json:
         _print_json([r.to_dict() for r in reports])
     else:
@@ -165,4 +164,4 @@ def check(
                           f"{safe(c.detail)}", highlight=False)
     failed = [r.model for r in reports if not r.ok]
     if failed:
-        raise ZooError(f"contract not met by {', '.join(failed)}", exit_code=1)
+        raise CommandFailed(f"contract not met by {', '.join(failed)}")

@@ -7,8 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo.cli.app import (DataDirOpt, JsonOpt, RunArg, ZooCommand, _api, _opt, _print_json, _report_line, _settings,
-                         command)
+from zoo.cli.app import (
+    DataDirOpt,
+    JsonOpt,
+    RunArg,
+    ZooCommand,
+    _api,
+    _opt,
+    _print_json,
+    _report_line,
+    _settings,
+    command,
+)
 
 
 @command(cls=ZooCommand)
@@ -104,8 +114,8 @@ def explain(
     """What the model sees in one digit: its top 3, every convolution's feature maps, and a saliency map."""
     from zoo.console import out, safe
 
-    folder = out_dir or _api().explain_folder(run, image)
-    result = _api().explain(run, image, out=folder, data_dir=data_dir, plugins_dir=_settings.get("plugins_dir"))
+    result = _api().explain(run, image, out=out_dir or True, data_dir=data_dir,
+                            plugins_dir=_settings.get("plugins_dir"))
     if as_json:
         return _print_json(result.to_dict())
     guesses = ", ".join(f"{safe(t['label'])} ({t['probability'] * 100:.1f}%)" for t in result.top3)
@@ -114,6 +124,7 @@ def explain(
     for note in result.notes:
         out.print(f"[dim]{safe(note)}[/]", highlight=False)
     saliency = " and a saliency map" if result.saliency is not None else ""
+    folder = Path(result.files[0]).parent if result.files else out_dir
     out.print(f"{len(result.feature_maps)} feature-map figure(s){saliency} "
               f"in [bold]{safe(str(folder))}[/]", highlight=False)
 
@@ -132,7 +143,8 @@ def export_model(
 ):
     """Take a model elsewhere: export it, then check the file with its own runtime against Keras on
     every test image (pip install -e '.[export]')."""
-    from zoo.console import out as console, safe
+    from zoo.console import out as console
+    from zoo.console import safe
 
     result = _api().export(run, fmt, out, dataset=dataset, data_dir=data_dir,
                            plugins_dir=_settings.get("plugins_dir"))

@@ -7,9 +7,30 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo.cli.app import (DEFAULT_SEED, BatchOpt, CompareCommand, DataDirOpt, DatasetOpt, EpochsOpt, JsonOpt,
-                         LimitOpt, PrecisionOpt, RunsDirOpt, SeedOpt, TensorBoardOpt, ValidateOpt, ZooCommand,
-                         ZooError, _api, _flag, _opt, _print_json, _report_line, _settings, _tag, command)
+from zoo.cli.app import (
+    DEFAULT_SEED,
+    BatchOpt,
+    CommandFailed,
+    DataDirOpt,
+    DatasetOpt,
+    EpochsOpt,
+    JsonOpt,
+    LimitOpt,
+    PrecisionOpt,
+    RunsDirOpt,
+    SeedOpt,
+    TensorBoardOpt,
+    ValidateOpt,
+    ZooCommand,
+    ZooError,
+    _api,
+    _flag,
+    _opt,
+    _print_json,
+    _report_line,
+    _settings,
+    command,
+)
 from zoo.errors import Interrupted
 
 
@@ -33,7 +54,7 @@ def train(
     out.print(train_summary(run.record, run.dir, run.figures), highlight=False)
 
 
-@command(cls=CompareCommand)
+@command(cls=ZooCommand)
 def compare(
     ctx: typer.Context,
     patterns: Annotated[Optional[list[str]], typer.Argument(
@@ -64,8 +85,8 @@ def compare(
                     help="With --executor dask: the address of a running Dask scheduler, e.g. tcp://host:8786.") = None,
     seed_batching: Annotated[bool, typer.Option(
         "--seed-batching/--no-seed-batching", help="With --seeds, train the seeds of a small model together, as "
-        "one computation: the same runs (each seed its own weights, batches and optimizer), faster. Each run.json "
-        "says how it trained.", metavar="")] = True,
+        "one computation: the same recipe, seeds and batches (each seed its own weights and optimizer), "
+        "faster; the same weights to rounding. Each run.json says how it trained.", metavar="")] = True,
     from_runs: _opt(list[Path], "--from-runs", metavar="DIR",
                     help="Compare saved runs (run directories or folders of them) without training.") = None,
     as_json: _flag("--json", "Print the rows as JSON and nothing else on stdout (progress stays on stderr).") = False,
@@ -84,7 +105,7 @@ def compare(
     """Train models on the same data, split and seed, then show them side by side."""
     from zoo.rows import check_export_paths, export
 
-    api, plugins_dir, tag = _api(), _settings.get("plugins_dir"), _tag(tag)
+    api, plugins_dir = _api(), _settings.get("plugins_dir")
     check_export_paths(json_path, csv_path, md_path)  # before anything trains
     if from_runs:
         if make_report or resume:
@@ -116,15 +137,15 @@ def compare(
         if finished:  # nothing finished: no tables of nothing, only the line saying what was kept
             export(stop.result.rows, json_path, csv_path, md_path)
             _print_json(stop.result.rows) if as_json else _show(stop.result, saved=False)
-        raise ZooError(str(stop) + (f" (no report written: zoo report {stop.result.dir} makes one)"
-                                    if make_report and stop.result is not None else ""), exit_code=130) from None
+        raise Interrupted(str(stop) + (f" (no report written: zoo report {stop.result.dir} makes one)"
+                                    if make_report and stop.result is not None else "")) from None
     export(result.rows, json_path, csv_path, md_path)
     _print_json(result.rows) if as_json else _show(result, report=make_report)
     if make_report and result.records:
         _report_line(api.report(result, result.dir / "report", plugins_dir=plugins_dir), result.dir / "report")
     if result.failed:
         labels = [f"{r['model']}/{r['recipe']} seed {r['seed']}" for r in result.failed]
-        raise ZooError(f"{len(result.failed)} run(s) failed: {', '.join(labels)}", exit_code=1)
+        raise CommandFailed(f"{len(result.failed)} run(s) failed: {', '.join(labels)}")
 
 
 def _given_on_command_line(ctx: typer.Context, name: str) -> bool:
@@ -177,11 +198,8 @@ def experiment_command(
     the answer in words, and a figure of the differences seed by seed."""
     from zoo.console import out, safe
 
-    try:
-        result = _api().experiment(name, seeds=seeds, full=full, seed=seed, data_dir=data_dir, runs_dir=runs_dir,
-                                   plugins_dir=_settings.get("plugins_dir"))
-    except Interrupted as stop:
-        raise ZooError(str(stop), exit_code=130) from None
+    result = _api().experiment(name, seeds=seeds, full=full, seed=seed, data_dir=data_dir, runs_dir=runs_dir,
+                               plugins_dir=_settings.get("plugins_dir"))  # Ctrl-C: one line, exit 130
     answer = result.answer
     if as_json:
         return _print_json({**answer.to_dict(), "rows": result.rows, "dir": str(result.dir)})

@@ -5,8 +5,8 @@
   (``zoo.executors.dask``; the ``dask`` extra).
 
 Each implementation module has ``check(workers, threads, scheduler)`` (its one-line
-errors, before anything slow loads) and ``create(jobs, workers, threads, scheduler,
-plugins_dir, on_start)``. An executor is anything with ``zoo.executors.base.Executor``'s shape.
+errors, before anything slow loads: ``zoo.plan.Execution`` calls it when made) and
+``create(jobs, workers, threads, scheduler, plugins_dir, on_start)``. An executor is anything with ``zoo.executors.base.Executor``'s shape.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ EXECUTORS = tuple(IMPLEMENTATIONS)
 
 def _implementation(name: str):
     if name not in IMPLEMENTATIONS:
-        raise OptionError(f"--executor must be one of {', '.join(EXECUTORS)}, not {name!r}")
+        raise OptionError(f"must be one of {', '.join(EXECUTORS)}, not {name!r}", parameter="executor")
     return importlib.import_module(IMPLEMENTATIONS[name])
 
 
@@ -34,8 +34,7 @@ def check_executor(name: str, workers: int | None = None, threads: int | None = 
     module.check(workers, threads, scheduler)
 
 
-def make_executor(name: str, jobs: int, workers: int | None = None, threads: int | None = None,
-                  scheduler: str | None = None, plugins_dir: str | None = None, on_start=None):
-    """The executor called ``name``, sized for ``jobs`` jobs."""
-    check_executor(name, workers, threads, scheduler)
-    return _implementation(name).create(jobs, workers, threads, scheduler, plugins_dir, on_start)
+def make_executor(execution, jobs: int, plugins_dir: str | None = None, on_start=None):
+    """The executor a ``zoo.plan.Execution`` names (checked when it was made), sized for ``jobs`` jobs."""
+    return _implementation(execution.executor).create(jobs, execution.workers, execution.threads,
+                                                      execution.scheduler, plugins_dir, on_start)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
 from zoo.errors import OptionError
-from zoo.types import Event, Job, Outcome
+from zoo.types import Event, Job, Outcome, shown
 
 
 class Executor(Protocol):
@@ -31,8 +31,6 @@ class Executor(Protocol):
 
 def run_dir_names(jobs: list[Job]) -> list[str]:
     """A folder name per job: the model's name, plus recipe, knobs and seed where a model runs more than once."""
-    from zoo.types import shown
-
     recipes = {m: {j.recipe for j in jobs if j.model == m} for m in {j.model for j in jobs}}
     seeds = {m: {j.seed for j in jobs if j.model == m} for m in recipes}
     names = []
@@ -49,6 +47,6 @@ def run_dir_names(jobs: list[Job]) -> list[str]:
 
 
 def check_counts(workers: int | None, threads: int | None) -> None:
-    for flag, value in (("--workers", workers), ("--threads-per-worker", threads)):
+    for parameter, value in (("workers", workers), ("threads", threads)):
         if value is not None and value < 1:
-            raise OptionError(f"{flag} must be at least 1")
+            raise OptionError("must be at least 1", parameter=parameter, value=value)

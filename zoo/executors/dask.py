@@ -34,10 +34,12 @@ from zoo import seed_batches, stopping
 from zoo.errors import OptionError, ZooError
 from zoo.executors.base import check_counts, run_dir_names
 from zoo.files import atomic_write_bytes
+from zoo.jobs import command_line, run_group
+from zoo.keras_glue import import_backend_quietly, use_threads
+from zoo.machine import usable_cores
+from zoo.plugins import SESSION_PLUGIN, get_zoo
 from zoo.runs import new_run_dir, read_record, remove_if_empty, write_record
 from zoo.types import Event, Job, Outcome
-
-SESSION_PLUGIN = "session"  # zoo.plugins.SESSION_PLUGIN: models registered in the running process
 
 INSTALL = "pip install 'mnist-zoo[dask]'"
 # How often the driver looks at its futures and the events that came in (both local: no network).
@@ -51,13 +53,13 @@ def require_dask() -> None:
     try:
         import distributed  # noqa: F401
     except ImportError:
-        raise OptionError(f"--executor dask needs Dask distributed: {INSTALL}") from None
+        raise OptionError(f"needs Dask distributed: {INSTALL}", parameter="executor", value="dask") from None
 
 
 def check(workers: int | None, threads: int | None, scheduler: str | None) -> None:
     """This executor's one-line errors, before anything slow is loaded."""
     if scheduler and workers is not None:
-        raise OptionError("--workers sizes the cluster zoo starts; with --scheduler the cluster has its own workers")
+        raise OptionError("sizes the cluster zoo starts; a cluster given by its scheduler has its own workers", parameter="workers")
     require_dask()
 
 
@@ -68,7 +70,7 @@ def create(jobs: int, workers=None, threads=None, scheduler=None, plugins_dir=No
 
 
 @dataclass(frozen=True)
-class Plan:
+class WorkerPlan:
     """How many worker processes, and how many threads each, on how many usable cores."""
 
     workers: int
@@ -83,13 +85,11 @@ class Plan:
 
 
 def plan_workers(jobs: int, workers: int | None = None, threads: int | None = None,
-                 cores: int | None = None) -> Plan:
+                 cores: int | None = None) -> WorkerPlan:
     """Size a LocalCluster to the machine: workers × threads ≤ cores unless both are given.
 
     By default, one worker per job up to the cores, and the cores shared out among them.
     """
-    from zoo.machine import usable_cores
-
     cores = cores or usable_cores()
     check_counts(workers, threads)
     if workers is None and threads is None:
@@ -98,7 +98,7 @@ def plan_workers(jobs: int, workers: int | None = None, threads: int | None = No
         workers = max(1, min(jobs, cores // threads))
     if threads is None:
         threads = max(1, cores // workers)
-    return Plan(workers, threads, cores)
+    return WorkerPlan(workers, threads, cores)
 
 
 # -- on the worker -----------------------------------------------------------------------------
@@ -120,9 +120,6 @@ def train_on_worker(jobs: list[Job], prepared, indices: list[int], plugin: str, 
     """
     from distributed import get_worker
 
-    from zoo.keras_glue import import_backend_quietly, use_threads
-    from zoo.plugins import get_zoo
-
     worker = get_worker()
     address = worker.address
     where = {job: index for job, index in zip(jobs, indices)}
@@ -134,7 +131,6 @@ def train_on_worker(jobs: list[Job], prepared, indices: list[int], plugin: str, 
 
     import_backend_quietly()  # first: importing TensorFlow any other way prints its C++ notices
     use_threads(threads)  # before TensorFlow's first op, not its import
-    from zoo.jobs import Interrupted, NotBatched, run_job, run_seed_batch  # after the thread pools are sized
 
     registry = get_zoo(plugins_dir)
     if jobs[0].model not in registry.architectures:
@@ -149,23 +145,10 @@ def train_on_worker(jobs: list[Job], prepared, indices: list[int], plugin: str, 
         return {"files": {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}}
 
     try:
-        batching = alone
-        if len(jobs) > 1:
-            try:
-                results = run_seed_batch(list(jobs), prepared, folders, emit, registry)
-                return {"runs": [{"error": str(r)} if isinstance(r, ZooError) else files(f)
-                                 for r, f in zip(results, folders)], "worker": address}
-            except NotBatched as why:
-                batching = seed_batches.not_batched(why)
-            except Interrupted:  # a worker is stopped by cancelling, not by Ctrl-C: nothing to send
-                raise KeyboardInterrupt from None
-        runs = []
-        for job, folder in zip(jobs, folders):
-            try:
-                run_job(job, prepared, folder, emit, registry, batching=batching)
-                runs.append(files(folder))
-            except ZooError as exc:  # run_job has sent the "failed" event
-                runs.append({"error": str(exc)})
+        where_to = dict(zip(jobs, folders))
+        group = seed_batches.Group(tuple(jobs), alone)
+        runs = [{"error": str(result)} if isinstance(result, ZooError) else files(where_to[job])
+                for job, _, result in run_group(group, prepared, where_to.__getitem__, emit, registry)]
         return {"runs": runs, "worker": address}
     finally:
         for folder in folders:
@@ -179,10 +162,9 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, plan: Plan | None = None, scheduler: str | None = None, threads: int | None = None,
+    def __init__(self, plan: WorkerPlan | None = None, scheduler: str | None = None, threads: int | None = None,
                  plugins_dir: str | None = None, on_start=None):
         require_dask()
-        from zoo.jobs import command_line
 
         self.plan, self.scheduler, self.threads, self.plugins_dir = plan, scheduler, threads, plugins_dir
         self.command = command_line()  # the driver's; a worker's would be Dask's
