@@ -842,3 +842,13 @@ def test_output_paths_are_checked_first_and_a_pipe_is_no_image(tmp_path, cli, mn
         preprocess(fifo)
     with pytest.raises(Exception, match="a device"):
         preprocess("/dev/zero")
+
+
+@pytest.mark.unit
+def test_a_training_error_is_one_plain_line_without_terminal_codes():
+    from zoo.jobs import useful_line
+
+    keras_said = ValueError("Exception encountered when calling Sequential.call().\n\n\x1b[1mInput 'mean' of "
+                            "'FusedBatchNormV3' Op has type float32 that does not match type bfloat16\x1b[0m\n")
+    assert useful_line(keras_said) == ("Input 'mean' of 'FusedBatchNormV3' Op has type float32 that does not "
+                                       "match type bfloat16")

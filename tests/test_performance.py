@@ -198,6 +198,28 @@ def test_speedrun_fused_batch_norm_computes_what_keras_batch_norm_computes():
     assert [w.shape for w in fused.weights] == [w.shape for w in plain.weights]  # 4 × channels: the same parameters
 
 
+@pytest.mark.unit
+def test_speedrun_fused_batch_norm_works_under_mixed_bfloat16():
+    """With --precision mixed_bfloat16 the fused kernel takes bfloat16 activations and float32
+    scale and statistics, as Keras's layer does: the same outputs, to bfloat16's precision."""
+    import keras
+    from zoo_speedrun import FusedBatchNormalization
+
+    from zoo.keras_glue import dtype_policy
+
+    x = np.random.default_rng(1).normal(2.0, 3.0, size=(32, 7, 7, 16)).astype("float32")
+    with dtype_policy("mixed_bfloat16"):
+        plain, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
+    for layer in (plain, fused):
+        layer.build(x.shape)
+    for training in (True, False):
+        mine, keras_own = fused(x, training=training), plain(x, training=training)
+        assert keras.backend.standardize_dtype(mine.dtype) == keras.backend.standardize_dtype(keras_own.dtype) \
+            == "bfloat16"
+        np.testing.assert_allclose(np.asarray(mine, "float32"), np.asarray(keras_own, "float32"), rtol=0.02, atol=0.02)
+    assert fused.moving_mean.dtype == "float32"
+
+
 def test_speedrun_with_fused_batch_norm_trains_saves_and_loads(tmp_path, mnist):
     import zoo
 

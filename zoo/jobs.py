@@ -15,6 +15,7 @@ display, console or figures: whoever listens to the events draws them.
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -173,10 +174,14 @@ _BOILERPLATE = ("exception encountered when calling", "arguments received by", "
                 "graph execution error", "detected at node", "•", "in user code", "call context")
 
 
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def useful_line(exc: BaseException, limit: int = 240) -> str:
     """The line of an exception's message that says what went wrong: Keras and TensorFlow open
-    theirs with where it happened ("Exception encountered when calling Sequential.call()")."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    theirs with where it happened ("Exception encountered when calling Sequential.call()"), and
+    Keras marks words in bold with terminal escape codes, which a one-line error leaves out."""
+    lines = [line.strip() for line in _TERMINAL_CODES.sub("", str(exc)).splitlines() if line.strip()]
     telling = [line for line in lines if not line.lower().startswith(_BOILERPLATE)]
     line = (telling or lines or [""])[0]
     return line if len(line) <= limit else line[:limit - 1] + "…"

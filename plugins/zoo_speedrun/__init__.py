@@ -48,12 +48,15 @@ class FusedBatchNormalization(layers.Layer):
     momentum, epsilon = 0.99, 1e-3
 
     def build(self, input_shape):
+        # autocast=False: under a mixed precision policy the kernel still takes the scale and the
+        # statistics in float32, as Keras's own layer keeps them (never cast to bfloat16)
         channels = (input_shape[-1],)
-        self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta")
-        self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean", trainable=False)
+        self.gamma = self.add_weight(shape=channels, initializer="ones", name="gamma", autocast=False)
+        self.beta = self.add_weight(shape=channels, initializer="zeros", name="beta", autocast=False)
+        self.moving_mean = self.add_weight(shape=channels, initializer="zeros", name="moving_mean", trainable=False,
+                                           autocast=False)
         self.moving_variance = self.add_weight(shape=channels, initializer="ones", name="moving_variance",
-                                               trainable=False)
+                                               trainable=False, autocast=False)
 
     def call(self, x, training=False):
         import tensorflow as tf
