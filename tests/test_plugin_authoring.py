@@ -133,3 +133,12 @@ def test_plugin_api_version_and_unknown_hooks_are_reported(tmp_path):
     assert failures["future"]["stage"] == "api" and "API 99" in failures["future"]["error"]
     assert "zoo_register_optimizers" in failures["odd"]["error"]
     assert run_zoo("list", "--json", env={"ZOO_PLUGINS_DIR": str(tmp_path)}).returncode == 0
+
+
+@pytest.mark.unit
+def test_a_new_plugins_readme_names_no_package_registry(tmp_path):
+    """The house rule: no registry's host anywhere; the package index is named, not linked."""
+    from zoo.scaffold import create
+
+    readme = (create("tiny-net", tmp_path) / "README.md").read_text()
+    assert "mnist-zoo" in readme and "the package index" in readme and "://" not in readme

@@ -128,9 +128,9 @@ def test_{package}_meets_the_zoo_contract(zoo_check):
 README = '''\
 # mnist-zoo-{name}
 
-An architecture plugin for [mnist-zoo](https://pypi.org/project/mnist-zoo/).
+An architecture plugin for mnist-zoo.
 
-Until mnist-zoo is on PyPI, install it from its checkout first, in the same
+Until mnist-zoo is on the package index, install it from its checkout first, in the same
 environment: `pip install -e /path/to/mnist-zoo` (then `dependencies = ["mnist-zoo"]`
 below is already met).
 
