@@ -113,15 +113,22 @@ def test_no_import_circles_among_zoos_modules():
     assert not graph["zoo.executors.base"] & {"zoo.executors.local", "zoo.executors.dask"}
 
 
-@pytest.mark.unit
-def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path, monkeypatch):
-    """The circle test is real: two modules importing each other inside functions are found."""
+def _fake_zoo(tmp_path, monkeypatch, files: dict) -> Path:
+    """A package named zoo of these files, which the structure checks below then read instead."""
     package = tmp_path / "zoo"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "a.py").write_text("def f():\n    from zoo.b import g\n")
-    (package / "b.py").write_text("def g():\n    from zoo import a\n")
+    for name, text in files.items():
+        (package / name).write_text(text)
     monkeypatch.setattr(sys.modules[__name__], "ZOO", package)
+    return package
+
+
+@pytest.mark.unit
+def test_the_checker_sees_a_circle_hidden_in_a_function(tmp_path, monkeypatch):
+    """The circle test is real: two modules importing each other inside functions are found."""
+    _fake_zoo(tmp_path, monkeypatch, {"a.py": "def f():\n    from zoo.b import g\n",
+                                      "b.py": "def g():\n    from zoo import a\n"})
     with pytest.raises(AssertionError, match="import circles"):
         test_no_import_circles_among_zoos_modules()
 
@@ -547,12 +554,9 @@ def test_imports_are_at_the_top_unless_they_defer_a_heavy_library():
 
 @pytest.mark.unit
 def test_the_lazy_import_checker_sees_a_light_import_in_a_function(tmp_path, monkeypatch):
-    package = tmp_path / "zoo"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "light.py").write_text("import json\n")
-    (package / "a.py").write_text("def f():\n    import keras\n    from zoo.light import json\n    import time\n")
-    monkeypatch.setattr(sys.modules[__name__], "ZOO", package)
+    package = _fake_zoo(tmp_path, monkeypatch, {
+        "light.py": "import json\n",
+        "a.py": "def f():\n    import keras\n    from zoo.light import json\n    import time\n"})
     assert [line.split(": ", 1)[1] for line in lazy_imports_that_defer_nothing(package)] == \
         ["from zoo.light import json", "import time"]
 

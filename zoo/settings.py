@@ -67,11 +67,9 @@ class Settings:
                 raise OptionError(f"is a folder's path, not {value!r}", parameter=name)
         if isinstance(self.disabled_plugins, str):
             object.__setattr__(self, "disabled_plugins", _names(self.disabled_plugins))
-        seconds = self.build_timeout
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
-                not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_SECONDS):
+        if not _a_timeout(self.build_timeout):
             raise OptionError(f": give a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS:,.0f}",
-                              parameter="build_timeout", value=seconds)
+                              parameter="build_timeout", value=self.build_timeout)
 
     @classmethod
     def from_environment(cls, environ=None) -> Settings:
@@ -91,10 +89,16 @@ class Settings:
                 chosen["build_timeout"] = float(text)
             except ValueError:
                 chosen["build_timeout"] = math.nan
-            if not (math.isfinite(chosen["build_timeout"]) and 0 < chosen["build_timeout"] <= MAX_TIMEOUT_SECONDS):
+            if not _a_timeout(chosen["build_timeout"]):  # said with the variable's name, as it was typed
                 raise OptionError(f"{ENVIRONMENT['build_timeout']}={text[:30]!r}: give a number of seconds above 0 "
                                   f"and at most {MAX_TIMEOUT_SECONDS:,.0f}")
         return cls(**chosen)
+
+
+def _a_timeout(seconds) -> bool:
+    """A finite number of seconds above 0 and at most a day."""
+    return not isinstance(seconds, bool) and isinstance(seconds, (int, float)) and math.isfinite(seconds) \
+        and 0 < seconds <= MAX_TIMEOUT_SECONDS
 
 
 def _names(text: str) -> tuple[str, ...]:
