@@ -45,6 +45,24 @@ def test_whole_command_runs_both_commands(mnist_npz, tmp_path):
     assert missing.returncode != 0 and "mnist.npz" in missing.stderr
 
 
+@pytest.mark.slow  # about 20 s on 2 cores: two models' layers timed one by one
+def test_profile_models_times_each_layer_and_says_where_the_step_goes(mnist_npz, tmp_path):
+    out = tmp_path / "profile.json"
+    done = run_script("profile_models.py", "mlp", "speedrun", "--steps", "10", "--repeats", "3",
+                      "--data-dir", mnist_npz, "--json", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "fp32 peak" in done.stdout and "step − Σ layers" in done.stdout
+    result = json.loads(out.read_text())
+    mlp, speedrun = result["models"]
+    assert (mlp["model"], mlp["batch_size"], speedrun["batch_size"]) == ("mlp", 32, 128)
+    assert [r["kind"] for r in speedrun["layers"]].count("Conv2D") == 2
+    assert sum(r["macs"] for r in speedrun["layers"]) == 376_832  # every layer with arithmetic is there
+    for p in result["models"]:
+        assert p["step_ms"] > 0 and p["rest_ms"] >= 0
+        assert p["arithmetic_ms"] + p["memory_ms"] > 0
+        assert p["gflops_per_second"] == pytest.approx(p["step_gflop"] / p["step_ms"] * 1000, rel=1e-6)
+
+
 @pytest.mark.unit
 def test_peak_is_the_cpus_given_or_left_empty_on_an_accelerator():
     sys.path.insert(0, str(BENCH))

@@ -65,7 +65,7 @@ def zoo_register_architectures(register):
             name="adam", optimizer={"class_name": "Adam", "learning_rate": 0.003},
             loss="sparse_categorical_crossentropy", batch_size=64, epochs=2, validation="none", source=SRC,
             schedule={"kind": "warmup_cosine", "warmup": 0.1, "start": 0.1, "alpha": 0.1},
-            weight_average=0.2),)))
+            weight_average=0.2, label_smoothing=0.1),)))
 '''
 
 
@@ -86,6 +86,35 @@ def test_logits_loss_really_applies():
         assert build_loss(name, from_logits=False).get_config()["from_logits"] is False
 
 
+@pytest.mark.unit
+def test_label_smoothing_on_integer_labels_is_kerass_on_one_hot_labels():
+    """Keras's sparse loss has no label smoothing; the zoo's gives what Keras's categorical
+    loss gives on the same labels one-hot, for probabilities and for logits."""
+    import keras
+
+    from zoo import Recipe
+    from zoo.errors import OptionError
+    from zoo.keras_glue import build_loss
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(16, 10)).astype("float32")
+    labels = rng.integers(0, 10, 16)
+    one_hot = keras.utils.to_categorical(labels, 10)
+    probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
+    for from_logits, outputs in ((True, logits), (False, probabilities)):
+        for smoothing in (0.05, 0.1):
+            ours = build_loss("sparse_categorical_crossentropy", from_logits, smoothing)(labels, outputs)
+            kerass = keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=smoothing)
+            assert float(ours) == pytest.approx(float(kerass(one_hot, outputs)), rel=1e-6)
+        unsmoothed = build_loss("sparse_categorical_crossentropy", from_logits, 0.1)(labels, outputs)
+        plain = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)(labels, outputs)
+        assert float(unsmoothed) != pytest.approx(float(plain), rel=1e-3)  # the smoothing really applies
+    for wrong in (-0.1, 1.0, True, "0.1"):
+        with pytest.raises(OptionError, match="label_smoothing"):
+            Recipe(name="r", optimizer="Adam", loss="sparse_categorical_crossentropy", batch_size=8, epochs=1,
+                       label_smoothing=wrong)
+
+
 @pytest.mark.process
 def test_every_documented_feature_checks_trains_predicts_and_evaluates(every_feature, tmp_path, mnist, cli):
     listed = cli("list", "every-feature", "--json", env=every_feature)
@@ -102,6 +131,7 @@ def test_every_documented_feature_checks_trains_predicts_and_evaluates(every_fea
     assert trained.exit_code == 0, trained.stderr
     record = json.loads(trained.stdout)
     assert record["output"] == "logits" and record["hyperparameters"]["weight_average"] == 0.2
+    assert record["hyperparameters"]["label_smoothing"] == 0.1  # and model.keras, compiled with it, loads below
     assert record["test_accuracy"] > 0.8  # with a probability loss on logits it stayed at chance
 
     image = tmp_path / "digit.png"

@@ -106,6 +106,23 @@ def test_info_lists_each_models_knobs_and_the_built_in_ones_keep_the_articles_va
     assert json.loads(cli("info", "deep-bn-cnn", "--json").stdout)["params"] == 1_886_250
 
 
+@pytest.mark.unit
+def test_a_recipe_with_label_smoothing_offers_it_as_a_knob():
+    """speedrun's recipe smooths its labels: the knob starts at the recipe's value and 0 turns it off;
+    a recipe without smoothing offers no such knob."""
+    import zoo
+    from zoo.knobs import all_knobs, apply
+
+    speedrun, mlp = zoo.architecture("speedrun"), zoo.architecture("mlp")
+    smoothing = speedrun.recipes[0].label_smoothing
+    knobs = {k.name: k for k in all_knobs(speedrun)}
+    assert smoothing > 0 and knobs["label_smoothing"].default == smoothing
+    assert apply(speedrun, {}).recipe.label_smoothing == smoothing
+    assert apply(speedrun, {"label_smoothing": 0}).recipe.label_smoothing == 0.0
+    assert apply(speedrun, {"label_smoothing": 0.2}).recipe.loss_text().endswith("with label smoothing 0.2")
+    assert "label_smoothing" not in {k.name for k in all_knobs(mlp)}
+
+
 # -- comparisons of variants -------------------------------------------------------------
 def test_vary_gives_one_row_per_value_with_a_paired_test_against_the_first(cli, tmp_path, mnist_npz):
     """The issue's done-when: two rows labelled by their knob values, tested with a paired test."""

@@ -136,7 +136,8 @@ def test_speedrun_reaches_99_percent(cli, tmp_path):
     assert record["execution"] == {"steps_per_execution": 52, "jit_compile": False, "precision": "float32",
                                    "tf_data_autotune": False, "threads": None,
                                    "seed_batching": {"batched": False, "reason": "trained on its own"},
-                                   "fast_paths": ["quiet-import", "seed-generator", "layer-names", "tf-data-autotune-off"]}
+                                   "fast_paths": ["quiet-import", "seed-generator", "layer-names", "build-before-trace",
+                                                  "tf-data-autotune-off"]}
 
 
 def test_input_pipeline_without_autotuning_trains_the_same_weights(zoo_registry, mnist):

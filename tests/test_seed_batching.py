@@ -46,6 +46,68 @@ def test_a_seed_sees_the_same_batches_batched_as_alone():
 
 
 @pytest.mark.unit
+def test_the_training_step_is_traced_once_when_its_state_is_built_first():
+    """Keras builds Adam's moments and the metrics' totals inside the first traced step, and
+    TensorFlow then traces the step again; the zoo builds them before fit: one trace, the
+    same training."""
+    import keras
+
+    from zoo.keras_glue import build_training_state
+
+    traces = []
+
+    class Counted(keras.Sequential):
+        def train_step(self, data):
+            traces.append(1)  # runs only while TensorFlow traces the step
+            return super().train_step(data)
+
+    x = np.random.default_rng(0).random((256, 8), dtype=np.float32)
+    y = np.arange(256) % 10
+    weights = {}
+    for first in (False, True):
+        traces.clear()
+        keras.utils.set_random_seed(0)
+        model = Counted([keras.Input((8,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        if first:
+            assert build_training_state(model, x[:64], y[:64])
+        model.fit(x, y, batch_size=64, epochs=2, verbose=0, shuffle=False)
+        weights[first] = model.get_weights()
+        assert len(traces) == (1 if first else 2)
+    assert all(np.array_equal(a, b) for a, b in zip(weights[False], weights[True]))
+
+
+@pytest.mark.unit
+def test_the_progress_of_a_seed_batch_counts_epochs_and_names_each_seeds_line():
+    """Three seeds trained together end each epoch three times: the bar says 2/2, not 6/2,
+    and each epoch's line names its seed; a seed alone's line does not."""
+    import io
+
+    from rich.console import Console
+
+    from zoo.progress import TrainingDisplay
+    from zoo.types import Event, Job
+
+    out = io.StringIO()
+    display = TrainingDisplay(models=3, console=Console(file=out, width=120))
+    jobs = [Job("speedrun", "race", seed, Options(), epochs=2, batch_size=128) for seed in (42, 43, 44)]
+    for job in jobs:
+        display.on_event(Event("started", job, epochs=2, steps=10))
+    for epoch in (1, 2):
+        for job in jobs:
+            display.on_event(Event("epoch_ended", job, epoch=epoch, metrics={"loss": 0.5}, seconds=1.0))
+    assert display.progress._tasks[display.epochs_task].completed == 2
+    for job in jobs:
+        display.on_event(Event("finished", job))
+    alone = Job("mlp", "article", 42, Options(), epochs=1, batch_size=32)
+    display.on_event(Event("started", alone, epochs=1, steps=10))
+    display.on_event(Event("epoch_ended", alone, epoch=1, metrics={"loss": 0.5}, seconds=1.0))
+    lines = out.getvalue().splitlines()
+    assert [line.split(" epoch")[0] for line in lines if " epoch " in line and "s  loss" in line] == [
+        "speedrun seed 42", "speedrun seed 43", "speedrun seed 44"] * 2 + ["mlp"]
+
+
+@pytest.mark.unit
 def test_groups_are_the_seeds_of_one_model_recipe_and_data_ten_at_most(zoo_registry):
     options = Options(epochs=1)
     mlp, cnn = zoo_registry.architecture("mlp"), zoo_registry.architecture("speedrun")

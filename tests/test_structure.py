@@ -322,7 +322,7 @@ def test_fast_paths_switch_off_and_runs_record_which_applied(mnist_npz, tmp_path
     fast = run_zoo("train", "mlp", "--epochs", "1", "--limit", "500", "--data-dir", mnist_npz,
                    "--runs-dir", tmp_path, "--json")
     assert json.loads(fast.stdout)["execution"]["fast_paths"] == ["quiet-import", "seed-generator", "layer-names",
-                                                                   "tf-data-autotune-off"]
+                                                                   "build-before-trace", "tf-data-autotune-off"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -601,7 +601,7 @@ def test_the_keras_internals_switch_off(monkeypatch):
     from zoo.plugins import get_zoo
     from zoo.types import Options
 
-    monkeypatch.setenv("ZOO_NO_FAST_PATHS", "seed-generator,layer-names,optimizer-slots")
+    monkeypatch.setenv("ZOO_NO_FAST_PATHS", "seed-generator,layer-names,optimizer-slots,build-before-trace")
     with keras_glue.seeded(1) as own_generator, keras_glue.fresh_names() as fresh:
         assert own_generator is False and fresh is False
     optimizer = keras.optimizers.Adam()
@@ -610,6 +610,11 @@ def test_the_keras_internals_switch_off(monkeypatch):
     recipe = get_zoo().architecture("speedrun").recipe()
     assert "optimizer-slots" in seed_batches.why_not(Options(), recipe, "tensorflow")
     assert not keras_glue.applies("layer-names") and keras_glue.applies("quiet-import")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(), "mse", metrics=["mae"])
+    zeros = keras.ops.convert_to_numpy(keras.ops.zeros((4, 2)))
+    assert keras_glue.build_training_state(model, zeros, zeros) is False
+    assert model.optimizer.built  # the public part still applies
     monkeypatch.delenv("ZOO_NO_FAST_PATHS")
     with keras_glue.seeded(1) as own_generator:
         assert own_generator is True

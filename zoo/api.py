@@ -305,7 +305,7 @@ def train(name: str, *, recipe: str | None = None, epochs: int | None = None, ba
     chosen = arch.recipe(job.recipe)
     prepared = prepare(registry, options, split_seed=seed)
     announce_data(prepared, options, seed, feedback)
-    feedback.info("Recipe", f"{arch.name}/{chosen.name}: {chosen.optimizer_text()}, {chosen.loss}, batch "
+    feedback.info("Recipe", f"{arch.name}/{chosen.name}: {chosen.optimizer_text()}, {chosen.loss_text()}, batch "
                             f"{job.batch_size}, {job.epochs} epoch{'s' * (job.epochs != 1)} "
                             f"(from {chosen.source.short()})")
     run_dir = new_run_dir(_runs_dir(runs_dir), f"{timestamp()}-{arch.name}")

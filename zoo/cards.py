@@ -16,6 +16,7 @@ def recipe_dict(recipe: Recipe) -> dict:
     data = dataclasses.asdict(recipe)
     data["labels"] = recipe.labels
     data["optimizer_text"] = recipe.optimizer_text()
+    data["loss_text"] = recipe.loss_text()
     data["notes"] = list(recipe.notes)
     return data
 

@@ -112,7 +112,7 @@ def check(arch, arrays) -> Report:
     compiled = []
     for recipe in arch.recipes:
         try:
-            loss = build_loss(recipe.loss, from_logits)
+            loss = build_loss(recipe.loss, from_logits, recipe.label_smoothing)
             model_r = build_model(arch, dataset.image_shape, dataset.num_classes)
             model_r.compile(optimizer=recipe.build_optimizer(OVERFIT_MAX_STEPS), loss=loss, metrics=["accuracy"])
             compiled.append((recipe, model_r))

@@ -189,7 +189,7 @@ def _recipe_panel(r: dict) -> Panel:
     src = r["source"]
     rows = [
         ("optimizer", r["optimizer_text"]),
-        ("loss", f"{r['loss']} ({'one-hot' if r['labels'] == 'onehot' else 'integer'} labels)"),
+        ("loss", f"{r.get('loss_text', r['loss'])} ({'one-hot' if r['labels'] == 'onehot' else 'integer'} labels)"),
         ("batch, epochs", f"{r['batch_size']}, {r['epochs']}"),
         ("validated on", _validation_text(r["validation"])),
         ("published", published),

@@ -1,6 +1,6 @@
 """Where the zoo meets Keras: losses, execution settings, and every reach into internals.
 
-Six paths reach into Keras, TensorFlow or Python internals, and only here. Each is tested
+Seven paths reach into Keras, TensorFlow or Python internals, and only here. Each is tested
 to compute the same thing as the plain path (the speed ones were measured,
 docs/performance.md), each can be switched off, and ``missing_internals()`` says which
 ones the installed Keras no longer has (a unit test fails loudly on any):
@@ -25,6 +25,11 @@ ones the installed Keras no longer has (a unit test fails loudly on any):
 ``optimizer-slots``
     Seed batching gives each seed's own optimizer the state the batch's optimizer kept
     for its weights (Keras keeps it in private lists); off, seeds train one at a time.
+``build-before-trace``
+    On TensorFlow without a distribution strategy, Keras creates the metrics' state
+    inside the first traced training step, and TensorFlow traces a step that created
+    variables a second time; Keras's own symbolic build (``_symbolic_build``) creates it
+    before ``fit``: one trace (about 0.4 s for one speedrun seed, 3.8 s for ten batched).
 
 ``ZOO_NO_FAST_PATHS=1`` turns all of them off; ``ZOO_NO_FAST_PATHS=prompt-exit,quiet-import``
 turns off the ones named. Every run records in run.json which ones applied.
@@ -45,7 +50,7 @@ from zoo import settings
 from zoo.errors import ZooError
 
 FAST_PATHS = ("quiet-import", "tf-data-autotune-off", "prompt-exit", "seed-generator", "layer-names",
-              "optimizer-slots")
+              "optimizer-slots", "build-before-trace")
 NO_FAST_PATHS_ENV = settings.ENVIRONMENT["no_fast_paths"]
 
 
@@ -156,20 +161,44 @@ def _quiet_retracing() -> None:
 
 
 # -- compiling a model -------------------------------------------------------------
-def build_loss(loss: str, from_logits: bool):
+def build_loss(loss: str, from_logits: bool, label_smoothing: float = 0.0):
     """The recipe's loss as a Keras loss object whose options really apply.
 
     ``keras.losses.get({"class_name": "sparse_categorical_crossentropy", "config": {...}})``
     returns the plain function and silently drops the config, so a logits model would
-    train with a probability loss; the classes keep ``from_logits``.
+    train with a probability loss; the classes keep ``from_logits``. Keras's sparse loss
+    has no label smoothing: with one, integer labels go through ``SmoothedSparseCrossentropy``.
     """
     import keras
 
-    classes = {
-        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-    }
-    return classes[loss](from_logits=from_logits)
+    if label_smoothing and loss == "sparse_categorical_crossentropy":
+        return smoothed_sparse_crossentropy()(from_logits=from_logits, label_smoothing=label_smoothing)
+    if loss == "categorical_crossentropy":
+        return keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+_smoothed_sparse = None
+
+
+def smoothed_sparse_crossentropy():
+    """Keras's categorical cross-entropy with label smoothing, for integer labels: each label
+    becomes its one-hot row inside the loss, so the data keep their integer labels. Defining
+    it registers it with Keras: a model.keras compiled with it loads only after this ran
+    (``zoo.runs.load_model`` calls it first)."""
+    global _smoothed_sparse
+    if _smoothed_sparse is None:
+        import keras
+
+        @keras.saving.register_keras_serializable(package="zoo")
+        class SmoothedSparseCrossentropy(keras.losses.CategoricalCrossentropy):
+            def call(self, y_true, y_pred):
+                classes = keras.ops.shape(y_pred)[-1]
+                y_true = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), classes)
+                return super().call(y_true, y_pred)
+
+        _smoothed_sparse = SmoothedSparseCrossentropy
+    return _smoothed_sparse
 
 
 # A training step cheaper than this many FLOPs is dominated by Python and dispatch
@@ -397,6 +426,21 @@ def _optimizer_slots(optimizer):
     return list(variables), slots
 
 
+def build_training_state(model, x, y) -> bool:
+    """Create the optimizer's state (public: ``optimizer.build``) and, on the path
+    ``build-before-trace``, the compiled metrics' and loss's state from a batch's shapes
+    (``x``, ``y``: arrays or tuples of arrays as ``fit`` gets them) before training, so the
+    training step is traced once. The same variables, created at zero either way.
+    Returns whether the symbolic build ran."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    build = getattr(model, "_symbolic_build", None)
+    if not fast_path_enabled("build-before-trace") or not callable(build):
+        return False
+    build(data_batch=(x, y, None))
+    return True
+
+
 def applies(name: str) -> bool:
     """Whether the path ``name`` is switched on and this Keras has what it reaches for
     (what run.json's ``execution.fast_paths`` lists for the paths every run takes)."""
@@ -427,6 +471,8 @@ def missing_internals() -> list[str]:
     state = _keras_global_state()
     if state is None or not isinstance(state.get_global_attribute("object_name_uids"), (dict, type(None))):
         missing.append("layer-names")
+    if not callable(getattr(keras.Model, "_symbolic_build", None)):
+        missing.append("build-before-trace")
     probe, weight = keras.optimizers.Adam(), keras.Variable([1.0, 2.0])
     probe.build([weight])
     found = _optimizer_slots(probe)

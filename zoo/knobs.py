@@ -18,7 +18,7 @@ from zoo.errors import OptionError
 from zoo.registry import Architecture, Knob, Recipe
 from zoo.types import shown
 
-RECIPE_KNOBS = ("recipe", "learning_rate", "batch_size", "epochs", "schedule")
+RECIPE_KNOBS = ("recipe", "learning_rate", "batch_size", "epochs", "schedule", "label_smoothing")
 MAX_VARIANTS = 64
 
 
@@ -37,6 +37,10 @@ def recipe_knobs(arch: Architecture, recipe: Recipe | None = None) -> list[Knob]
     if recipe.schedule:
         knobs.append(Knob("schedule", "recipe", "the recipe's learning-rate schedule, or none (a constant rate)",
                           ("recipe", "none")))
+    if recipe.label_smoothing:
+        knobs.append(Knob("label_smoothing", recipe.label_smoothing,
+                          "how far the loss's targets move from 1 and 0 towards 1/classes (0: the labels as they are)",
+                          low=0.0, high=0.99))
     return knobs
 
 
@@ -142,5 +146,7 @@ def apply(arch: Architecture, settings: dict) -> Applied:
         recipe = replace(recipe, optimizer={**recipe.optimizer, "learning_rate": settings["learning_rate"]})
     if settings.get("schedule") == "none" and "schedule" not in own:
         recipe = replace(recipe, schedule=None)
+    if "label_smoothing" in settings and "label_smoothing" not in own:
+        recipe = replace(recipe, label_smoothing=float(settings["label_smoothing"]))
     return Applied(build_kwargs, recipe, settings.get("epochs") if "epochs" not in own else None,
                    settings.get("batch_size") if "batch_size" not in own else None)

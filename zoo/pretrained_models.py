@@ -24,6 +24,7 @@ from pathlib import Path
 
 from zoo.errors import RunFileError, UnknownNameError
 from zoo.files import atomic_save_model, atomic_write_json, read_json
+from zoo.plugins import get_zoo
 
 FOLDER = Path(__file__).parent / "pretrained"
 MANIFEST = "manifest.json"
@@ -136,6 +137,7 @@ def ship(run_dir: Path, name: str, results: Path | None = None) -> dict:
 
     from zoo.runs import open_run
 
+    get_zoo()  # a plugin's custom layers (speedrun's fused batch norm) are registered with Keras on loading
     record, _ = open_run(run_dir)  # checked as any run is
     if record.status != "completed" or record.split.limit or record.overrides or record.knobs:
         raise RunFileError(f"{run_dir}: only a completed run of the full recipe, as registered, ships")

@@ -62,21 +62,27 @@ class TrainingDisplay(_LiveDisplay):
         self.epochs_task = None
         self.steps_task = None
         self.name = ""
+        self.training, self.together = False, 0  # how many runs started and are not finished: a seed batch
 
     def on_event(self, event) -> None:
         """Draw one ``zoo.types.Event``."""
         kind, name = event.kind, event.job.name
         if kind == "started":
+            self.together = self.together + 1 if self.training else 1  # seeds of one batch start together
+            self.training = True
             self.start_model(name, event.epochs, event.steps)
         elif kind == "epoch_started":
             self.start_epoch(event.epoch)
         elif kind == "step":
             self.step(event.step, event.metrics)
         elif kind == "epoch_ended":
-            self.end_epoch(event.epoch, event.metrics or {}, event.seconds or 0.0)
+            seed = f" seed {event.job.seed}" if self.together > 1 else ""
+            self.end_epoch(event.epoch, event.metrics or {}, event.seconds or 0.0, seed)
         elif kind == "finished":
+            self.training = False
             self.end_model()
         elif kind == "failed":
+            self.training = False
             if self.show_failures:
                 self.note(f"[red]Error:[/] {safe(event.error or '')}")
             self.end_model()
@@ -99,12 +105,13 @@ class TrainingDisplay(_LiveDisplay):
         else:
             self.progress.update(self.steps_task, completed=step)
 
-    def end_epoch(self, epoch, logs, seconds):
-        self.progress.advance(self.epochs_task)
+    def end_epoch(self, epoch, logs, seconds, seed=""):
+        # a seed batch ends each epoch once per seed: the bar counts epochs, not seeds' epochs
+        self.progress.update(self.epochs_task, completed=epoch)
         self.progress.update(self.steps_task, metrics=metrics_text(
             {k: v for k, v in logs.items() if k in ("loss", "accuracy")}))
         self.progress.console.print(
-            f"[cyan]{safe(self.name)}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
+            f"[cyan]{safe(self.name)}{seed}[/] epoch {epoch}: {seconds:.1f} s  {metrics_text(logs)}", highlight=False)
 
     def end_model(self):
         if self.models_task is not None:

@@ -176,6 +176,10 @@ class Recipe:
     # over its random initial weights. Keras's optimizer keeps the average (use_ema) and
     # fit() copies it into the model when training ends.
     weight_average: float | None = None
+    # Label smoothing: the loss aims at 1 − ε + ε/K for the true class and ε/K for each other
+    # one instead of 1 and 0, so the network stops pushing its logits apart once it is right
+    # (Szegedy et al. 2016). 0 trains on the labels as they are.
+    label_smoothing: float = 0.0
 
     def __post_init__(self):
         if isinstance(self.optimizer, str):  # "Adam": Keras's defaults of today, said in the card
@@ -194,6 +198,10 @@ class Recipe:
             raise OptionError(f"recipe {self.name!r}: unknown schedule {self.schedule.get('kind')!r}")
         if self.weight_average is not None and not 0 < self.weight_average <= 1:
             raise OptionError(f"recipe {self.name!r}: weight_average is a fraction of the run, in (0, 1]")
+        if isinstance(self.label_smoothing, bool) or not isinstance(self.label_smoothing, (int, float)) \
+                or not 0 <= self.label_smoothing < 1:
+            raise OptionError(f"recipe {self.name!r}: label_smoothing is a fraction in [0, 1), "
+                              f"not {self.label_smoothing!r}")
         if {"use_ema", "ema_momentum"} & set(self.optimizer) and self.weight_average:
             raise OptionError(f"recipe {self.name!r}: give weight_average or use_ema, not both")
 
@@ -201,6 +209,10 @@ class Recipe:
     def labels(self) -> str:
         """Label encoding the loss needs: "onehot" or "integer"."""
         return LABELS_FOR_LOSS[self.loss]
+
+    def loss_text(self) -> str:
+        """The loss, and its label smoothing where the recipe has one."""
+        return self.loss + (f" with label smoothing {self.label_smoothing:g}" if self.label_smoothing else "")
 
     def optimizer_text(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.optimizer.items() if k != "class_name")

@@ -38,6 +38,7 @@ from zoo.files import (
     read_npy_entry,
     sweep_temporaries,
 )
+from zoo.keras_glue import smoothed_sparse_crossentropy
 from zoo.registry import KNOB_RULE, KNOB_TEXT, is_model_name
 
 SCHEMA = 2
@@ -467,6 +468,7 @@ def load_model(run_dir, params: int | None = None):
     if not path.is_file():
         raise ZooError(f"{run_dir}: no {MODEL_FILE} in the run directory")
     check_model_archive(path, params)
+    smoothed_sparse_crossentropy()  # a recipe's label-smoothed loss is in the file's compile config
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as exc:  # noqa: BLE001

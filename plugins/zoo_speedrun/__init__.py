@@ -2,7 +2,7 @@
 
 What it teaches: that speed is a design problem, and that the honest measure of a
 recipe is the compute it spends (6 × multiply-accumulates × images seen), which is the
-same on every machine. Three ideas carry this model to 99% in 0.24 TFLOP of training:
+same on every machine. Four ideas carry this model to about 99% in 0.24 TFLOP of training:
 
 * **Space-to-depth.** The 28×28×1 image is cut into 2×2 tiles and each tile's four
   pixels become four channels: 14×14×4, losing nothing. Convolutions on fewer,
@@ -14,6 +14,10 @@ same on every machine. Three ideas carry this model to 99% in 0.24 TFLOP of trai
 * **A schedule instead of more epochs.** Adam's learning rate warms up over the
   first 20% of steps, then follows a cosine down to 1%: two epochs do what ten of
   a constant rate do.
+* **Targets that stop at "sure enough".** With label smoothing (0.1) the loss aims at 0.91
+  for the right digit and 0.01 for each other one, not at 1 and 0: once a training image is
+  right, the network stops pushing its logits apart and spends its few steps on the images
+  it still gets wrong. It costs no arithmetic.
 
 Every choice was made on the validation split (held out of the training set), never
 on the test set; the candidates and their numbers are in docs/performance.md.
@@ -122,11 +126,16 @@ RECIPE = Recipe(
     loss="sparse_categorical_crossentropy",
     batch_size=128,
     epochs=2,
+    label_smoothing=0.1,
     validation="none",
     source=SOURCE,
     notes=("Chosen on the validation split among 14 candidates of at most 0.30 TFLOP, five seeds each "
            "(docs/performance.md): 98.87% mean validation accuracy, the highest; its test accuracy, "
            "looked at only afterwards, was 99.00-99.10% over seeds 42-46.",
+           "Label smoothing 0.1 was added on the validation split too: paired with the recipe without it over "
+           "design seeds 100-119, +0.11 points of validation accuracy (95% CI +0.07 to +0.15), better on 18 of "
+           "20 seeds (docs/performance.md); the test set was not read to choose it. On the test set afterwards, "
+           "seeds 42-51: 99.04 +/- 0.10%, six of ten at 99% or more.",
            "The previous design (1.28 M MACs: convolutions of 32 and 64 filters, Dense(256), peak learning "
            "rate 0.005, no batch normalisation) reached 99.09-99.17% in 0.83 TFLOP."),
 )
@@ -140,7 +149,7 @@ def zoo_register_architectures(register):
             title="Speedrun: about 99% on MNIST in seconds on a CPU",
             summary="Space-to-depth input (14×14×4), two 3×3 convolutions of 16 and 32 filters with batch "
                     "normalisation and max pooling, Dense(128), softmax; Adam with warm-up and cosine decay "
-                    "for two epochs: 99% in 0.24 TFLOP of training. Built for compute and time to accuracy "
+                    "and label smoothing for two epochs: about 99% in 0.24 TFLOP of training. Built for compute and time to accuracy "
                     "on a CPU, not taken from an article.",
             teaches="Training compute (6 × MACs × images) is the machine-independent cost of a recipe. "
                     "Batch normalisation lets a small network learn fast; learning-rate schedules buy "
@@ -159,7 +168,7 @@ def zoo_register_architectures(register):
             pitfalls=(
                 "Short runs: the warm-up and cosine schedule fill whatever steps the run has, and BatchNorm's "
                 "moving statistics (momentum 0.99) need hundreds of steps to forget their start. One epoch of "
-                "3,000 images is 22 of the 844 steps the recipe was designed for: it scored 69.75% (seed 42), "
+                "3,000 images is 22 of the 844 steps the recipe was designed for: it scored 66.26% (seed 42), "
                 "below the two-layer mlp, and the run is flagged under-trained. The full recipe takes about 10 s "
                 "of training on a 2-core Xeon with AMX; zoo.pretrained('speedrun') needs none.",
                 "Timings on a shared or throttled CPU vary by ±30% from run to run: compare medians "
