@@ -230,3 +230,28 @@ def test_zoo_data_without_a_name_lists_datasets_and_where_they_are(cli, mnist):
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(rows) >= {"mnist", "fashion-mnist"}
     assert rows["mnist"]["found"].endswith("mnist.npz") and rows["mnist"]["classes"] == 10
+
+
+@pytest.mark.unit
+def test_a_comparisons_arrays_are_prepared_once_and_cannot_be_changed_by_a_run(zoo_registry):
+    """Ten seeds (or several models) share one preparation of the split: the same arrays each
+    time, images shared across label encodings, every array read-only."""
+    from zoo.jobs import prepare
+    from zoo.types import Options
+
+    prepared = prepare(zoo_registry, Options(limit=1000))
+    first = prepared.parts("image", "integer")
+    again = prepared.parts("image", "integer")
+    one_hot = prepared.parts("image", "onehot")
+    flat = prepared.parts("flat", "integer")
+    assert all(a is b for pair, twin in zip(first, again) for a, b in zip(pair, twin))
+    assert all(x is y for (x, _), (y, _) in zip(first, one_hot))        # the images once, whatever the labels
+    assert all(y is z for (_, y), (_, z) in zip(first, flat))           # the labels once, whatever the layout
+    (x_train, y_train), (x_val, _), (x_test, _) = first
+    assert x_train.shape == (900, 28, 28, 1) and x_val.shape == (100, 28, 28, 1) and x_test.shape[0] == 10_000
+    assert one_hot[0][1].shape == (900, 10) and flat[0][0].shape == (900, 784)
+    np.testing.assert_array_equal(x_train, data.prepare_x(prepared.arrays.x_train[prepared.split.train], "image"))
+    for pair in (*first, *one_hot, *flat):
+        for array in pair:
+            with pytest.raises(ValueError, match="read-only"):
+                array[:1] = 0
