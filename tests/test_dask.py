@@ -121,6 +121,17 @@ def test_a_killed_worker_loses_no_finished_job_and_its_job_is_retried_once(tmp_p
     assert retried.execution["worker"] != kills[0] and retried.epochs_completed == 2
 
 
+def test_the_broadcast_split_stays_on_every_worker():
+    """A retried job must find the split on whichever worker it lands: Dask's active memory
+    manager would drop the broadcast copies no task waits for (every 2 s); the zoo's cluster
+    keeps them."""
+    executor = DaskExecutor(plan_workers(2, workers=2, threads=1))
+    with executor.client(2) as client:
+        [split] = client.scatter([bytes(1000)], broadcast=True, hash=False)
+        time.sleep(5)  # more than two of the memory manager's rounds
+        assert len(client.who_has(split)[split.key]) == 2
+
+
 @pytest.mark.slow  # 15–35 s on the project's 2-core AVX2 CPU
 def test_a_job_whose_worker_dies_twice_fails_alone(tmp_path, zoo_registry, mnist_small):
     comparison, kills = run_killing(2, tmp_path, zoo_registry, mnist_small)

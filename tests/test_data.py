@@ -255,3 +255,10 @@ def test_a_comparisons_arrays_are_prepared_once_and_cannot_be_changed_by_a_run(z
         for array in pair:
             with pytest.raises(ValueError, match="read-only"):
                 array[:1] = 0
+    # a Dask worker is sent the split, not the prepared arrays (it prepares its own)
+    import pickle
+
+    sent = pickle.loads(pickle.dumps(prepared))
+    assert sent.parts("image", "integer")[0][0] is not x_train
+    fresh = prepare(zoo_registry, Options(limit=1000))
+    assert len(pickle.dumps(prepared)) == len(pickle.dumps(fresh))  # the raw split only, as before any run

@@ -84,6 +84,11 @@ class Prepared:
         y_train, y_val, y_test = self._once(("y", labels), lambda y: datamod.prepare_y(y, labels, k))
         return (x_train, y_train), (x_val, y_val), (x_test, y_test)
 
+    def __getstate__(self):
+        # what a Dask worker is sent (scattered to every worker): the split, never the arrays
+        # prepared from it, which the worker makes again (tens of MB more to send otherwise)
+        return {**self.__dict__, "_prepared": {}}
+
     def _once(self, key, prepare) -> tuple:
         """Training, validation and test arrays of the images (key "x") or labels ("y"), prepared once."""
         if key not in self._prepared:

@@ -191,6 +191,10 @@ class DaskExecutor:
         threads = str(plan.threads)
         with dask.config.set({"distributed.worker.multiprocessing-method": "spawn",
                               "distributed.scheduler.allowed-failures": 1,
+                              # the split is broadcast so that a retried job finds it on any worker;
+                              # Dask's active memory manager would drop the copies no task waits for
+                              # (every 2 s), and a kill of the last holder lost it (seen in CI under load)
+                              "distributed.scheduler.active-memory-manager.start": False,
                               # Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap
                               # threshold: every big TensorFlow buffer is then mapped and unmapped
                               # afresh. Measured, baseline-cnn trained 25% slower with it.
