@@ -72,16 +72,16 @@ def layer_ms(layer, input_shape, batch_size: int, repeats: int, floor: float, in
     return max(statistics.median(times) * 1000 - floor, 0.0)
 
 
-def step_ms(model, recipe, x, y, steps: int) -> tuple[float, int]:
+def step_ms(model, arch, macs: int, x, y, steps: int) -> tuple[float, int]:
     """Median milliseconds per training step of the compiled model, as the zoo compiles it."""
     import keras
 
-    from zoo.anatomy import model_stats
     from zoo.keras_glue import build_loss, execution_settings
 
-    macs = model_stats(model).macs
+    recipe = arch.recipes[0]
     per_call = execution_settings(macs, recipe.batch_size, steps_per_epoch=steps)["steps_per_execution"]
-    model.compile(optimizer=recipe.build_optimizer(total_steps=10 * steps), loss=build_loss(recipe.loss, from_logits=False),
+    model.compile(optimizer=recipe.build_optimizer(total_steps=10 * steps),
+                  loss=build_loss(recipe.loss, arch.output == "logits", recipe.label_smoothing),
                   steps_per_execution=per_call)
     n = steps * recipe.batch_size
     epoch_seconds = []
@@ -112,9 +112,10 @@ def profile(name: str, x, y, steps: int, repeats: int, peak: float | None) -> di
     if recipe.loss == "categorical_crossentropy":
         y = keras.utils.to_categorical(y, 10)
     floor = call_floor_ms(batch, repeats)
+    stats = model_stats(model)
     rows = []
     learned_upstream = False  # whether any layer before this one has weights (needs its input's gradient)
-    for layer, row in zip(layers(model), model_stats(model).layers):
+    for layer, row in zip(layers(model), stats.layers):
         if isinstance(layer, keras.layers.InputLayer):
             continue
         shape = tuple(layer.input.shape[1:])
@@ -125,8 +126,8 @@ def profile(name: str, x, y, steps: int, repeats: int, peak: float | None) -> di
         rate = flops / ms / 1e6 if row.macs and ms > 0 else None  # ms 0: under the call's own cost
         rows.append({"layer": layer.name, "kind": type(layer).__name__, "input": shape, "macs": row.macs, "ms": ms,
                      "gflops_per_second": rate, "share_of_peak": rate / peak if rate and peak else None})
-    total_macs = model_stats(model).macs
-    ms, per_call = step_ms(model, recipe, x, y, steps)
+    total_macs = stats.macs
+    ms, per_call = step_ms(model, arch, total_macs, x, y, steps)
     arithmetic = sum(r["ms"] for r in rows if r["macs"])
     memory = sum(r["ms"] for r in rows if not r["macs"])
     rest = max(ms - arithmetic - memory, 0.0)
@@ -158,7 +159,6 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", help="the folder with mnist.npz (default: ZOO_DATA_DIR, as every zoo command)")
     args = parser.parse_args(argv)
 
-    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     cpu = this_cpu()
     names = args.models or BUILT_IN
     arrays = data.load(get_zoo().dataset("mnist"), args.data_dir)
-    x = arrays.x_train.astype(np.float32)[..., None] / 255.0
+    x = data.prepare_x(arrays.x_train, "image")  # as every run scales its images
     y = arrays.y_train
     console = Console()
     console.print(f"CPU: {cpu.model}; fp32 peak {cpu.gflops} GFLOP/s ({cpu.derivation})")

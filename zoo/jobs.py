@@ -94,11 +94,11 @@ class Prepared:
         if key not in self._prepared:
             a, s = self.arrays, self.split
             train, test = (a.x_train, a.x_test) if key[0] == "x" else (a.y_train, a.y_test)
-            made = [prepare(train[s.train]), None, prepare(test)]
-            made[1] = made[2] if s.validate_on == "test" else prepare(train[s.val])
+            tested = prepare(test)
+            made = (prepare(train[s.train]), tested if s.validate_on == "test" else prepare(train[s.val]), tested)
             for array in made:
                 array.flags.writeable = False
-            self._prepared[key] = tuple(made)
+            self._prepared[key] = made
         return self._prepared[key]
 
     @functools.cached_property
