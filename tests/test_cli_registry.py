@@ -54,6 +54,17 @@ def test_info_layer_arithmetic(cli):
 
 
 @pytest.mark.unit
+def test_info_says_what_predicting_with_test_time_views_costs(cli):
+    """speedrun looks at five views of each image when it predicts: the card says so and counts it."""
+    text = " ".join(cli("info", "speedrun").stdout.split())
+    assert "5 views of each image: 5 × 376,832" in text and "1,884,160" in text
+    data = json.loads(cli("info", "speedrun", "--json").stdout)
+    assert (data["macs"], data["test_time_views"]) == (376_832, 5)
+    assert json.loads(cli("info", "mlp", "--json").stdout)["test_time_views"] == 1
+    assert "predicting" not in cli("info", "mlp").stdout
+
+
+@pytest.mark.unit
 def test_unknown_model_is_one_line_exit_2(cli):
     result = cli("info", "mlpp")
     assert result.exit_code == 2

@@ -131,7 +131,7 @@ def test_speedrun_reaches_99_percent(cli, tmp_path):
     result = cli("train", "speedrun", "--seed", "2", "--runs-dir", tmp_path, "--json")
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["test_accuracy"] >= 0.988
+    assert record["test_accuracy"] >= 0.99  # every seed tried reached 99% (docs/results/speedrun-five-seeds)
     # 422 steps an epoch, at least 8 calls (keras_glue.CALLS_PER_EPOCH): 52 per call
     assert record["execution"] == {"steps_per_execution": 52, "jit_compile": False, "precision": "float32",
                                    "tf_data_autotune": False, "threads": None,
@@ -254,3 +254,39 @@ def test_fused_batch_norm_says_it_needs_tensorflow(monkeypatch):
     assert type(zoo_speedrun.batch_normalization("auto")).__name__ == "BatchNormalization"
     monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
     assert type(zoo_speedrun.batch_normalization("auto")).__name__ == "FusedBatchNormalization"
+
+
+@pytest.mark.unit
+def test_speedrun_looks_at_five_views_when_it_predicts_and_one_when_it_trains():
+    """test_views=5 (the default) is the same network with the same weights: training sees each image
+    alone, exactly as test_views=1; predicting averages the class probabilities of the image and its
+    copies shifted one pixel down, up, right and left, zeros filling the edge; the card says it costs
+    five forward passes."""
+    import keras
+    import zoo_speedrun
+
+    from zoo.anatomy import model_stats
+
+    five, one = zoo_speedrun.build((28, 28, 1), 10), zoo_speedrun.build((28, 28, 1), 10, test_views=1)
+    one.set_weights(five.get_weights())
+    x = np.random.default_rng(2).random((6, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(five(x, training=True), one(x, training=True))
+
+    def shifted(images, down, right):
+        out = np.zeros_like(images)
+        rows, cols = slice(max(down, 0), 28 + min(down, 0)), slice(max(right, 0), 28 + min(right, 0))
+        out[:, rows, cols] = images[:, slice(max(-down, 0), 28 + min(-down, 0)), slice(max(-right, 0), 28 + min(-right, 0))]
+        return out
+
+    assert shifted(x, 1, 0)[:, 1:].tolist() == x[:, :-1].tolist() and not shifted(x, 1, 0)[:, 0].any()
+    views = [shifted(x, down, right) for down, right in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))]
+    expected = np.mean([np.asarray(one(v, training=False)) for v in views], axis=0)
+    np.testing.assert_allclose(five(x, training=False), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(five.predict(x, verbose=0).sum(axis=1), 1, rtol=1e-5)  # still probabilities
+    assert [type(layer).__name__ for layer in five.layers][::len(five.layers) - 1] == ["ShiftedViews", "AverageOfViews"]
+    assert "ShiftedViews" not in [type(layer).__name__ for layer in one.layers]
+
+    stats, plain = model_stats(five), model_stats(one)
+    assert (stats.macs, stats.params, stats.test_time_views) == (plain.macs, plain.params, 5) and plain.test_time_views == 1
+    assert stats.layers[0].arithmetic.startswith("predicting: 5 views of each image")
+    assert keras.saving.get_registered_object("zoo_speedrun>ShiftedViews") is zoo_speedrun.ShiftedViews

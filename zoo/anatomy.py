@@ -4,7 +4,9 @@ behind each layer's count, the way a teacher would write it on a board.
 MACs count the multiply-accumulates of one forward pass of one image through the
 Dense and convolution layers (activations, pooling and normalisation are cheap and
 left out, as torchvision's ``_ops`` and most papers do). Training costs about three
-forward passes: one forward, two backward.
+forward passes: one forward, two backward. A model that looks at several views of an
+image when it predicts (test-time augmentation: a layer with ``test_time_views = N``, as
+speedrun's ``ShiftedViews``) runs N forward passes to predict and one to train.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ModelStats:
     output_shape: tuple
     layers: list[LayerRow]
     outputs: int = 1  # output tensors: training needs exactly one
+    test_time_views: int = 1  # forward passes per image when predicting (test-time augmentation)
 
 
 def build_model(arch, image_shape=(28, 28, 1), num_classes=10, knobs: dict | None = None):
@@ -118,7 +121,10 @@ def _layer_row(layer) -> LayerRow:
     out_shape = _first_shape(layer, "output")
     in_shape = _first_shape(layer, "input")
     arithmetic, macs = "", 0
-    if not in_shape or not out_shape:
+    views = _views(layer)
+    if views > 1:
+        arithmetic = f"predicting: {views} views of each image, {views} × the MACs; training: the image alone"
+    elif not in_shape or not out_shape:
         arithmetic = _n(params) if params else ""
     elif kind == "Dense":
         fan_in, units = in_shape[-1], layer.units
@@ -147,6 +153,11 @@ def _layer_row(layer) -> LayerRow:
     elif params:
         arithmetic = f"{_n(params)}"
     return LayerRow(layer.name, kind, out_shape, params, trainable, arithmetic, macs)
+
+
+def _views(layer) -> int:
+    views = getattr(layer, "test_time_views", 1)
+    return views if isinstance(views, int) and not isinstance(views, bool) and views > 1 else 1
 
 
 def layers(model):
@@ -183,6 +194,7 @@ def _model_stats(model) -> ModelStats:
         output_shape=_shape(model.outputs[0].shape),
         layers=rows,
         outputs=len(model.outputs),
+        test_time_views=math.prod(_views(layer) for layer in layers(model)),
     )
 
 

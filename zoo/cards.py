@@ -55,6 +55,7 @@ def card(arch: Architecture, stats) -> dict:
         "teaches": arch.teaches,
         "source": dataclasses.asdict(arch.source),
         "output": arch.output,
+        "test_time_views": stats.test_time_views,
         "trainable_params": stats.trainable,
         "non_trainable_params": stats.non_trainable,
         "input_shape": list(stats.input_shape),

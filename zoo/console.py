@@ -159,6 +159,10 @@ def model_card(card: dict) -> Group:
     layers.add_row("total", "", shape(card["output_shape"]), n(card["params"]),
                    f"{n(card['trainable_params'])} trainable, {n(card['non_trainable_params'])} non-trainable",
                    n(card["macs"]), style="bold")
+    views = card.get("test_time_views", 1)
+    if views > 1:
+        layers.add_row("predicting", "", "", "", f"{views} views of each image: {views} × {n(card['macs'])}",
+                       n(views * card["macs"]))
     recipes = [_recipe_panel(r) for r in card["recipes"]]
     parts = [Panel(head, title=f"[bold cyan]{safe(card['name'])}[/]", title_align="left"), layers, *recipes]
     prep = Text(printable("\n".join(f"• {name}: {text}" for name, text in card["data_preparation"].items())))
