@@ -44,9 +44,10 @@ CONTENDERS = {
     "zoo (Keras on JAX)": ["zoo", "jax"],
 }
 RECIPES = {  # as the zoo's plugins give them
-    "baseline-cnn": {"batch_size": 200, "learning_rate": 0.001, "schedule": None, "label_smoothing": 0.0},
+    "baseline-cnn": {"batch_size": 200, "learning_rate": 0.001, "schedule": None, "label_smoothing": 0.0,
+                     "test_time_views": 1},
     "speedrun": {"batch_size": 128, "learning_rate": 0.015,
-                 "schedule": {"warmup": 0.2, "start": 0.1, "alpha": 0.01}, "label_smoothing": 0.1},
+                 "schedule": {"warmup": 0.2, "start": 0.1, "alpha": 0.01}, "label_smoothing": 0.1, "test_time_views": 5},
 }
 
 
@@ -72,7 +73,8 @@ def torch_models():
             return self.fc2(F.relu(self.fc1(x)))  # logits: cross_entropy applies the softmax
 
     class SpeedrunNet(nn.Module):
-        """speedrun: space-to-depth 14×14×4 → Conv(16)+BN → pool → Conv(32)+BN → pool → Dense(128) → Dense(10)."""
+        """speedrun: space-to-depth 14×14×4 → Conv(16)+BN → pool → Conv(32)+BN → pool → Dense(128) → Dense(10);
+        five views of each image when predicting."""
 
         def __init__(self):
             super().__init__()
@@ -83,11 +85,24 @@ def torch_models():
             self.fc1 = nn.Linear(3 * 3 * 32, 128)
             self.fc2 = nn.Linear(128, 10)
 
-        def forward(self, x):
+        def logits(self, x):
             x = F.pixel_unshuffle(x, 2)  # 1×28×28 → 4×14×14, losing nothing
             x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
             x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
             return self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))
+
+        def forward(self, x):
+            if self.training:
+                return self.logits(x)
+            # predicting, as the zoo's speedrun does: the image and its one-pixel shifts down, up, right
+            # and left (zeros fill the edge), the five views' probabilities averaged (log: for argmax)
+            rows, cols = x.shape[-2:]
+            padded = F.pad(x, (1, 1, 1, 1))
+            views = torch.cat([padded[..., 1 - down:1 - down + rows, 1 - right:1 - right + cols]
+                               for down, right in self.views])
+            return F.softmax(self.logits(views), 1).view(len(self.views), len(x), -1).mean(0).log()
+
+        views = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
     return {"baseline-cnn": BaselineCNN, "speedrun": SpeedrunNet}
 
@@ -225,10 +240,11 @@ def main():
         card = json.loads(subprocess.run([sys.executable, "-m", "zoo", "info", model, "--json"], capture_output=True,
                                          text=True, check=True).stdout)
         recipe = card["recipes"][0]
-        ours = (recipe["batch_size"], recipe["optimizer"]["learning_rate"], recipe.get("label_smoothing", 0.0))
-        if ours != tuple(RECIPES[model][k] for k in ("batch_size", "learning_rate", "label_smoothing")):
+        ours = (recipe["batch_size"], recipe["optimizer"]["learning_rate"], recipe.get("label_smoothing", 0.0),
+                card.get("test_time_views", 1))
+        if ours != tuple(RECIPES[model][k] for k in ("batch_size", "learning_rate", "label_smoothing", "test_time_views")):
             sys.exit(f"{model}: the zoo's recipe (batch {ours[0]}, learning rate {ours[1]}, label smoothing "
-                     f"{ours[2]}) differs from this file's RECIPES: update it")
+                     f"{ours[2]}, {ours[3]} test-time views) differs from this file's RECIPES: update it")
     results: dict = {m: {c: [] for c in args.contenders} for m in args.models}
     macs, images = {}, {}
     with tempfile.TemporaryDirectory() as runs:

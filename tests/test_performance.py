@@ -1,6 +1,7 @@
 """The fast paths compute the same thing as the plain ones (no timings here: see benchmarks/)."""
 
 import contextlib
+import os
 
 import numpy as np
 import pytest
@@ -290,3 +291,28 @@ def test_speedrun_looks_at_five_views_when_it_predicts_and_one_when_it_trains():
     assert (stats.macs, stats.params, stats.test_time_views) == (plain.macs, plain.params, 5) and plain.test_time_views == 1
     assert stats.layers[0].arithmetic.startswith("predicting: 5 views of each image")
     assert keras.saving.get_registered_object("zoo_speedrun>ShiftedViews") is zoo_speedrun.ShiftedViews
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_speedrun_with_its_five_views_builds_trains_and_predicts_on_keras_other_backends(backend):
+    """The views are Keras ops, not TensorFlow's: Keras infers their shapes without running them (JAX
+    cannot trace a reshape of an unknown batch into five), and training sees the image alone there too."""
+    import subprocess
+    import sys
+
+    pytest.importorskip(backend)
+    script = """
+import numpy as np, keras, zoo_speedrun
+five, one = zoo_speedrun.build((28, 28, 1), 10), zoo_speedrun.build((28, 28, 1), 10, test_views=1)
+one.set_weights(five.get_weights())
+x = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+same = np.allclose(keras.ops.convert_to_numpy(five(x, training=True)), keras.ops.convert_to_numpy(one(x, training=True)))
+p = five.predict(x, verbose=0)
+five.compile("adam", "sparse_categorical_crossentropy")
+five.fit(x, np.arange(4), epochs=1, verbose=0)
+print(keras.backend.backend(), p.shape, same, bool(np.allclose(p.sum(axis=1), 1, atol=1e-5)))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "KERAS_BACKEND": backend})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == f"{backend} (4, 10) True True"

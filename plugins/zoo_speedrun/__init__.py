@@ -108,6 +108,9 @@ class ShiftedViews(layers.Layer):
         return ops.concatenate([padded[:, 1 - down:1 - down + rows, 1 - right:1 - right + cols, :]
                                 for down, right in self.shifts], axis=0)
 
+    def compute_output_shape(self, input_shape):
+        return input_shape  # per image; the views only lengthen the batch, whose size Keras leaves open
+
 
 @keras.saving.register_keras_serializable(package="zoo_speedrun")
 class AverageOfViews(layers.Layer):
@@ -120,6 +123,9 @@ class AverageOfViews(layers.Layer):
         if training:
             return probabilities
         return ops.mean(ops.reshape(probabilities, (self.views, -1, probabilities.shape[-1])), axis=0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
 
 
 def batch_normalization(kind):
