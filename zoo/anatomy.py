@@ -182,7 +182,8 @@ def model_stats(model, name: str | None = None) -> ModelStats:
 
 
 def _model_stats(model) -> ModelStats:
-    rows = [_layer_row(layer) for layer in layers(model)]
+    walked = list(layers(model))
+    rows = [_layer_row(layer) for layer in walked]
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     total = model.count_params()
     return ModelStats(
@@ -194,7 +195,7 @@ def _model_stats(model) -> ModelStats:
         output_shape=_shape(model.outputs[0].shape),
         layers=rows,
         outputs=len(model.outputs),
-        test_time_views=math.prod(_views(layer) for layer in layers(model)),
+        test_time_views=math.prod(_views(layer) for layer in walked),
     )
 
 

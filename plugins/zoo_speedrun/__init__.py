@@ -38,9 +38,7 @@ peer"). ``batch_norm=keras`` is Keras's layer everywhere.
 """
 
 import keras
-from keras import layers
-
-from keras import ops
+from keras import layers, ops
 
 from zoo import Architecture, Knob, Recipe, Source, hookimpl
 
