@@ -839,13 +839,14 @@ def test_wrong_types_in_a_plan_or_a_listing_are_one_line_or_ignored(tmp_path, cl
     good = json.loads(listing.read_text())
     for damage in (lambda d: d["models"].__setitem__(0, 1), lambda d: d["models"][0]["row"].__setitem__("params", "x"),
                    lambda d: d["models"][0]["card"]["layers"].__setitem__(0, None),
-                   lambda d: d.__setitem__("warnings", {"a": 1})):
+                   lambda d: d.__setitem__("warnings", {"a": 1}),
+                   lambda d: [m["card"].__setitem__("test_time_views", "5") for m in d["models"] if m["card"]]):
         data = json.loads(json.dumps(good))
         damage(data)
         listing.write_text(json.dumps(data))
-        for args in (("list",), ("info", "mlp")):
+        for args in (("list",), ("info", "mlp"), ("info", "speedrun")):
             shown = cli(*args)
-            assert shown.exit_code == 0 and "mlp" in shown.stdout, shown.stderr
+            assert shown.exit_code == 0 and ("mlp" if args == ("list",) else args[-1]) in shown.stdout, shown.stderr
 
 
 def test_output_paths_are_checked_first_and_a_pipe_is_no_image(tmp_path, cli, mnist_npz):

@@ -183,7 +183,7 @@ _NUMBER = (int, float)
 _ROW_TYPES = {"name": str, "title": str, "params": int, "macs": int, "input_kind": str, "tags": list, "source": str,
               "article_file": str, "site": str, "published_accuracy": (*_NUMBER, type(None)), "recipes": list,
               "plugin": (str, type(None))}
-_CARD_TYPES = {"summary": str, "teaches": str, "source": dict, "output": str, "trainable_params": int,
+_CARD_TYPES = {"summary": str, "teaches": str, "source": dict, "output": str, "test_time_views": int, "trainable_params": int,
                "non_trainable_params": int, "input_shape": list, "output_shape": list, "layers": list,
                "recipes": list, "data_preparation": dict, "notes": list, "pitfalls": list}
 _LAYER_TYPES = {"name": str, "type": str, "output_shape": list, "params": int, "arithmetic": str, "macs": int}
